@@ -1,0 +1,54 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "experiments/common/csv.h"
+#include "experiments/common/progress.h"
+
+namespace indexgrad {
+namespace experiments {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(CsvWriter, WritesHeaderOnceAndAppendsOnResume) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/a/b";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  const std::string path = dir + "/m.csv";
+  {
+    auto csv = CsvWriter::Open(path, {"step", "loss"});
+    ASSERT_TRUE(csv.ok()) << csv.status();
+    csv->Row({1, 0.5});
+  }
+  {
+    auto csv = CsvWriter::Open(path, {"step", "loss"}, /*append=*/true);
+    ASSERT_TRUE(csv.ok()) << csv.status();
+    csv->Row({2, 0.25});
+  }
+  EXPECT_EQ(ReadAll(path), "step,loss\n1,0.5\n2,0.25\n");
+  EXPECT_FALSE(CsvWriter::Open(path, {"step", "acc"}, true).ok());
+}
+
+TEST(CsvWriter, UnwritablePathIsAnError) {
+  auto csv = CsvWriter::Open("/proc/no/such/dir/x.csv", {"a"});
+  ASSERT_FALSE(csv.ok());
+  EXPECT_NE(csv.status().message().find("/proc/no/such/dir/x.csv"),
+            std::string::npos);
+}
+
+TEST(FormatDuration, MinutesAndHours) {
+  EXPECT_EQ(FormatDuration(0), "0:00");
+  EXPECT_EQ(FormatDuration(125), "2:05");
+  EXPECT_EQ(FormatDuration(3723), "1:02:03");
+}
+
+}  // namespace
+}  // namespace experiments
+}  // namespace indexgrad

@@ -1,0 +1,76 @@
+#include "experiments/common/csv.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace indexgrad {
+namespace experiments {
+
+absl::StatusOr<CsvWriter> CsvWriter::Open(const std::string& path,
+                                          std::vector<std::string> columns,
+                                          bool append) {
+  const std::string header = absl::StrJoin(columns, ",");
+  bool write_header = true;
+  if (append) {
+    std::ifstream existing(path);
+    std::string first;
+    if (existing && std::getline(existing, first)) {
+      if (first != header) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot append to '", path, "': its header '", first,
+                         "' differs from '", header, "'"));
+      }
+      write_header = false;
+    }
+  }
+  auto out = std::make_unique<std::ofstream>(
+      path, append ? std::ios::app : std::ios::trunc);
+  if (!*out) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write CSV '", path, "': ", std::strerror(errno)));
+  }
+  if (write_header) *out << header << "\n" << std::flush;
+  return CsvWriter(path, columns.size(), std::move(out));
+}
+
+void CsvWriter::Row(const std::vector<double>& values) {
+  std::vector<std::string> text;
+  for (double v : values) text.push_back(absl::StrCat(v));
+  TextRow(text);
+}
+
+void CsvWriter::TextRow(const std::vector<std::string>& values) {
+  *out_ << absl::StrJoin(values, ",") << "\n" << std::flush;
+}
+
+absl::Status MakeDirs(const std::string& dir) {
+  std::string partial;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      partial = dir.substr(0, i);
+      if (!partial.empty() && mkdir(partial.c_str(), 0755) != 0 &&
+          errno != EEXIST) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "cannot create directory '", partial, "': ", std::strerror(errno)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string OutputDir(const std::string& flag_value, const std::string& name) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
+    return absl::StrCat(ws, "/out/", name);
+  }
+  return absl::StrCat("out/", name);
+}
+
+}  // namespace experiments
+}  // namespace indexgrad

@@ -1,0 +1,47 @@
+// CSV of logged metrics, one row per call, header written once:
+//
+//   absl::StatusOr<CsvWriter> csv = CsvWriter::Open(path, {"step", "loss"});
+//   csv->Row({step, loss});
+//
+// Appends when the file exists with the same header (resuming from a
+// checkpoint), so a resumed run keeps one continuous CSV.
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace indexgrad {
+namespace experiments {
+
+class CsvWriter {
+ public:
+  static absl::StatusOr<CsvWriter> Open(const std::string& path,
+                                        std::vector<std::string> columns,
+                                        bool append = false);
+  // One value per column, written with full precision; flushed.
+  void Row(const std::vector<double>& values);
+  // Mixed text/number rows (text is written as is: no commas).
+  void TextRow(const std::vector<std::string>& values);
+  const std::string& path() const { return path_; }
+
+ private:
+  CsvWriter(std::string path, size_t columns, std::unique_ptr<std::ofstream> out)
+      : path_(std::move(path)), columns_(columns), out_(std::move(out)) {}
+  std::string path_;
+  size_t columns_;
+  std::unique_ptr<std::ofstream> out_;
+};
+
+// Creates `dir` and its parents; an error names the directory.
+absl::Status MakeDirs(const std::string& dir);
+
+// `flag_value` if non-empty, else <workspace>/out/<name> under `bazel run`
+// ($BUILD_WORKSPACE_DIRECTORY), else out/<name>.
+std::string OutputDir(const std::string& flag_value, const std::string& name);
+
+}  // namespace experiments
+}  // namespace indexgrad

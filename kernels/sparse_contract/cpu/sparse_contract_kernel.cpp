@@ -1,0 +1,118 @@
+// CPU kernel of sparse_contract and its backward. Parallel over the batch
+// (each instance scatters into its own slice of y / grad_x: no races).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include "kernels/common/checks.h"
+#include "kernels/sparse_contract/sparse_contract.h"
+#include "kernels/sparse_contract/sparse_contract_math.h"
+
+namespace indexgrad {
+namespace {
+
+template <typename scalar_t>
+void forward_loop(const ContractLayout& layout, int64_t batch, int64_t nnz,
+                  const int64_t* indices, const scalar_t* values,
+                  const scalar_t* x, scalar_t* y) {
+  const int64_t rank = layout.rank_out + layout.rank_in;
+  at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t* tuples = indices + b * nnz * rank;  // [nnz, rank]
+      const scalar_t* v = values + b * nnz;              // [nnz]
+      const scalar_t* xb = x + b * layout.in_numel;      // [in_numel]
+      scalar_t* yb = y + b * layout.out_numel;           // [out_numel]
+      for (int64_t k = 0; k < nnz; ++k) {
+        int64_t o, i;
+        contract_positions(layout, tuples + k * rank, &o, &i);
+        yb[o] += v[k] * xb[i];
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void backward_loop(const ContractLayout& layout, int64_t batch, int64_t nnz,
+                   const int64_t* indices, const scalar_t* values,
+                   const scalar_t* x, const scalar_t* grad_y,
+                   scalar_t* grad_values, scalar_t* grad_x) {
+  const int64_t rank = layout.rank_out + layout.rank_in;
+  at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t* tuples = indices + b * nnz * rank;
+      const scalar_t* v = values + b * nnz;
+      const scalar_t* xb = x + b * layout.in_numel;
+      const scalar_t* gy = grad_y + b * layout.out_numel;
+      scalar_t* gv = grad_values + b * nnz;
+      scalar_t* gx = grad_x + b * layout.in_numel;
+      for (int64_t k = 0; k < nnz; ++k) {
+        int64_t o, i;
+        contract_positions(layout, tuples + k * rank, &o, &i);
+        gv[k] = gy[o] * xb[i];   // dy[o]/dvalues[k] = x[i]
+        gx[i] += v[k] * gy[o];   // dy[o]/dx[i] = values[k], duplicates add
+      }
+    }
+  });
+}
+
+at::Tensor sparse_contract_cpu(const at::Tensor& indices,
+                               const at::Tensor& values,
+                               at::IntArrayRef out_shape, const at::Tensor& x) {
+  const ContractLayout layout = detail::check_and_layout(
+      "sparse_contract", indices, values, out_shape, x);
+  const int64_t batch = x.size(0);
+  at::Tensor y = at::zeros(detail::output_shape(batch, out_shape), x.options());
+  if (y.numel() == 0 || indices.size(1) == 0) return y;
+  const at::Tensor indices_c = indices.contiguous();
+  const at::Tensor values_c = values.contiguous();
+  const at::Tensor x_c = x.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_contract_cpu", [&] {
+    forward_loop<scalar_t>(layout, batch, indices.size(1),
+                           indices_c.data_ptr<int64_t>(),
+                           values_c.data_ptr<scalar_t>(),
+                           x_c.data_ptr<scalar_t>(), y.data_ptr<scalar_t>());
+  });
+  return y;
+}
+
+std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cpu(
+    const at::Tensor& grad_y, const at::Tensor& indices,
+    const at::Tensor& values, const at::Tensor& x, at::IntArrayRef out_shape) {
+  const char* op = "_sparse_contract_backward";
+  const ContractLayout layout =
+      detail::check_and_layout(op, indices, values, out_shape, x);
+  detail::check_grad_y(op, grad_y, x, out_shape);
+  const int64_t batch = x.size(0);
+  at::Tensor grad_values = at::zeros_like(values);
+  at::Tensor grad_x = at::zeros_like(x);
+  if (grad_y.numel() == 0 || indices.size(1) == 0) {
+    return {grad_values, grad_x};
+  }
+  const at::Tensor indices_c = indices.contiguous();
+  const at::Tensor values_c = values.contiguous();
+  const at::Tensor x_c = x.contiguous();
+  const at::Tensor grad_y_c = grad_y.contiguous();
+  grad_values = grad_values.contiguous();
+  grad_x = grad_x.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_contract_backward_cpu",
+                             [&] {
+                               backward_loop<scalar_t>(
+                                   layout, batch, indices.size(1),
+                                   indices_c.data_ptr<int64_t>(),
+                                   values_c.data_ptr<scalar_t>(),
+                                   x_c.data_ptr<scalar_t>(),
+                                   grad_y_c.data_ptr<scalar_t>(),
+                                   grad_values.data_ptr<scalar_t>(),
+                                   grad_x.data_ptr<scalar_t>());
+                             });
+  return {grad_values, grad_x};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(indexgrad, CPU, m) {
+  m.impl("sparse_contract", TORCH_FN(sparse_contract_cpu));
+  m.impl("_sparse_contract_backward", TORCH_FN(sparse_contract_backward_cpu));
+}
+
+}  // namespace indexgrad

@@ -1,0 +1,106 @@
+#include "tools/data/idx.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace indexgrad {
+namespace data {
+namespace {
+
+constexpr char kHowToCreate[] =
+    "create it with `tools/install_deps.sh` (or `/usr/bin/python3 "
+    "tools/prepare_data.py --data_dir <dir>`) from the repository root";
+
+uint32_t BigEndian(const unsigned char* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) |
+         (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+}  // namespace
+
+absl::StatusOr<at::Tensor> ReadIdx(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("IDX file '", path, "' does not exist; ", kHowToCreate));
+  }
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+  if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0) {
+    return absl::DataLossError(absl::StrCat(
+        "IDX file '", path, "' is corrupt: it does not start with the IDX "
+        "magic 0x0000; ", kHowToCreate));
+  }
+  if (bytes[2] != 0x08) {
+    return absl::UnimplementedError(absl::StrCat(
+        "IDX file '", path, "' has element type 0x", absl::Hex(bytes[2]),
+        "; only unsigned bytes (0x08) are supported"));
+  }
+  const int rank = bytes[3];
+  const size_t header = 4 + 4 * size_t(rank);
+  if (rank == 0 || bytes.size() < header) {
+    return absl::DataLossError(absl::StrCat("IDX file '", path,
+                                            "' is corrupt: header of rank ",
+                                            rank, " is truncated; ",
+                                            kHowToCreate));
+  }
+  std::vector<int64_t> shape;
+  size_t numel = 1;
+  for (int d = 0; d < rank; ++d) {
+    shape.push_back(BigEndian(&bytes[4 + 4 * d]));
+    numel *= shape.back();
+  }
+  if (bytes.size() != header + numel) {
+    return absl::DataLossError(absl::StrCat(
+        "IDX file '", path, "' is corrupt: its header promises ", numel,
+        " bytes of data, the file holds ", bytes.size() - header, "; ",
+        kHowToCreate));
+  }
+  at::Tensor t = at::empty(shape, at::kByte);
+  std::copy(bytes.begin() + header, bytes.end(), t.data_ptr<uint8_t>());
+  return t;
+}
+
+absl::StatusOr<ImageSet> LoadImageSet(const std::string& data_dir,
+                                      absl::string_view name, Split split) {
+  if (name != "mnist" && name != "fashion-mnist") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data set must be 'mnist' or 'fashion-mnist', got '", name, "'"));
+  }
+  const std::string prefix = absl::StrCat(
+      data_dir, "/", name, "/", split == Split::kTrain ? "train" : "t10k");
+  absl::StatusOr<at::Tensor> images = ReadIdx(prefix + "-images-idx3-ubyte");
+  if (!images.ok()) return images.status();
+  absl::StatusOr<at::Tensor> labels = ReadIdx(prefix + "-labels-idx1-ubyte");
+  if (!labels.ok()) return labels.status();
+  if (images->dim() != 3 || labels->dim() != 1 ||
+      images->size(0) != labels->size(0)) {
+    return absl::DataLossError(absl::StrCat(
+        "'", prefix, "-*' images and labels do not match: ", images->dim(),
+        "-d images of ", images->size(0), " items, ", labels->dim(),
+        "-d labels of ", labels->size(0), "; ", kHowToCreate));
+  }
+  if (labels->numel() > 0 && labels->max().item<int64_t>() > 9) {
+    return absl::DataLossError(absl::StrCat("'", prefix,
+                                            "-labels-idx1-ubyte' holds a "
+                                            "label above 9; ",
+                                            kHowToCreate));
+  }
+  return ImageSet{images->to(at::kFloat).div_(255.0f), labels->to(at::kLong)};
+}
+
+std::string DefaultDataDir() {
+  if (const char* dir = std::getenv("INDEXGRAD_DATA_DIR")) return dir;
+  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
+    return absl::StrCat(ws, "/data");
+  }
+  return "data";
+}
+
+}  // namespace data
+}  // namespace indexgrad

