@@ -1,9 +1,11 @@
 // Benchmark: sparse_contract forward and forward+backward against torch's own
-// sparse COO matmul (at::mm on a coalesced-on-the-fly COO tensor) on the same
-// data: one [n, n] matrix with nnz entries times a dense [n, 64] block,
-// expressed as a batch of 64 vectors sharing the indices for sparse_contract.
+// sparse COO matmul (at::mm / torch.sparse.mm on an uncoalesced COO tensor, as
+// when the indices change every step, so each call coalesces) on the same
+// data: a batch of 16 random [n, n] matrices (n = sqrt(nnz), at least 64),
+// nnz entries in all, each times its own vector; for torch, the batch is one
+// block-diagonal [16 n, 16 n] COO matrix (the paper's appendix A.2).
 //
-// bazel run -c opt //kernels/sparse_contract:sparse_contract_benchmark
+// bazel run //kernels/sparse_contract:sparse_contract_benchmark
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
 #include <torch/autograd.h>
@@ -98,7 +100,7 @@ void BM_TorchCooForwardBackward(benchmark::State& state) {
   for (auto _ : state) {
     const at::Tensor coo = at::sparse_coo_tensor(pos, values,
                                                  {kBatch * p.n, kBatch * p.n});
-    at::mm(coo, x).sum().backward();
+    at::_sparse_mm(coo, x).sum().backward();  // torch.sparse.mm
   }
   state.SetItemsProcessed(state.iterations() * kBatch * per);
   state.SetBytesProcessed(state.iterations() * kBatch * per * 2 * bytes_per_entry());

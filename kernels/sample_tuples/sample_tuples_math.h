@@ -1,0 +1,55 @@
+// Per-tuple sampling rules of sample_tuples (Bloem et al. 2018, section 2.1
+// and Algorithm 1), shared by the CPU kernel and a future CUDA kernel.
+//
+// For a continuous tuple mu in [0, size_d - 1]^r the samples are, in order:
+//   s in [0, 2^r)            the floor/ceil neighbours; bit (r-1-d) of s
+//                            picks ceil in dimension d (first dim slowest)
+//   next num_local           uniform in a box of `region` cells around
+//                            round(mu) (round half up), shifted inside bounds
+//   last num_global          uniform over all tuples
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/common/host_device.h"
+#include "kernels/common/random.h"
+
+namespace indexgrad {
+
+constexpr int kMaxTupleRank = 8;
+
+// Round half up (means are non-negative: the same as std::round, and unlike
+// torch.round, which rounds halves to even). Used for sampling boxes and for
+// the layers' evaluation mode.
+INDEXGRAD_HD int64_t round_index(double mean) {
+  return static_cast<int64_t>(floor(mean + 0.5));
+}
+
+// Component d of sample s of a tuple. `counter_base` makes every draw of
+// every tuple distinct: draws use counter_base + s * rank + d.
+template <typename scalar_t>
+INDEXGRAD_HD int64_t sample_component(const scalar_t* mean, int rank, int d,
+                                      int64_t s, int64_t size, int64_t region,
+                                      int64_t num_local, uint64_t seed,
+                                      uint64_t tuple_id) {
+  const int64_t num_neighbours = int64_t(1) << rank;
+  const double mu = static_cast<double>(mean[d]);
+  if (s < num_neighbours) {
+    const bool use_ceil = (s >> (rank - 1 - d)) & 1;
+    const int64_t v = use_ceil ? static_cast<int64_t>(ceil(mu))
+                               : static_cast<int64_t>(floor(mu));
+    return v < size ? v : size - 1;
+  }
+  const uint64_t counter = static_cast<uint64_t>(s) * rank + d;
+  if (s < num_neighbours + num_local) {
+    const int64_t width = region < size ? region : size;
+    int64_t lo = round_index(mu) - width / 2;
+    if (lo < 0) lo = 0;
+    if (lo > size - width) lo = size - width;
+    return lo + random_below(seed, tuple_id, counter, width);
+  }
+  return random_below(seed, tuple_id, counter, size);
+}
+
+}  // namespace indexgrad

@@ -1,0 +1,102 @@
+// Schema, dispatcher entries and shared checks of spread_values.
+#include "kernels/spread_values/spread_values.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <cmath>
+
+#include "kernels/common/checks.h"
+
+namespace indexgrad {
+
+at::Tensor spread_values(const at::Tensor& points, const at::Tensor& means,
+                         const at::Tensor& sigmas, const at::Tensor& values,
+                         int64_t chunk_size, double tolerance) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("indexgrad::spread_values", "")
+                       .typed<decltype(spread_values)>();
+  return op.call(points, means, sigmas, values, chunk_size, tolerance);
+}
+
+namespace detail {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> _spread_values_backward(
+    const at::Tensor& grad, const at::Tensor& points, const at::Tensor& means,
+    const at::Tensor& sigmas, const at::Tensor& values, int64_t chunk_size,
+    double tolerance) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("indexgrad::_spread_values_backward", "")
+          .typed<decltype(_spread_values_backward)>();
+  return op.call(grad, points, means, sigmas, values, chunk_size, tolerance);
+}
+
+int64_t check_spread_values_args(const char* op, const at::Tensor& points,
+                                 const at::Tensor& means,
+                                 const at::Tensor& sigmas,
+                                 const at::Tensor& values, int64_t chunk_size,
+                                 double tolerance) {
+  check_dim(op, "points", points, 4);
+  check_long(op, "points", points);
+  check_dim(op, "means", means, 3);
+  check_dim(op, "sigmas", sigmas, 3);
+  check_dim(op, "values", values, 2);
+  check_floating(op, "means", means);
+  check_same_dtype(op, "means", means, "sigmas", sigmas);
+  check_same_dtype(op, "means", means, "values", values);
+  for (const auto* t : {&means, &sigmas, &values}) {
+    check_same_device(op, "points", points, "means/sigmas/values", *t);
+  }
+  const int64_t batch = means.size(0), k = means.size(1), rank = means.size(2);
+  TORCH_CHECK(sigmas.sizes() == means.sizes(), op,
+              ": sigmas must have the shape of means ",
+              shape_string(means.sizes()), ", got ",
+              shape_string(sigmas.sizes()));
+  TORCH_CHECK(values.size(0) == batch && values.size(1) == k, op,
+              ": values must be [batch, k] = [", batch, ", ", k, "], got ",
+              shape_string(values.sizes()));
+  TORCH_CHECK(points.size(0) == batch && points.size(1) == k &&
+                  points.size(3) == rank,
+              op, ": points must be [batch, k, samples, rank] = [", batch,
+              ", ", k, ", s, ", rank, "], got ", shape_string(points.sizes()));
+  TORCH_CHECK(rank >= 1 && rank <= 8, op, ": tuple rank must be in [1, 8], got ",
+              rank);
+  TORCH_CHECK(points.size(2) >= (int64_t(1) << rank), op,
+              ": each tuple needs its 2^rank = ", int64_t(1) << rank,
+              " floor/ceil neighbours first in points, got ", points.size(2),
+              " samples per tuple");
+  TORCH_CHECK(std::isfinite(tolerance) && tolerance >= 0 && tolerance < 1, op,
+              ": tolerance must be in [0, 1) (0 = dense), got ", tolerance);
+  TORCH_CHECK(chunk_size >= 0, op, ": chunk_size must be >= 0, got ",
+              chunk_size);
+  const int64_t chunk = chunk_size == 0 ? k : chunk_size;
+  TORCH_CHECK(k == 0 || k % chunk == 0, op,
+              ": the number of tuples k = ", k,
+              " must be a multiple of chunk_size = ", chunk);
+  if (means.numel() > 0) {
+    TORCH_CHECK(!at::isnan(means).any().item<bool>(), op,
+                ": means contain NaN");
+    const double smin = sigmas.min().item<double>();
+    TORCH_CHECK(smin > 0, op,
+                ": sigmas (variances) must be positive and not NaN, got a "
+                "minimum of ",
+                smin);
+    TORCH_CHECK(!at::isnan(sigmas).any().item<bool>(), op,
+                ": sigmas contain NaN");
+  }
+  return chunk == 0 ? 1 : chunk;
+}
+
+}  // namespace detail
+}  // namespace indexgrad
+
+TORCH_LIBRARY_FRAGMENT(indexgrad, m) {
+  m.def(
+      "spread_values(Tensor points, Tensor means, Tensor sigmas, "
+      "Tensor values, int chunk_size, float tolerance) -> Tensor");
+  m.def(
+      "_spread_values_backward(Tensor grad, Tensor points, Tensor means, "
+      "Tensor sigmas, Tensor values, int chunk_size, float tolerance) "
+      "-> (Tensor, Tensor, Tensor)");
+}

@@ -1,0 +1,60 @@
+// spread_values: the sparse layer's proportions (Bloem et al. 2018, section
+// 2.1 and Algorithm 1) applied to the tuple values, without materialising
+// the proportion matrix.
+//
+// Each continuous tuple i (mean mu_i, per-dimension *variance* sigma_i)
+// gives every integer point j of its chunk the proportion
+//   p_ij  = exp(-1/2 sum_d (t_jd - mu_id)^2 / sigma_id)
+//   p'_ij = p_ij / sum_k p_ik          (sum over the chunk's distinct points)
+// where a point that occurs more than once in a chunk counts once (its first
+// occurrence; the copies get proportion 0, found by exact tuple comparison).
+// The value of point j is  v'_j = sum_i p'_ij v_i.
+//
+// points  [batch, k, s, r] int64: the s points sampled for each tuple
+//         (sample_tuples), the first 2^r of them its floor/ceil neighbours.
+// means   [batch, k, r], sigmas [batch, k, r] (> 0), values [batch, k]:
+//         one float dtype.
+// chunk_size: tuples sharing a chunk (0 or k: all tuples of a batch row, the
+//         paper's definition); k must be a multiple of it.
+// tolerance: 0 computes every (tuple, point) pair of a chunk (dense). > 0
+//         skips the pairs with m_ij > m0_i + R^2, where m is the squared
+//         Mahalanobis distance, m0_i its minimum (at a neighbour of tuple i)
+//         and R^2 = 2 ln(n / tolerance) for n points in the chunk: every
+//         skipped pair weighs below exp(-R^2/2) = tolerance / n of the
+//         largest, so the skipped share of each normaliser is below
+//         `tolerance`. Pairs are found through a grid on the first two
+//         coordinates: work and memory grow with the pairs kept, not k^2.
+// returns point values [batch, k, s]; differentiable in means, sigmas and
+// values (backward op `_spread_values_backward`).
+//
+// Computed in log space relative to m0_i: the largest weight of every tuple
+// is exactly 1, so no 0/0 however small sigma is or far the points are.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+namespace indexgrad {
+
+at::Tensor spread_values(const at::Tensor& points, const at::Tensor& means,
+                         const at::Tensor& sigmas, const at::Tensor& values,
+                         int64_t chunk_size, double tolerance);
+
+namespace detail {
+
+// Returns (grad_means, grad_sigmas, grad_values).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> _spread_values_backward(
+    const at::Tensor& grad, const at::Tensor& points, const at::Tensor& means,
+    const at::Tensor& sigmas, const at::Tensor& values, int64_t chunk_size,
+    double tolerance);
+
+// Checks shared by all kernels; returns the effective chunk size.
+int64_t check_spread_values_args(const char* op, const at::Tensor& points,
+                                 const at::Tensor& means,
+                                 const at::Tensor& sigmas,
+                                 const at::Tensor& values, int64_t chunk_size,
+                                 double tolerance);
+
+}  // namespace detail
+}  // namespace indexgrad
