@@ -16,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/threads.h"
 #include "experiments/common/progress.h"
 #include "kernels/sparse_contract/sparse_contract.h"
 #include "tools/data/idx.h"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
       "Trains a sparse random-connection linear classifier on MNIST through "
       "indexgrad::sparse_contract.");
   absl::ParseCommandLine(argc, argv);
+  indexgrad::experiments::ApplyThreadsFlag();
   namespace ig = indexgrad;
   const int64_t connections = absl::GetFlag(FLAGS_connections);
   const int64_t steps = absl::GetFlag(FLAGS_steps);

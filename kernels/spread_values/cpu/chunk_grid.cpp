@@ -78,6 +78,8 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank) {
     }
     first = false;
   }
+  upper_[0] = hi[0];
+  upper_[1] = hi[1];
   // About two distinct points per cell.
   const double cells_per_dim =
       grid_dims_ == 2 ? std::ceil(std::sqrt(distinct / 2.0))

@@ -19,6 +19,9 @@ class ChunkGrid {
   // True for the first occurrence of each distinct point.
   bool is_first(int64_t j) const { return is_first_[j] != 0; }
   int64_t num_distinct() const { return static_cast<int64_t>(items_.size()); }
+  // Smallest / largest coordinate d (d < 2) over the chunk's points.
+  int64_t lower(int d) const { return origin_[d]; }
+  int64_t upper(int d) const { return upper_[d]; }
 
   // Calls f(j) for every distinct point j whose first min(rank, 2)
   // coordinates lie in the cells overlapping [lo[d], hi[d]] (a superset of
@@ -58,6 +61,7 @@ class ChunkGrid {
   int grid_dims_ = 0;
   std::vector<char> is_first_;
   int64_t origin_[2] = {0, 0};
+  int64_t upper_[2] = {0, 0};
   int64_t cell_[2] = {1, 1};
   int64_t num_cells_[2] = {1, 1};
   std::vector<int64_t> cell_start_;  // [cells + 1]

@@ -18,46 +18,101 @@ namespace {
 
 struct Pair {
   int64_t j;  // point index within the chunk
-  double w;   // relative weight exp(-(m - m0) / 2)
+  double w;   // relative weight exp(-(m - m0) / 2), in (0, 1]
 };
 
-// Collects the kept pairs of one tuple (mu, sigma) into `kept`; returns
-// their total weight (>= 1: the nearest neighbour weighs exactly 1).
+// Per-tuple scratch: the separable factors of the weight in the first two
+// dimensions, tabulated over the integer range the cut-off allows.
+struct Scratch {
+  std::vector<Pair> pairs;  // capacity: the chunk's distinct points
+  int64_t num_kept = 0;     // pairs[0, num_kept) are this tuple's
+  std::vector<double> table[2];
+};
+
+// Collects the kept pairs of one tuple (mu, sigma) into scratch.pairs; returns
+// their total weight (1 or more when the chunk holds the tuple's nearest
+// integer point, which sample_tuples guarantees).
+//
+// The density factorises over dimensions (diagonal covariance), and the
+// nearest lattice point minimises every dimension separately, so
+//   w = prod_d exp(-((t_d - mu_d)^2 / sigma_d - m0_d) / 2),
+//   m0_d = min over floor/ceil(mu_d) of (t - mu_d)^2 / sigma_d,
+// each factor <= 1. The factors of dimensions 0 and 1 come from tables
+// (one exp per integer coordinate, not per pair); further dimensions are
+// evaluated per pair. A pair is kept when w >= tolerance / n, i.e.
+// m - m0 <= R^2 = 2 ln(n / tolerance).
 template <typename scalar_t>
 double collect_pairs(const ChunkGrid& grid, const int64_t* chunk_points,
                      const scalar_t* mu, const scalar_t* sigma, int rank,
-                     int64_t own_first, double tolerance,
-                     std::vector<Pair>& kept) {
-  kept.clear();
-  const int64_t num_neighbours = int64_t(1) << rank;
-  double m0 = std::numeric_limits<double>::infinity();
-  for (int64_t q = 0; q < num_neighbours; ++q) {
-    m0 = std::min(m0, mahalanobis_sq(chunk_points + (own_first + q) * rank, mu,
-                                     sigma, rank));
+                     double tolerance, Scratch& scratch) {
+  if (static_cast<int64_t>(scratch.pairs.size()) < grid.num_distinct()) {
+    scratch.pairs.resize(grid.num_distinct());
   }
+  Pair* kept = scratch.pairs.data();
+  int64_t num_kept = 0;
+  scratch.num_kept = 0;
+  double m0[8];
+  for (int d = 0; d < rank; ++d) {
+    const double u = static_cast<double>(mu[d]);
+    const double s = static_cast<double>(sigma[d]);
+    const double lo = std::floor(u) - u, hi = std::ceil(u) - u;
+    m0[d] = std::min(lo * lo, hi * hi) / s;
+  }
+  const bool dense = tolerance == 0;
+  const double w_min = dense ? 0.0 : tolerance / static_cast<double>(grid.size());
+  const double r_sq = dense ? 0.0 : cutoff_sq(grid.size(), tolerance);
+  const int grid_dims = std::min(rank, 2);
+  int64_t first[2] = {0, 0}, last[2] = {0, 0};
+  double box_lo[2], box_hi[2];
+  for (int d = 0; d < grid_dims; ++d) {
+    const double u = static_cast<double>(mu[d]);
+    const double s = static_cast<double>(sigma[d]);
+    if (dense) {
+      first[d] = grid.lower(d);
+      last[d] = grid.upper(d);
+    } else {
+      // (t - u)^2 / s - m0_d <= R^2 bounds dimension d on its own.
+      const double h = std::sqrt((r_sq + m0[d]) * s);
+      first[d] = std::max<int64_t>(grid.lower(d),
+                                   static_cast<int64_t>(std::ceil(u - h)));
+      last[d] = std::min<int64_t>(grid.upper(d),
+                                  static_cast<int64_t>(std::floor(u + h)));
+    }
+    if (first[d] > last[d]) return 0.0;
+    std::vector<double>& table = scratch.table[d];
+    table.resize(last[d] - first[d] + 1);
+    for (int64_t t = first[d]; t <= last[d]; ++t) {
+      const double diff = static_cast<double>(t) - u;
+      table[t - first[d]] = std::exp(-0.5 * (diff * diff / s - m0[d]));
+    }
+    box_lo[d] = static_cast<double>(first[d]);
+    box_hi[d] = static_cast<double>(last[d]);
+  }
+  const double* table0 = scratch.table[0].data();
+  const double* table1 = scratch.table[1].data();
   double total = 0;
-  auto visit = [&](int64_t j, double threshold) {
-    const double m = mahalanobis_sq(chunk_points + j * rank, mu, sigma, rank);
-    if (m <= threshold) {
-      const double w = relative_weight(m, m0);
-      kept.push_back({j, w});
+  grid.ForEachInBox(box_lo, box_hi, [&](int64_t j) {
+    const int64_t* t = chunk_points + j * rank;
+    if (t[0] < first[0] || t[0] > last[0]) return;
+    double w = table0[t[0] - first[0]];
+    if (grid_dims == 2) {
+      if (t[1] < first[1] || t[1] > last[1]) return;
+      w *= table1[t[1] - first[1]];
+    }
+    if (rank > 2) {
+      double rest = 0;
+      for (int d = 2; d < rank; ++d) {
+        const double diff = static_cast<double>(t[d]) - static_cast<double>(mu[d]);
+        rest += diff * diff / static_cast<double>(sigma[d]) - m0[d];
+      }
+      w *= std::exp(-0.5 * rest);
+    }
+    if (w > 0 && w >= w_min) {
+      kept[num_kept++] = {j, w};
       total += w;
     }
-  };
-  if (tolerance == 0) {
-    grid.ForEach([&](int64_t j) {
-      visit(j, std::numeric_limits<double>::infinity());
-    });
-  } else {
-    const double threshold = m0 + cutoff_sq(grid.size(), tolerance);
-    double lo[2], hi[2];
-    for (int d = 0; d < std::min(rank, 2); ++d) {
-      const double h = std::sqrt(threshold * static_cast<double>(sigma[d]));
-      lo[d] = static_cast<double>(mu[d]) - h;
-      hi[d] = static_cast<double>(mu[d]) + h;
-    }
-    grid.ForEachInBox(lo, hi, [&](int64_t j) { visit(j, threshold); });
-  }
+  });
+  scratch.num_kept = num_kept;
   return total;
 }
 
@@ -107,16 +162,20 @@ at::Tensor spread_values_cpu(const at::Tensor& points, const at::Tensor& means,
     for_each_chunk(sh, points_c.data_ptr<int64_t>(),
                    [&](int64_t c, const ChunkGrid& grid,
                        const int64_t* chunk_points) {
-                     std::vector<Pair> kept;
+                     Scratch scratch;
                      std::vector<double> acc(sh.chunk * sh.s, 0.0);
                      for (int64_t i = 0; i < sh.chunk; ++i) {
                        const int64_t t = c * sh.chunk + i;  // tuple id
                        const double total = collect_pairs(
                            grid, chunk_points, mu_p + t * sh.rank,
                            sigma_p + t * sh.rank, static_cast<int>(sh.rank),
-                           i * sh.s, tolerance, kept);
+                           tolerance, scratch);
+                       if (total == 0) continue;  // no point in reach
                        const double scale = static_cast<double>(v_p[t]) / total;
-                       for (const Pair& p : kept) acc[p.j] += scale * p.w;
+                       const Pair* kept = scratch.pairs.data();
+                       for (int64_t q = 0; q < scratch.num_kept; ++q) {
+                         acc[kept[q].j] += scale * kept[q].w;
+                       }
                      }
                      scalar_t* o = out_p + c * sh.chunk * sh.s;
                      for (int64_t j = 0; j < sh.chunk * sh.s; ++j) {
@@ -163,7 +222,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cpu(
     for_each_chunk(sh, points_c.data_ptr<int64_t>(),
                    [&](int64_t c, const ChunkGrid& grid,
                        const int64_t* chunk_points) {
-      std::vector<Pair> kept;
+      Scratch scratch;
       const scalar_t* g = g_p + c * sh.chunk * sh.s;  // [chunk * s]
       const int rank = static_cast<int>(sh.rank);
       for (int64_t i = 0; i < sh.chunk; ++i) {
@@ -171,18 +230,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cpu(
         const scalar_t* mu = mu_p + t * rank;
         const scalar_t* sigma = sigma_p + t * rank;
         const double total = collect_pairs(grid, chunk_points, mu, sigma, rank,
-                                           i * sh.s, tolerance, kept);
+                                           tolerance, scratch);
+        if (total == 0) continue;  // no point in reach: zero gradients
+        const Pair* kept = scratch.pairs.data();
+        const Pair* kept_end = kept + scratch.num_kept;
         // dL/dv_i = sum_j p'_ij g_j
         double g_bar = 0;
-        for (const Pair& p : kept) g_bar += p.w / total * g[p.j];
+        for (const Pair* p = kept; p != kept_end; ++p) {
+          g_bar += p->w / total * g[p->j];
+        }
         gv_p[t] = static_cast<scalar_t>(g_bar);
         // dL/dlog p_ij = v_i p'_ij (g_j - g_bar); chain through m_ij.
         const double v = static_cast<double>(v_p[t]);
         double gmu[8] = {0}, gsigma[8] = {0};
-        for (const Pair& p : kept) {
-          const double c_ij = v * (p.w / total) * (g[p.j] - g_bar);
+        for (const Pair* p = kept; p != kept_end; ++p) {
+          const double c_ij = v * (p->w / total) * (g[p->j] - g_bar);
           if (c_ij == 0) continue;
-          const int64_t* pt = chunk_points + p.j * rank;
+          const int64_t* pt = chunk_points + p->j * rank;
           for (int d = 0; d < rank; ++d) {
             const double s = static_cast<double>(sigma[d]);
             const double diff = static_cast<double>(pt[d]) -

@@ -1,0 +1,121 @@
+#include "baselines/reinforce_layer.h"
+
+#include <ATen/ATen.h>
+
+#include "kernels/common/checks.h"
+#include "kernels/sparse_contract/sparse_contract.h"
+
+namespace indexgrad {
+namespace baselines {
+
+ReinforceSparseLayerImpl::ReinforceSparseLayerImpl(
+    ReinforceSparseLayerOptions options_)
+    : options(std::move(options_)) {
+  const char* op = "ReinforceSparseLayer";
+  TORCH_CHECK(!options.out_shape().empty() && !options.in_shape().empty(), op,
+              ": out_shape and in_shape need at least one dimension each");
+  sizes_ = options.out_shape();
+  sizes_.insert(sizes_.end(), options.in_shape().begin(),
+                options.in_shape().end());
+  for (int64_t s : sizes_) {
+    TORCH_CHECK(s >= 1, op, ": out_shape and in_shape must be positive, got ",
+                shape_string(sizes_));
+  }
+  TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
+  TORCH_CHECK(options.sigma_scale() > 0, op, ": sigma_scale must be > 0, got ",
+              options.sigma_scale());
+  TORCH_CHECK(options.baseline_decay() >= 0 && options.baseline_decay() < 1,
+              op, ": baseline_decay must be in [0, 1), got ",
+              options.baseline_decay());
+  const int64_t r = sizes_.size();
+  const at::Tensor u = at::rand({options.k(), r}) * 0.96 + 0.02;
+  raw_means = register_parameter("raw_means", at::log(u / (1 - u)));
+  raw_sigmas = register_parameter("raw_sigmas", at::zeros({options.k()}));
+  values = register_parameter("values",
+                              at::full({options.k()}, options.init_value()),
+                              options.learn_values());
+  baseline = register_buffer("baseline", at::zeros({}));
+  baseline_initialised = register_buffer("baseline_initialised", at::zeros({}));
+  const at::Tensor sizes = at::tensor(sizes_, at::kFloat);
+  size_ = register_buffer("size", sizes);
+  size_minus_one_ = register_buffer("size_minus_one", sizes - 1);
+}
+
+at::Tensor ReinforceSparseLayerImpl::means() const {
+  return at::sigmoid(raw_means) * size_minus_one_;
+}
+
+at::Tensor ReinforceSparseLayerImpl::sigmas() const {
+  return at::softplus(raw_sigmas + 2).unsqueeze(1) * size_ *
+             options.sigma_scale() +
+         options.min_sigma();
+}
+
+at::Tensor ReinforceSparseLayerImpl::rounded_tuples() const {
+  at::NoGradGuard no_grad;
+  return at::floor(means() + 0.5).to(at::kLong);
+}
+
+at::Tensor ReinforceSparseLayerImpl::forward(const at::Tensor& x) {
+  const char* op = "ReinforceSparseLayer";
+  const int64_t in_rank = options.in_shape().size();
+  TORCH_CHECK(x.dim() == in_rank + 1 &&
+                  x.sizes().slice(1) == at::IntArrayRef(options.in_shape()),
+              op, ": x must be [batch, ",
+              shape_string(options.in_shape()).substr(1), ", got ",
+              shape_string(x.sizes()));
+  const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
+  const at::Tensor x_typed = x.to(values.scalar_type());
+  const at::Tensor v = values.unsqueeze(0).expand({batch, k});
+  if (!is_training()) {
+    return sparse_contract(rounded_tuples().unsqueeze(0).expand({batch, k, r}),
+                           v, options.out_shape(), x_typed);
+  }
+  const at::Tensor mu = means();      // [k, r]
+  const at::Tensor sigma = sigmas();  // [k, r]
+  at::Tensor sample;                  // [batch, k, r] continuous
+  {
+    at::NoGradGuard no_grad;
+    sample = mu.unsqueeze(0) +
+             at::randn({batch, k, r}, mu.options()) * sigma.sqrt().unsqueeze(0);
+  }
+  // log N(sample | mu, diag(sigma)) summed over tuples and dimensions: [batch]
+  last_log_prob_ = (-0.5 * (sample - mu).pow(2) / sigma - 0.5 * at::log(sigma))
+                       .sum({1, 2});
+  const at::Tensor tuples =
+      at::floor(sample + 0.5)
+          .clamp_min(0)
+          .minimum(size_minus_one_.to(sample.scalar_type()))
+          .to(at::kLong);
+  return sparse_contract(tuples, v, options.out_shape(), x_typed);
+}
+
+at::Tensor ReinforceSparseLayerImpl::score_surrogate(
+    const at::Tensor& per_row_loss) {
+  TORCH_CHECK(last_log_prob_.defined(),
+              "ReinforceSparseLayer::score_surrogate: call forward() in "
+              "training mode first");
+  TORCH_CHECK(per_row_loss.dim() == 1 &&
+                  per_row_loss.size(0) == last_log_prob_.size(0),
+              "ReinforceSparseLayer::score_surrogate: per_row_loss must be [",
+              last_log_prob_.size(0), "], got ",
+              shape_string(per_row_loss.sizes()));
+  const at::Tensor loss = per_row_loss.detach().to(last_log_prob_.scalar_type());
+  at::Tensor b = at::zeros({}, loss.options());
+  if (options.use_baseline()) {
+    at::NoGradGuard no_grad;
+    if (baseline_initialised.item<double>() == 0) {
+      baseline.fill_(loss.mean().item<double>());
+      baseline_initialised.fill_(1);
+    }
+    b = baseline.clone().to(loss.scalar_type());
+    baseline.mul_(options.baseline_decay())
+        .add_(loss.mean() * (1 - options.baseline_decay()));
+  }
+  at::Tensor surrogate = ((loss - b) * last_log_prob_).mean();
+  last_log_prob_ = at::Tensor();
+  return surrogate;
+}
+
+}  // namespace baselines
+}  // namespace indexgrad

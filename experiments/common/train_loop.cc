@@ -1,0 +1,154 @@
+#include "experiments/common/train_loop.h"
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "experiments/common/csv.h"
+#include "experiments/common/progress.h"
+
+namespace indexgrad {
+namespace experiments {
+namespace {
+
+bool FileExists(const std::string& path) {
+  return std::ifstream(path).good();
+}
+
+// finished: 0 = in progress, 1 = all steps done, 2 = stopped by evaluate().
+void SaveCheckpoint(const std::string& path, torch::nn::Module& model,
+                    torch::optim::Optimizer& optimizer, int64_t step,
+                    int finished) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model_archive, optimizer_archive;
+  model.save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("step", at::tensor(step));
+  archive.write("finished", at::tensor(finished));
+  const std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  std::rename(tmp.c_str(), path.c_str());  // never leave a half-written file
+}
+
+std::string JoinValues(const std::vector<double>& values, size_t expected) {
+  std::string out;
+  for (size_t i = 0; i < expected; ++i) {
+    if (i) out += ",";
+    if (i < values.size()) absl::StrAppend(&out, values[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<TrainResult> RunTrainLoop(
+    const TrainLoopOptions& options, torch::nn::Module& model,
+    torch::optim::Optimizer& optimizer,
+    const std::function<std::vector<double>()>& train_step,
+    const std::function<std::vector<double>(bool* stop)>& evaluate) {
+  if (options.steps < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("steps must be >= 0, got ", options.steps));
+  }
+  TrainResult result;
+  int64_t start = 0;
+  if (!options.checkpoint_path.empty() && options.resume &&
+      FileExists(options.checkpoint_path)) {
+    try {
+      torch::serialize::InputArchive archive, model_archive, optimizer_archive;
+      archive.load_from(options.checkpoint_path);
+      archive.read("model", model_archive);
+      archive.read("optimizer", optimizer_archive);
+      model.load(model_archive);
+      optimizer.load(optimizer_archive);
+      at::Tensor step, finished;
+      archive.read("step", step);
+      archive.read("finished", finished);
+      start = step.item<int64_t>();
+      result.resumed = true;
+      if (finished.item<int64_t>() != 0) {
+        start = step.item<int64_t>();
+        result.stopped_early = finished.item<int64_t>() == 2;
+        result.steps_done = start;
+        result.last_eval.clear();
+        model.eval();
+        bool ignored = false;
+        result.last_eval = evaluate(&ignored);
+        model.train();
+        return result;
+      }
+    } catch (const c10::Error& e) {
+      return absl::DataLossError(absl::StrCat(
+          "cannot resume from checkpoint '", options.checkpoint_path,
+          "' (delete it to start over): ", e.what_without_backtrace()));
+    }
+  }
+
+  std::optional<CsvWriter> csv;
+  if (!options.csv_path.empty()) {
+    std::vector<std::string> columns{"step"};
+    columns.insert(columns.end(), options.train_columns.begin(),
+                   options.train_columns.end());
+    columns.insert(columns.end(), options.eval_columns.begin(),
+                   options.eval_columns.end());
+    auto opened = CsvWriter::Open(options.csv_path, columns,
+                                  /*append=*/result.resumed);
+    if (!opened.ok()) return opened.status();
+    csv.emplace(std::move(*opened));
+  }
+
+  Progress progress(options.label, options.steps, start);
+  model.train();
+  int64_t step = start;
+  bool stop = false;
+  while (step < options.steps && !stop) {
+    result.last_train = train_step();
+    ++step;
+    const bool eval_now = (options.eval_every > 0 && step % options.eval_every == 0) ||
+                          step == options.steps;
+    std::vector<double> eval_values;
+    if (eval_now) {
+      model.eval();
+      eval_values = evaluate(&stop);
+      model.train();
+      result.last_eval = eval_values;
+    }
+    if (csv) {
+      csv->TextRow({absl::StrCat(step),
+                    JoinValues(result.last_train, options.train_columns.size()),
+                    JoinValues(eval_values, options.eval_columns.size())});
+    }
+    std::string status;
+    for (size_t i = 0; i < options.train_columns.size() && i < result.last_train.size(); ++i) {
+      absl::StrAppendFormat(&status, "%s %.4g  ", options.train_columns[i],
+                            result.last_train[i]);
+    }
+    for (size_t i = 0; i < options.eval_columns.size() && i < result.last_eval.size(); ++i) {
+      absl::StrAppendFormat(&status, "%s %.4g  ", options.eval_columns[i],
+                            result.last_eval[i]);
+    }
+    progress.Update(step, status);
+    if (!options.checkpoint_path.empty() && options.checkpoint_every > 0 &&
+        step % options.checkpoint_every == 0) {
+      SaveCheckpoint(options.checkpoint_path, model, optimizer, step, 0);
+    }
+  }
+  result.stopped_early = stop;
+  result.steps_done = step;
+  result.seconds = progress.Finish();
+  if (!options.checkpoint_path.empty()) {
+    SaveCheckpoint(options.checkpoint_path, model, optimizer, step,
+                   stop ? 2 : 1);
+  }
+  return result;
+}
+
+}  // namespace experiments
+}  // namespace indexgrad

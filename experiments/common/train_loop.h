@@ -1,0 +1,55 @@
+// The training loop every experiment shares: steps with a progress line and
+// ETA, periodic evaluation (which may stop the run early), a CSV row per step
+// (evaluation columns filled at evaluation steps), and a checkpoint of model,
+// optimizer and step to resume from.
+//
+//   TrainLoopOptions opts;
+//   opts.label = "identity sparse n=32"; opts.steps = 5000; ...
+//   absl::StatusOr<TrainResult> r = RunTrainLoop(opts, *model, optimizer,
+//       /*train_step=*/[&] { ...; return std::vector<double>{loss}; },
+//       /*evaluate=*/[&](bool* stop) { ...; return std::vector<double>{acc}; });
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace indexgrad {
+namespace experiments {
+
+struct TrainLoopOptions {
+  std::string label;            // progress line prefix
+  int64_t steps = 1000;         // maximum steps
+  int64_t eval_every = 250;     // 0: evaluate only at the end
+  int64_t checkpoint_every = 1000;
+  std::string checkpoint_path;  // empty: no checkpoint
+  bool resume = true;           // continue from checkpoint_path if present
+  std::string csv_path;         // empty: no CSV
+  std::vector<std::string> train_columns;
+  std::vector<std::string> eval_columns;
+};
+
+struct TrainResult {
+  int64_t steps_done = 0;
+  bool stopped_early = false;  // evaluate() asked to stop
+  bool resumed = false;
+  double seconds = 0;          // this invocation's wall time
+  std::vector<double> last_train;
+  std::vector<double> last_eval;
+};
+
+// train_step(): one optimisation step; returns train_columns' values.
+// evaluate(stop): returns eval_columns' values; sets *stop to end the run.
+absl::StatusOr<TrainResult> RunTrainLoop(
+    const TrainLoopOptions& options, torch::nn::Module& model,
+    torch::optim::Optimizer& optimizer,
+    const std::function<std::vector<double>()>& train_step,
+    const std::function<std::vector<double>(bool* stop)>& evaluate);
+
+}  // namespace experiments
+}  // namespace indexgrad

@@ -1,0 +1,130 @@
+#include "sparse_hyper/sparse_layer.h"
+
+#include <ATen/ATen.h>
+
+#include "kernels/common/checks.h"
+#include "kernels/sample_tuples/sample_tuples.h"
+#include "kernels/sparse_contract/sparse_contract.h"
+#include "kernels/spread_values/spread_values.h"
+
+namespace indexgrad {
+namespace sparse_hyper {
+
+SparseLayerImpl::SparseLayerImpl(SparseLayerOptions options_)
+    : options(std::move(options_)) {
+  const char* op = "SparseLayer";
+  TORCH_CHECK(!options.out_shape().empty() && !options.in_shape().empty(), op,
+              ": out_shape and in_shape need at least one dimension each, got ",
+              shape_string(options.out_shape()), " and ",
+              shape_string(options.in_shape()));
+  sizes_ = options.out_shape();
+  sizes_.insert(sizes_.end(), options.in_shape().begin(),
+                options.in_shape().end());
+  for (int64_t s : sizes_) {
+    TORCH_CHECK(s >= 1, op, ": out_shape and in_shape must be positive, got ",
+                shape_string(sizes_));
+  }
+  const int64_t r = sizes_.size();
+  TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
+  TORCH_CHECK(options.num_global() >= 0 && options.num_local() >= 0, op,
+              ": num_global and num_local must be >= 0, got ",
+              options.num_global(), " and ", options.num_local());
+  TORCH_CHECK(options.sigma_scale() > 0, op, ": sigma_scale must be > 0, got ",
+              options.sigma_scale());
+  TORCH_CHECK(options.min_sigma() >= 0, op, ": min_sigma must be >= 0, got ",
+              options.min_sigma());
+  TORCH_CHECK(options.chunk_size() >= 0 &&
+                  (options.chunk_size() == 0 ||
+                   options.k() % options.chunk_size() == 0),
+              op, ": chunk_size must be 0 or divide k = ", options.k(),
+              ", got ", options.chunk_size());
+  region_ = options.region().empty() ? std::vector<int64_t>(r, 4)
+                                     : options.region();
+  TORCH_CHECK(static_cast<int64_t>(region_.size()) == r, op,
+              ": region needs one entry per index dimension (", r, "), got ",
+              shape_string(region_));
+
+  // Means uniform over the index space at initialisation.
+  const at::Tensor u = at::rand({options.k(), r}) * 0.96 + 0.02;
+  raw_means = register_parameter("raw_means", at::log(u / (1 - u)));
+  raw_sigmas = register_parameter("raw_sigmas", at::zeros({options.k()}));
+  values = register_parameter("values",
+                              at::full({options.k()}, options.init_value()),
+                              /*requires_grad=*/options.learn_values());
+  step = register_buffer("step", at::zeros({}, at::kLong));
+  const at::Tensor sizes = at::tensor(sizes_, at::kFloat);
+  size_ = register_buffer("size", sizes);
+  size_minus_one_ = register_buffer("size_minus_one", sizes - 1);
+}
+
+at::Tensor SparseLayerImpl::means() const {
+  return at::sigmoid(raw_means) * size_minus_one_;
+}
+
+at::Tensor SparseLayerImpl::sigmas() const {
+  return at::softplus(raw_sigmas + 2).unsqueeze(1) * size_ *
+             options.sigma_scale() +
+         options.min_sigma();
+}
+
+at::Tensor SparseLayerImpl::rounded_tuples() const {
+  at::NoGradGuard no_grad;
+  return at::floor(means() + 0.5).to(at::kLong);
+}
+
+at::Tensor SparseLayerImpl::dense_rounded() const {
+  at::NoGradGuard no_grad;
+  const at::Tensor tuples = rounded_tuples();  // [k, r]
+  int64_t out_numel = 1, in_numel = 1;
+  for (int64_t s : options.out_shape()) out_numel *= s;
+  for (int64_t s : options.in_shape()) in_numel *= s;
+  // W . e_j for every input basis vector e_j gives column j.
+  const at::Tensor eye = at::eye(in_numel, values.options())
+                             .reshape([&] {
+                               std::vector<int64_t> s{in_numel};
+                               s.insert(s.end(), options.in_shape().begin(),
+                                        options.in_shape().end());
+                               return s;
+                             }());
+  const at::Tensor y = sparse_contract(
+      tuples.unsqueeze(0).expand({in_numel, -1, -1}),
+      values.detach().unsqueeze(0).expand({in_numel, -1}), options.out_shape(),
+      eye);  // [in_numel, *out_shape]
+  std::vector<int64_t> shape = options.out_shape();
+  shape.insert(shape.end(), options.in_shape().begin(),
+               options.in_shape().end());
+  return y.reshape({in_numel, out_numel}).t().reshape(shape);
+}
+
+at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
+  const char* op = "SparseLayer";
+  const int64_t in_rank = options.in_shape().size();
+  TORCH_CHECK(x.dim() == in_rank + 1 &&
+                  x.sizes().slice(1) == at::IntArrayRef(options.in_shape()),
+              op, ": x must be [batch, ", shape_string(options.in_shape()).substr(1),
+              ", got ", shape_string(x.sizes()));
+  const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
+  const at::Tensor x_typed = x.to(values.scalar_type());
+  if (!is_training()) {
+    return sparse_contract(rounded_tuples().unsqueeze(0).expand({batch, k, r}),
+                           values.unsqueeze(0).expand({batch, k}),
+                           options.out_shape(), x_typed);
+  }
+  const at::Tensor mu = means().unsqueeze(0).expand({batch, k, r});
+  const at::Tensor sigma = sigmas().unsqueeze(0).expand({batch, k, r});
+  const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
+  step.add_(1);
+  const at::Tensor points =  // [batch, k, samples, r]
+      sample_tuples(mu.detach(), sizes_, options.num_global(),
+                    options.num_local(), region_, seed);
+  const int64_t samples = points.size(2);
+  const at::Tensor point_values =  // [batch, k, samples]
+      spread_values(points, mu, sigma, values.unsqueeze(0).expand({batch, k}),
+                    options.chunk_size(), options.tolerance());
+  return sparse_contract(points.view({batch, k * samples, r}),
+                         point_values.view({batch, k * samples}),
+                         options.out_shape(), x_typed);
+}
+
+}  // namespace sparse_hyper
+}  // namespace indexgrad

@@ -1,0 +1,86 @@
+// SparseLayer: the sampled sparse layer of Bloem et al. 2018 (section 2.1,
+// Algorithm 1). W is a sparse tensor of k nonzeros whose index tuples are
+// continuous, learned parameters; y = W . x contracts W with x.
+//
+//   SparseLayer layer(SparseLayerOptions(/*out_shape=*/{n}, /*in_shape=*/{n}, /*k=*/n));
+//   at::Tensor y = layer->forward(x);   // x [batch, n] -> y [batch, n]
+//
+// Parametrisation (per tuple i, dimension d, size h_d of that dimension):
+//   mean     mu_id    = sigmoid(raw_means[i, d]) * (h_d - 1)
+//            (the paper writes * h_d, which puts a ceil neighbour at h_d)
+//   variance sigma_id = softplus(raw_sigmas[i] + 2) * h_d * sigma_scale + min_sigma
+//            (the paper's form; min_sigma is its tau, a floor in cells^2)
+//   value    v_i      = values[i] (learned unless learn_values = false)
+// Training mode samples integer tuples (sample_tuples), distributes each value
+// over them by the paper's normalised proportions (spread_values) and
+// contracts (sparse_contract). Evaluation mode uses the rounded means (round
+// half up), no sampling. A batch row gets its own samples; a step counter
+// (a buffer, so checkpoints keep it) seeds each call.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace indexgrad {
+namespace sparse_hyper {
+
+struct SparseLayerOptions {
+  SparseLayerOptions(std::vector<int64_t> out_shape,
+                     std::vector<int64_t> in_shape, int64_t k)
+      : out_shape_(std::move(out_shape)),
+        in_shape_(std::move(in_shape)),
+        k_(k) {}
+  TORCH_ARG(std::vector<int64_t>, out_shape);
+  TORCH_ARG(std::vector<int64_t>, in_shape);
+  // Number of continuous index tuples (nonzeros of W).
+  TORCH_ARG(int64_t, k);
+  TORCH_ARG(int64_t, num_global) = 4;
+  TORCH_ARG(int64_t, num_local) = 4;
+  // Local sampling box per dimension; empty = 4 in every dimension.
+  TORCH_ARG(std::vector<int64_t>, region) = {};
+  TORCH_ARG(double, sigma_scale) = 0.1;
+  TORCH_ARG(double, min_sigma) = 0.1;
+  // Tuples normalised together (0 = all k: the paper's definition).
+  TORCH_ARG(int64_t, chunk_size) = 0;
+  // Cut-off of the proportions (see spread_values.h); 0 = dense.
+  TORCH_ARG(double, tolerance) = 1e-6;
+  TORCH_ARG(bool, learn_values) = true;
+  // Initial value of every tuple.
+  TORCH_ARG(double, init_value) = 1.0;
+  TORCH_ARG(int64_t, seed) = 0;
+};
+
+class SparseLayerImpl : public torch::nn::Module {
+ public:
+  explicit SparseLayerImpl(SparseLayerOptions options);
+
+  // x [batch, *in_shape] -> [batch, *out_shape]
+  at::Tensor forward(const at::Tensor& x);
+
+  // Index space sizes (out_shape then in_shape): [r].
+  const std::vector<int64_t>& sizes() const { return sizes_; }
+  at::Tensor means() const;           // [k, r] in [0, h_d - 1]
+  at::Tensor sigmas() const;          // [k, r] variances
+  at::Tensor rounded_tuples() const;  // [k, r] int64, round half up
+  // Dense W [*out_shape, *in_shape] of the rounded tuples (small sizes only).
+  at::Tensor dense_rounded() const;
+
+  SparseLayerOptions options;
+  at::Tensor raw_means;   // [k, r]
+  at::Tensor raw_sigmas;  // [k]
+  at::Tensor values;      // [k]
+  at::Tensor step;        // [] int64 buffer: calls so far (sampling seed)
+
+ private:
+  std::vector<int64_t> sizes_;
+  std::vector<int64_t> region_;
+  at::Tensor size_minus_one_;  // [r] buffer, float
+  at::Tensor size_;            // [r] buffer, float
+};
+TORCH_MODULE(SparseLayer);
+
+}  // namespace sparse_hyper
+}  // namespace indexgrad

@@ -1,0 +1,173 @@
+// Tests of SparseLayer: the training-mode output against an independent loop
+// implementation of the paper's formula (no extra samples: only the 2^r
+// neighbours), finite-difference gradients of the whole layer with the
+// sampling fixed by seed, evaluation mode, bad input.
+#include "sparse_hyper/sparse_layer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "kernels/testing/expect_error.h"
+#include "kernels/testing/gradcheck.h"
+
+namespace indexgrad {
+namespace sparse_hyper {
+namespace {
+
+const auto kDouble = at::TensorOptions().dtype(at::kDouble);
+
+// y = W x with W from Algorithm 1, neighbours only, one chunk, by loops.
+at::Tensor loop_reference(SparseLayer& layer, const at::Tensor& x) {
+  const at::Tensor mu = layer->means().detach();
+  const at::Tensor sigma = layer->sigmas().detach();
+  const at::Tensor v = layer->values.detach();
+  const int64_t k = mu.size(0), n_out = layer->sizes()[0],
+                n_in = layer->sizes()[1];
+  // The distinct neighbour points of all tuples, in first-seen order.
+  std::vector<std::pair<int64_t, int64_t>> points;
+  std::map<std::pair<int64_t, int64_t>, int> seen;
+  for (int64_t i = 0; i < k; ++i) {
+    const double a = mu[i][0].item<double>(), b = mu[i][1].item<double>();
+    for (int64_t row : {int64_t(std::floor(a)), int64_t(std::ceil(a))}) {
+      for (int64_t col : {int64_t(std::floor(b)), int64_t(std::ceil(b))}) {
+        if (seen.emplace(std::make_pair(row, col), 1).second) {
+          points.push_back({row, col});
+        }
+      }
+    }
+  }
+  at::Tensor w = at::zeros({n_out, n_in}, kDouble);
+  for (int64_t i = 0; i < k; ++i) {
+    std::vector<double> p;
+    double total = 0;
+    for (const auto& [row, col] : points) {
+      const double dr = row - mu[i][0].item<double>();
+      const double dc = col - mu[i][1].item<double>();
+      p.push_back(std::exp(-0.5 * (dr * dr / sigma[i][0].item<double>() +
+                                   dc * dc / sigma[i][1].item<double>())));
+      total += p.back();
+    }
+    for (size_t q = 0; q < points.size(); ++q) {
+      w[points[q].first][points[q].second] += v[i].item<double>() * p[q] / total;
+    }
+  }
+  return at::matmul(x, w.t());
+}
+
+SparseLayer small_layer(double tolerance) {
+  at::manual_seed(0);
+  SparseLayer layer(SparseLayerOptions({5}, {6}, 4)
+                        .num_global(0)
+                        .num_local(0)
+                        .sigma_scale(0.3)
+                        .tolerance(tolerance));
+  layer->to(at::kDouble);
+  at::NoGradGuard g;
+  layer->values.copy_(at::randn({4}, kDouble));
+  layer->raw_sigmas.copy_(at::randn({4}, kDouble));
+  return layer;
+}
+
+TEST(SparseLayer, NeighboursOnlyMatchesLoopReference) {
+  for (double tol : {0.0, 1e-9}) {
+    SparseLayer layer = small_layer(tol);
+    const at::Tensor x = at::randn({3, 6}, kDouble);
+    const at::Tensor y = layer->forward(x);
+    EXPECT_TRUE(at::allclose(y, loop_reference(layer, x), 1e-8, 1e-10))
+        << "tolerance " << tol;
+  }
+}
+
+TEST(SparseLayer, GradientsMatchFiniteDifferences) {
+  // Sampling fixed by seed: the step counter is reset before every call, so
+  // each evaluation uses the same integer tuples (global + local included).
+  SparseLayer layer(SparseLayerOptions({4}, {5}, 3).sigma_scale(0.3).seed(2));
+  layer->to(at::kDouble);
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({2, 5}, kDouble);
+  const at::Tensor w = at::randn({2, 4}, kDouble);
+  std::vector<at::Tensor> params = {layer->raw_means, layer->raw_sigmas,
+                                    layer->values};
+  {
+    at::NoGradGuard g;
+    layer->raw_sigmas.copy_(at::randn({3}, kDouble));
+    layer->values.copy_(at::randn({3}, kDouble));
+  }
+  auto loss = [&] {
+    layer->step.zero_();
+    return (layer->forward(x) * w).sum();
+  };
+  layer->zero_grad();
+  loss().backward();
+  for (size_t wrt = 0; wrt < params.size(); ++wrt) {
+    const at::Tensor analytic = params[wrt].grad().clone();
+    at::Tensor numeric = at::zeros_like(analytic);
+    const double eps = 1e-6;
+    for (int64_t i = 0; i < params[wrt].numel(); ++i) {
+      at::NoGradGuard g;
+      const double saved = params[wrt].view(-1)[i].item<double>();
+      params[wrt].view(-1)[i] = saved + eps;
+      const double plus = loss().item<double>();
+      params[wrt].view(-1)[i] = saved - eps;
+      const double minus = loss().item<double>();
+      params[wrt].view(-1)[i] = saved;
+      numeric.view(-1)[i] = (plus - minus) / (2 * eps);
+    }
+    EXPECT_TRUE(at::allclose(analytic, numeric, 1e-5, 1e-7))
+        << "parameter " << wrt << "\n" << analytic << "\n" << numeric;
+    EXPECT_GT(analytic.abs().max().item<double>(), 0) << "parameter " << wrt;
+  }
+}
+
+TEST(SparseLayer, EvalModeUsesRoundedMeans) {
+  SparseLayer layer(SparseLayerOptions({4}, {4}, 4).learn_values(false));
+  {
+    at::NoGradGuard g;
+    // Means (i, i) + 0.3 round to the diagonal; sigmoid^-1 of (i+0.3)/3.
+    const at::Tensor target = (at::arange(4, at::kFloat) + 0.3).clamp_max(2.99) / 3;
+    layer->raw_means.copy_(at::log(target / (1 - target)).unsqueeze(1).expand({4, 2}));
+  }
+  layer->eval();
+  EXPECT_TRUE(layer->rounded_tuples().select(1, 0).equal(at::arange(4, at::kLong)));
+  EXPECT_TRUE(at::allclose(layer->dense_rounded(), at::eye(4)));
+  const at::Tensor x = at::randn({7, 4});
+  EXPECT_TRUE(at::allclose(layer->forward(x), x));
+  // Half rounds up: 1.5 -> 2.
+  {
+    at::NoGradGuard g;
+    const double t = 1.5 / 3;
+    layer->raw_means.fill_(std::log(t / (1 - t)));
+  }
+  EXPECT_EQ(layer->rounded_tuples()[0][0].item<int64_t>(), 2);
+}
+
+TEST(SparseLayer, SamplesChangeEveryStep) {
+  SparseLayer layer(SparseLayerOptions({16}, {16}, 16));
+  const at::Tensor x = at::randn({2, 16});
+  const at::Tensor a = layer->forward(x), b = layer->forward(x);
+  EXPECT_FALSE(at::allclose(a, b));
+  EXPECT_EQ(layer->step.item<int64_t>(), 2);
+}
+
+TEST(SparseLayer, BadInputNamesTheArgument) {
+  EXPECT_ERROR_CONTAINS(SparseLayer(SparseLayerOptions({4}, {0}, 3)),
+                        "out_shape and in_shape must be positive");
+  EXPECT_ERROR_CONTAINS(SparseLayer(SparseLayerOptions({4}, {4}, 0)),
+                        "k must be >= 1, got 0");
+  EXPECT_ERROR_CONTAINS(
+      SparseLayer(SparseLayerOptions({4}, {4}, 6).chunk_size(4)),
+      "chunk_size must be 0 or divide k = 6");
+  EXPECT_ERROR_CONTAINS(
+      SparseLayer(SparseLayerOptions({4}, {4}, 6).region({2})),
+      "region needs one entry per index dimension (2)");
+  SparseLayer layer(SparseLayerOptions({4}, {5}, 3));
+  EXPECT_ERROR_CONTAINS(layer->forward(at::randn({2, 4})),
+                        "x must be [batch, 5], got [2, 4]");
+}
+
+}  // namespace
+}  // namespace sparse_hyper
+}  // namespace indexgrad

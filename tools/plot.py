@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""Plots for IndexGrad experiments (Debian's python3-matplotlib, no network).
+
+  /usr/bin/python3 tools/plot.py identity OUT_DIR
+      Reads OUT_DIR/runs/<method>_n<n>_r<repeat>.csv and draws
+      OUT_DIR/identity.png like figure 2 of Bloem et al. 2018: expected MSE
+      of the rounded W against the step, mean and standard deviation over
+      repeats, solid for the sparse layer, dashed for REINFORCE, one colour
+      per n.
+"""
+import csv
+import glob
+import math
+import os
+import re
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_eval_curve(path, column):
+    steps, values = [], []
+    last = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            if row.get(column, "") == "":
+                continue
+            last[int(row["step"])] = float(row[column])  # resumed runs: last wins
+    for step in sorted(last):
+        steps.append(step)
+        values.append(last[step])
+    return steps, values
+
+
+def plot_identity(out_dir):
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(out_dir, "runs", "*.csv"))):
+        m = re.match(r"(\w+?)_n(\d+)_r(\d+)\.csv$", os.path.basename(path))
+        if not m:
+            continue
+        runs.setdefault((m.group(1), int(m.group(2))), []).append(
+            read_eval_curve(path, "eval_mse"))
+    if not runs:
+        sys.exit("plot.py: no runs under %s/runs" % out_dir)
+    sizes = sorted({n for _, n in runs})
+    colours = plt.cm.viridis([i / max(1, len(sizes) - 1) for i in range(len(sizes))])
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for (method, n), curves in sorted(runs.items()):
+        # Runs stop at different steps (early stop at exact I): extend each
+        # with its last value so the mean is over all repeats.
+        steps = sorted({s for c in curves for s in c[0]})
+        table = []
+        for s_list, v_list in curves:
+            d = dict(zip(s_list, v_list))
+            row, last = [], float("nan")
+            for s in steps:
+                last = d.get(s, last)
+                row.append(last)
+            table.append(row)
+        mean = [sum(r[i] for r in table) / len(table) for i in range(len(steps))]
+        std = [math.sqrt(sum((r[i] - mean[i]) ** 2 for r in table) / len(table))
+               for i in range(len(steps))]
+        colour = colours[sizes.index(n)]
+        style = "-" if method == "sparse" else "--"
+        ax.errorbar(steps, mean, yerr=std, linestyle=style, color=colour,
+                    capsize=2, label="%s n=%d (%d runs)" % (method, n, len(curves)))
+    ax.set_xlabel("training step (batch 64)")
+    ax.set_ylabel("expected MSE of rounded W  (||W - I||² / n)")
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_title("Learning the identity: sampled sparse layer (solid) vs REINFORCE (dashed)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "identity.png")
+    fig.savefig(path, dpi=120)
+    print("plot: wrote %s" % path)
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("identity",):
+        sys.exit(__doc__)
+    plot_identity(sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
