@@ -51,12 +51,15 @@ double collect_pairs(const ChunkGrid& grid, const int64_t* chunk_points,
   Pair* kept = scratch.pairs.data();
   int64_t num_kept = 0;
   scratch.num_kept = 0;
-  double m0[8];
+  // Per-dimension terms are computed with the same expression everywhere
+  // (diff * diff * inv_sigma), so the nearest point's excess is exactly 0
+  // even when sigma is tiny and the terms are huge; terms are clamped at 0.
+  double m0[8], inv_sigma[8];
   for (int d = 0; d < rank; ++d) {
     const double u = static_cast<double>(mu[d]);
-    const double s = static_cast<double>(sigma[d]);
+    inv_sigma[d] = 1.0 / static_cast<double>(sigma[d]);
     const double lo = std::floor(u) - u, hi = std::ceil(u) - u;
-    m0[d] = std::min(lo * lo, hi * hi) / s;
+    m0[d] = std::min(lo * lo * inv_sigma[d], hi * hi * inv_sigma[d]);
   }
   const bool dense = tolerance == 0;
   const double w_min = dense ? 0.0 : tolerance / static_cast<double>(grid.size());
@@ -79,33 +82,65 @@ double collect_pairs(const ChunkGrid& grid, const int64_t* chunk_points,
                                   static_cast<int64_t>(std::floor(u + h)));
     }
     if (first[d] > last[d]) return 0.0;
-    std::vector<double>& table = scratch.table[d];
-    table.resize(last[d] - first[d] + 1);
-    for (int64_t t = first[d]; t <= last[d]; ++t) {
-      const double diff = static_cast<double>(t) - u;
-      table[t - first[d]] = std::exp(-0.5 * (diff * diff / s - m0[d]));
-    }
     box_lo[d] = static_cast<double>(first[d]);
     box_hi[d] = static_cast<double>(last[d]);
   }
+  // Tables cost one exp per coordinate of the box; evaluating pairs costs one
+  // exp per candidate point. Tabulate when the box is densely populated
+  // (small n, wide variances), evaluate per pair when it is sparse (large n).
+  double box_cells = 1, box_perimeter = 0, span_cells = 1;
+  for (int d = 0; d < grid_dims; ++d) {
+    box_cells *= static_cast<double>(last[d] - first[d] + 1);
+    box_perimeter += static_cast<double>(last[d] - first[d] + 1);
+    span_cells *= static_cast<double>(grid.upper(d) - grid.lower(d) + 1);
+  }
+  const double candidates =
+      box_cells * static_cast<double>(grid.num_distinct()) / span_cells;
+  const bool use_tables = box_perimeter < candidates;
+  if (use_tables) {
+    for (int d = 0; d < grid_dims; ++d) {
+      std::vector<double>& table = scratch.table[d];
+      table.resize(last[d] - first[d] + 1);
+      const double u = static_cast<double>(mu[d]);
+      for (int64_t t = first[d]; t <= last[d]; ++t) {
+        const double diff = static_cast<double>(t) - u;
+        table[t - first[d]] =
+            std::exp(-0.5 * std::max(0.0, diff * diff * inv_sigma[d] - m0[d]));
+      }
+    }
+  }
+  // Excess of m over m0 allowed by the cut-off (infinite when dense).
+  const double max_excess =
+      dense ? std::numeric_limits<double>::infinity() : r_sq;
   const double* table0 = scratch.table[0].data();
   const double* table1 = scratch.table[1].data();
   double total = 0;
   grid.ForEachInBox(box_lo, box_hi, [&](int64_t j) {
     const int64_t* t = chunk_points + j * rank;
     if (t[0] < first[0] || t[0] > last[0]) return;
-    double w = table0[t[0] - first[0]];
-    if (grid_dims == 2) {
-      if (t[1] < first[1] || t[1] > last[1]) return;
-      w *= table1[t[1] - first[1]];
-    }
-    if (rank > 2) {
-      double rest = 0;
-      for (int d = 2; d < rank; ++d) {
-        const double diff = static_cast<double>(t[d]) - static_cast<double>(mu[d]);
-        rest += diff * diff / static_cast<double>(sigma[d]) - m0[d];
+    if (grid_dims == 2 && (t[1] < first[1] || t[1] > last[1])) return;
+    double w;
+    if (use_tables) {
+      w = table0[t[0] - first[0]];
+      if (grid_dims == 2) w *= table1[t[1] - first[1]];
+      if (rank > 2) {
+        double rest = 0;
+        for (int d = 2; d < rank; ++d) {
+          const double diff =
+              static_cast<double>(t[d]) - static_cast<double>(mu[d]);
+          rest += std::max(0.0, diff * diff * inv_sigma[d] - m0[d]);
+        }
+        w *= std::exp(-0.5 * rest);
       }
-      w *= std::exp(-0.5 * rest);
+    } else {
+      double excess = 0;  // m - m0, summed per dimension (each term >= 0)
+      for (int d = 0; d < rank; ++d) {
+        const double diff =
+            static_cast<double>(t[d]) - static_cast<double>(mu[d]);
+        excess += std::max(0.0, diff * diff * inv_sigma[d] - m0[d]);
+      }
+      if (excess > max_excess) return;
+      w = std::exp(-0.5 * excess);
     }
     if (w > 0 && w >= w_min) {
       kept[num_kept++] = {j, w};

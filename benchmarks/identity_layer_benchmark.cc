@@ -1,0 +1,59 @@
+// Forward + backward of the sampled sparse layer in the identity setting of
+// Bloem et al. 2018, section 3.1, at initialisation (means uniform, the
+// widest variances of a run): n x n, k = n tuples, batch 64, 4 global + 4
+// local samples, region 4, sigma_scale 0.1, values fixed; the paper's
+// normalisation (one chunk per batch row). Sparse proportions (tolerance
+// 1e-6) against dense (every tuple-point pair, up to n = 1024).
+//
+//   bazel run //benchmarks:identity_layer_benchmark
+//   # peak memory per size: one process per benchmark
+//   bazel run //benchmarks:identity_layer_benchmark -- --benchmark_filter='sparse/4096$'
+//
+// Counters: n; maxrss_MB = the process's peak resident memory so far (run one
+// size per process to read it per size); items = samples (tuple-point
+// entries of W) per second.
+#include <ATen/ATen.h>
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include "sparse_hyper/sparse_layer.h"
+
+namespace indexgrad {
+namespace {
+
+constexpr int64_t kBatch = 64;
+
+double maxrss_mb() {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
+
+void BM_IdentityLayer(benchmark::State& state, double tolerance) {
+  const int64_t n = state.range(0);
+  at::manual_seed(0);
+  sparse_hyper::SparseLayer layer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
+                                      .num_global(4)
+                                      .num_local(4)
+                                      .region({4, 4})
+                                      .learn_values(false)
+                                      .tolerance(tolerance));
+  const at::Tensor x = at::randn({kBatch, n});
+  for (auto _ : state) {
+    layer->zero_grad();
+    (layer->forward(x) - x).pow(2).mean().backward();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch * n * 12);
+  state.counters["n"] = n;
+  state.counters["maxrss_MB"] = maxrss_mb();
+}
+
+BENCHMARK_CAPTURE(BM_IdentityLayer, sparse, 1e-6)
+    ->RangeMultiplier(2)->Range(16, 16384)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_IdentityLayer, dense, 0.0)
+    ->RangeMultiplier(2)->Range(16, 1024)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace indexgrad
+
+BENCHMARK_MAIN();
