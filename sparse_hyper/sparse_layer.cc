@@ -3,9 +3,8 @@
 #include <ATen/ATen.h>
 
 #include "kernels/common/checks.h"
-#include "kernels/sample_tuples/sample_tuples.h"
 #include "kernels/sparse_contract/sparse_contract.h"
-#include "kernels/spread_values/spread_values.h"
+#include "sparse_hyper/sampled_sparse.h"
 
 namespace indexgrad {
 namespace sparse_hyper {
@@ -114,16 +113,16 @@ at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
   const at::Tensor sigma = sigmas().unsqueeze(0).expand({batch, k, r});
   const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
   step.add_(1);
-  const at::Tensor points =  // [batch, k, samples, r]
-      sample_tuples(mu.detach(), sizes_, options.num_global(),
-                    options.num_local(), region_, seed);
-  const int64_t samples = points.size(2);
-  const at::Tensor point_values =  // [batch, k, samples]
-      spread_values(points, mu, sigma, values.unsqueeze(0).expand({batch, k}),
-                    options.chunk_size(), options.tolerance());
-  return sparse_contract(points.view({batch, k * samples, r}),
-                         point_values.view({batch, k * samples}),
-                         options.out_shape(), x_typed);
+  SamplingOptions sampling;
+  sampling.num_global = options.num_global();
+  sampling.num_local = options.num_local();
+  sampling.region = region_;
+  sampling.chunk_size = options.chunk_size();
+  sampling.tolerance = options.tolerance();
+  return SampledSparseProduct(x_typed, mu, sigma,
+                              values.unsqueeze(0).expand({batch, k}),
+                              options.out_shape(), sizes_, sampling,
+                              /*fixed=*/{}, seed);
 }
 
 }  // namespace sparse_hyper

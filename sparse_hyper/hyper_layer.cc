@@ -1,0 +1,126 @@
+#include "sparse_hyper/hyper_layer.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/linear.h>
+
+#include "kernels/common/checks.h"
+#include "kernels/sparse_contract/sparse_contract.h"
+#include "sparse_hyper/sampled_sparse.h"
+
+namespace indexgrad {
+namespace sparse_hyper {
+
+HyperLayerImpl::HyperLayerImpl(HyperLayerOptions options_)
+    : options(std::move(options_)) {
+  const char* op = "HyperLayer";
+  TORCH_CHECK(!options.out_shape().empty() && !options.in_shape().empty(), op,
+              ": out_shape and in_shape need at least one dimension each");
+  sizes_ = options.out_shape();
+  sizes_.insert(sizes_.end(), options.in_shape().begin(),
+                options.in_shape().end());
+  int64_t in_numel = 1;
+  for (int64_t s : options.in_shape()) in_numel *= s;
+  for (int64_t s : sizes_) {
+    TORCH_CHECK(s >= 1, op, ": out_shape and in_shape must be positive, got ",
+                shape_string(sizes_));
+  }
+  const int64_t r = sizes_.size(), k = options.k();
+  TORCH_CHECK(k >= 1, op, ": k must be >= 1, got ", k);
+  TORCH_CHECK(options.hidden() >= 1, op, ": hidden must be >= 1, got ",
+              options.hidden());
+  region_ = options.region().empty() ? std::vector<int64_t>(r, 4)
+                                     : options.region();
+  TORCH_CHECK(static_cast<int64_t>(region_.size()) == r, op,
+              ": region needs one entry per index dimension (", r, "), got ",
+              shape_string(region_));
+  fixed_.assign(r, false);
+  for (int64_t d : options.fixed_dims()) {
+    TORCH_CHECK(d >= 0 && d < r, op, ": fixed_dims entries must be in [0, ", r,
+                "), got ", d);
+    fixed_[d] = true;
+  }
+  at::Tensor tmpl = at::zeros({k, r});
+  if (!options.fixed_dims().empty()) {
+    const at::Tensor& t = options.template_tuples();
+    TORCH_CHECK(t.defined() && t.dim() == 2 && t.size(0) == k && t.size(1) == r,
+                op, ": template_tuples must be [k, r] = [", k, ", ", r,
+                "] when fixed_dims is set, got ",
+                t.defined() ? shape_string(t.sizes()) : "undefined");
+    check_long(op, "template_tuples", t);
+    for (int64_t d : options.fixed_dims()) {
+      check_tuples_in_range(op, "template_tuples (fixed dimension)",
+                            t.select(1, d).unsqueeze(1), {sizes_[d]});
+    }
+    tmpl = t.to(at::kFloat);
+  }
+  for (int64_t d = 0; d < r; ++d) {
+    if (!fixed_[d]) learned_dims_.push_back(d);
+  }
+  const int64_t per_tuple = static_cast<int64_t>(learned_dims_.size()) + 2;
+  source = register_module(
+      "source", torch::nn::Sequential(
+                    torch::nn::Linear(in_numel, options.hidden()),
+                    torch::nn::ReLU(),
+                    torch::nn::Linear(options.hidden(), k * per_tuple)));
+  step = register_buffer("step", at::zeros({}, at::kLong));
+  template_ = register_buffer("template", tmpl);
+  const at::Tensor sizes = at::tensor(sizes_, at::kFloat);
+  size_ = register_buffer("size", sizes);
+  size_minus_one_ = register_buffer("size_minus_one", sizes - 1);
+}
+
+HyperLayerImpl::Parameters HyperLayerImpl::parameters_for(const at::Tensor& x) {
+  const char* op = "HyperLayer";
+  const int64_t in_rank = options.in_shape().size();
+  TORCH_CHECK(x.dim() == in_rank + 1 &&
+                  x.sizes().slice(1) == at::IntArrayRef(options.in_shape()),
+              op, ": x must be [batch, ",
+              shape_string(options.in_shape()).substr(1), ", got ",
+              shape_string(x.sizes()));
+  const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
+  const int64_t learned = learned_dims_.size();
+  const at::Tensor typed = x.to(size_.scalar_type());
+  // [batch, k, learned + 2]
+  const at::Tensor raw = source->forward(typed.reshape({batch, -1}))
+                             .view({batch, k, learned + 2});
+  const at::Tensor learned_idx =
+      at::tensor(learned_dims_, at::kLong).to(x.device());
+  // Template coordinates everywhere, learned means in the learned dims.
+  at::Tensor means = template_.unsqueeze(0).expand({batch, k, r});
+  if (learned > 0) {
+    const at::Tensor mu = at::sigmoid(raw.slice(2, 0, learned)) *
+                          size_minus_one_.index_select(0, learned_idx);
+    means = means.index_copy(2, learned_idx, mu);
+  }
+  Parameters p;
+  p.means = means;
+  p.sigmas = at::softplus(raw.select(2, learned) + 2).unsqueeze(2) * size_ *
+                 options.sigma_scale() +
+             options.min_sigma();
+  p.values = raw.select(2, learned + 1);
+  return p;
+}
+
+at::Tensor HyperLayerImpl::forward(const at::Tensor& x) {
+  const Parameters p = parameters_for(x);
+  if (!is_training()) {
+    at::Tensor tuples = at::floor(p.means.detach() + 0.5).to(at::kLong);
+    return sparse_contract(tuples, p.values, options.out_shape(),
+                           x.to(p.values.scalar_type()));
+  }
+  const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
+  step.add_(1);
+  SamplingOptions sampling;
+  sampling.num_global = options.num_global();
+  sampling.num_local = options.num_local();
+  sampling.region = region_;
+  sampling.chunk_size = options.chunk_size();
+  sampling.tolerance = options.tolerance();
+  return SampledSparseProduct(x, p.means, p.sigmas, p.values,
+                              options.out_shape(), sizes_, sampling, fixed_,
+                              seed);
+}
+
+}  // namespace sparse_hyper
+}  // namespace indexgrad
