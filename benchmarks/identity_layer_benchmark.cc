@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include "sparse_hyper/sparse_layer.h"
+#include "benchmarks/benchmark_main.h"
 
 namespace indexgrad {
 namespace {
@@ -56,4 +57,4 @@ BENCHMARK_CAPTURE(BM_IdentityLayer, dense, 0.0)
 }  // namespace
 }  // namespace indexgrad
 
-BENCHMARK_MAIN();
+INDEXGRAD_BENCHMARK_MAIN();

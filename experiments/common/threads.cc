@@ -6,9 +6,7 @@
 
 #include "absl/flags/flag.h"
 
-// Default 1: on the 2-core CI machine, 500 identity steps at n = 64 took
-// 16.8 s with 1 thread and 21.8 s with 2 (small per-op work, OpenMP overhead).
-ABSL_FLAG(int32_t, threads, 1,
+ABSL_FLAG(int32_t, threads, 0,
           "intra-op CPU threads (0 = all hardware threads)");
 
 namespace indexgrad {

@@ -1,6 +1,7 @@
 // The --threads flag shared by every experiment main: ApplyThreadsFlag()
-// sets LibTorch's intra-op thread count (default 1, 0 = all hardware
-// threads) and returns it.
+// sets LibTorch's intra-op thread count (default 0 = all hardware
+// threads; Debian's LibTorch starts with 1 on this machine kind) and
+// returns it.
 #pragma once
 
 namespace indexgrad {

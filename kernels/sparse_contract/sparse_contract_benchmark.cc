@@ -11,6 +11,7 @@
 #include <torch/autograd.h>
 
 #include "kernels/sparse_contract/sparse_contract.h"
+#include "benchmarks/benchmark_main.h"
 
 namespace indexgrad {
 namespace {
@@ -117,4 +118,4 @@ BENCHMARK(BM_TorchCooForwardBackward)->NNZ_RANGE;
 }  // namespace
 }  // namespace indexgrad
 
-BENCHMARK_MAIN();
+INDEXGRAD_BENCHMARK_MAIN();

@@ -17,6 +17,7 @@
 
 #include "kernels/sample_tuples/sample_tuples.h"
 #include "kernels/spread_values/spread_values.h"
+#include "benchmarks/benchmark_main.h"
 
 namespace indexgrad {
 namespace {
@@ -55,4 +56,4 @@ BENCHMARK_CAPTURE(BM_SpreadValuesIdentity, dense, 0.0)
 }  // namespace
 }  // namespace indexgrad
 
-BENCHMARK_MAIN();
+INDEXGRAD_BENCHMARK_MAIN();
