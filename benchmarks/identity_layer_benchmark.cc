@@ -17,7 +17,7 @@
 #include <sys/resource.h>
 
 #include "sparse_hyper/sparse_layer.h"
-#include "benchmarks/benchmark_main.h"
+#include "kernels/testing/benchmark_main.h"
 
 namespace indexgrad {
 namespace {

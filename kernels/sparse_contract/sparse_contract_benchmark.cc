@@ -11,7 +11,7 @@
 #include <torch/autograd.h>
 
 #include "kernels/sparse_contract/sparse_contract.h"
-#include "benchmarks/benchmark_main.h"
+#include "kernels/testing/benchmark_main.h"
 
 namespace indexgrad {
 namespace {

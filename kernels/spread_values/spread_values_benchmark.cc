@@ -17,7 +17,7 @@
 
 #include "kernels/sample_tuples/sample_tuples.h"
 #include "kernels/spread_values/spread_values.h"
-#include "benchmarks/benchmark_main.h"
+#include "kernels/testing/benchmark_main.h"
 
 namespace indexgrad {
 namespace {
