@@ -1,0 +1,67 @@
+// Mask operators of Shekhar et al. 2023: learnable parameters -> a mask
+// [H, W] in [0, 1] with about K pixels on. Every operator is a
+// torch::nn::Module whose parameters() are what gradient descent trains.
+//
+//   GaussianMaskOperator op(GaussianMaskOptions(32, 32, /*k=*/512));
+//   op->SetProgress(step, steps);          // schedules (sigma annealing)
+//   at::Tensor loss = oracle.Mse(op->Mask());
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+
+namespace indexgrad {
+namespace diff_masks {
+
+class MaskOperator : public torch::nn::Module {
+ public:
+  // [H, W] in [0, 1].
+  virtual at::Tensor Mask() = 0;
+  // Training progress in [0, 1] for operators with schedules.
+  virtual void SetProgress(int64_t step, int64_t total) {
+    (void)step;
+    (void)total;
+  }
+};
+
+// Method 2: K learnable 2-D points, each an isotropic Gaussian (std sigma,
+// i.e. covariance (1/delta) I with delta = 1/sigma^2), summed
+// (gaussian_splat, cut-off disc) and clamped to [0, 1]. The clamp passes
+// gradients straight through, so overlapping points (sum > 1) still feel
+// the loss and spread out. sigma is annealed geometrically from
+// sigma_start to sigma_end over the first anneal_fraction of training:
+// wide Gaussians move points across the image, narrow ones place them on
+// pixels.
+struct GaussianMaskOptions {
+  GaussianMaskOptions(int64_t height, int64_t width, int64_t k)
+      : height_(height), width_(width), k_(k) {}
+  TORCH_ARG(int64_t, height);
+  TORCH_ARG(int64_t, width);
+  TORCH_ARG(int64_t, k);
+  TORCH_ARG(double, sigma_start) = 2.0;
+  TORCH_ARG(double, sigma_end) = 0.5;
+  TORCH_ARG(double, anneal_fraction) = 0.7;
+  TORCH_ARG(double, tolerance) = 1e-6;  // gaussian_splat cut-off
+};
+
+class GaussianMaskOperatorImpl : public MaskOperator {
+ public:
+  explicit GaussianMaskOperatorImpl(GaussianMaskOptions options);
+  at::Tensor Mask() override;
+  void SetProgress(int64_t step, int64_t total) override;
+  double sigma() const { return sigma_; }
+  // Keeps the points inside the image (call after an optimiser step).
+  void ClampPoints();
+
+  GaussianMaskOptions options;
+  at::Tensor points;  // [k, 2] (row, column)
+
+ private:
+  double sigma_;
+};
+TORCH_MODULE(GaussianMaskOperator);
+
+}  // namespace diff_masks
+}  // namespace indexgrad

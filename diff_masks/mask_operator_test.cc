@@ -1,0 +1,73 @@
+#include "diff_masks/mask_operator.h"
+
+#include <gtest/gtest.h>
+#include <torch/optim/adam.h>
+
+#include "diff_masks/oracle.h"
+#include "kernels/testing/expect_error.h"
+
+namespace indexgrad {
+namespace diff_masks {
+namespace {
+
+TEST(GaussianMaskOperator, MaskInUnitIntervalWithStraightThroughGradient) {
+  at::manual_seed(0);
+  GaussianMaskOperator op(GaussianMaskOptions(8, 8, 20).sigma_start(1.5));
+  const at::Tensor m = op->Mask();
+  EXPECT_EQ(m.sizes(), at::IntArrayRef({8, 8}));
+  EXPECT_GE(m.min().item<float>(), 0.0f);
+  EXPECT_LE(m.max().item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(m.max().item<float>(), 1.0f);  // 20 wide Gaussians overlap
+  // Even where the sum is clamped, the gradient reaches the points.
+  (m * at::randn({8, 8})).sum().backward();
+  EXPECT_GT(op->points.grad().abs().min().item<float>(), 0.0f);
+}
+
+TEST(GaussianMaskOperator, SigmaAnneals) {
+  GaussianMaskOperator op(GaussianMaskOptions(8, 8, 4)
+                              .sigma_start(2.0)
+                              .sigma_end(0.5)
+                              .anneal_fraction(0.5));
+  op->SetProgress(0, 100);
+  EXPECT_DOUBLE_EQ(op->sigma(), 2.0);
+  op->SetProgress(25, 100);
+  EXPECT_NEAR(op->sigma(), 1.0, 1e-12);
+  op->SetProgress(80, 100);
+  EXPECT_DOUBLE_EQ(op->sigma(), 0.5);
+}
+
+TEST(GaussianMaskOperator, LearnsASmallDiscThroughTheOracle) {
+  // 12 x 12 disc of radius 3 (29 pixels) through the oracle's MSE alone.
+  // Measured: IoU 0.73 after 600 steps (not yet the 0.99 the issue asks
+  // for; see README), from about 0.3 at the random start.
+  at::manual_seed(1);
+  auto oracle = *MaskOracle::Create(TargetKind::kDisc, 12, 12, 0);
+  GaussianMaskOperator op(
+      GaussianMaskOptions(12, 12, oracle.target_pixels()).sigma_start(1.5));
+  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.05));
+  op->SetProgress(0, 1);
+  const double start_iou = oracle.Score(op->Mask()).iou;
+  const int64_t steps = 600;
+  for (int64_t s = 0; s < steps; ++s) {
+    op->SetProgress(s, steps);
+    adam.zero_grad();
+    oracle.Mse(op->Mask()).backward();
+    adam.step();
+    op->ClampPoints();
+  }
+  const double iou = oracle.Score(op->Mask()).iou;
+  EXPECT_GT(iou, 0.65);
+  EXPECT_GT(iou, start_iou + 0.3) << "start " << start_iou;
+}
+
+TEST(GaussianMaskOperator, BadOptions) {
+  EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 0)),
+                        "k must be >= 1, got 0");
+  EXPECT_ERROR_CONTAINS(
+      GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).sigma_end(0)),
+      "sigma_start and sigma_end must be > 0");
+}
+
+}  // namespace
+}  // namespace diff_masks
+}  // namespace indexgrad
