@@ -108,5 +108,9 @@ MaskScores MaskOracle::Score(const at::Tensor& mask) const {
   return s;
 }
 
+at::Tensor TargetForFigures(const MaskOracle& oracle) {
+  return oracle.target_.clone();
+}
+
 }  // namespace diff_masks
 }  // namespace indexgrad

@@ -59,10 +59,15 @@ class MaskOracle {
         width_(target_.size(1)),
         target_pixels_(target_pixels) {}
   void CheckMask(const char* method, const at::Tensor& mask) const;
+  friend at::Tensor TargetForFigures(const MaskOracle& oracle);
 
   at::Tensor target_;  // [H, W] float {0, 1}: never handed out
   int64_t height_, width_, target_pixels_;
 };
+
+// The hidden target, for figures and reports of an experiment harness only:
+// learners must not call it (nothing in diff_masks does).
+at::Tensor TargetForFigures(const MaskOracle& oracle);
 
 }  // namespace diff_masks
 }  // namespace indexgrad

@@ -7,6 +7,12 @@
       of the rounded W against the step, mean and standard deviation over
       repeats, solid for the sparse layer, dashed for REINFORCE, one colour
       per n.
+
+  /usr/bin/python3 tools/plot.py masks OUT_DIR
+      Reads OUT_DIR/masks/<operator>_<target>_s0_*.csv and runs/*.csv and
+      draws OUT_DIR/masks.png like figure 1 of Shekhar et al. 2023: per
+      (operator, target) the target, the mask at several steps, and the IoU
+      curves of every seed.
 """
 import csv
 import glob
@@ -79,10 +85,53 @@ def plot_identity(out_dir):
     print("plot: wrote %s" % path)
 
 
+def read_matrix(path):
+    with open(path) as f:
+        return [[float(v) for v in line.split(",")] for line in f if line.strip()]
+
+
+def plot_masks(out_dir):
+    snaps = {}
+    for path in sorted(glob.glob(os.path.join(out_dir, "masks", "*_s0_*.csv"))):
+        m = re.match(r"(\w+?)_(\w+)_s0_(\w+)\.csv$", os.path.basename(path))
+        if m:
+            snaps.setdefault((m.group(1), m.group(2)), {})[m.group(3)] = path
+    if not snaps:
+        sys.exit("plot.py: no mask snapshots under %s/masks" % out_dir)
+    rows = sorted(snaps)
+    cols = 1 + max(len([k for k in v if k != "target"]) for v in snaps.values()) + 1
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.2 * cols, 2.2 * len(rows)),
+                             squeeze=False)
+    for r, key in enumerate(rows):
+        items = snaps[key]
+        steps = sorted(k for k in items if k != "target")
+        panels = [("target", items["target"])] + [("step %d" % int(k), items[k]) for k in steps]
+        for c in range(cols - 1):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(panels):
+                ax.imshow(read_matrix(panels[c][1]), cmap="gray", vmin=0, vmax=1)
+                ax.set_title(panels[c][0], fontsize=8)
+        axes[r][0].text(-0.3, 0.5, "%s\n%s" % key, transform=axes[r][0].transAxes,
+                        ha="right", va="center", fontsize=8)
+        ax = axes[r][cols - 1]
+        for path in sorted(glob.glob(os.path.join(out_dir, "runs", "%s_%s_s*.csv" % key))):
+            s_list, v_list = read_eval_curve(path, "iou")
+            ax.plot(s_list, v_list, linewidth=1)
+        ax.set_ylim(0, 1.02)
+        ax.axhline(0.99, color="gray", linestyle=":", linewidth=0.8)
+        ax.set_title("IoU (all seeds)", fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "masks.png")
+    fig.savefig(path, dpi=110)
+    print("plot: wrote %s" % path)
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("identity",):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("identity", "masks"):
         sys.exit(__doc__)
-    plot_identity(sys.argv[2])
+    {"identity": plot_identity, "masks": plot_masks}[sys.argv[1]](sys.argv[2])
 
 
 if __name__ == "__main__":

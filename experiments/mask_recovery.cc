@@ -1,0 +1,233 @@
+// Mask recovery of Shekhar et al. 2023, section 3 / figure 1: a mask
+// operator learns a hidden target mask from nothing but the oracle's MSE.
+// Writes, under --out_dir:
+//   runs/<operator>_<target>_s<seed>.csv   per step: mse; at evaluation
+//                                          steps IoU and pixel accuracy of
+//                                          the mask thresholded at 0.5
+//   masks/<operator>_<target>_s<seed>_<step>.csv  snapshots (and _target)
+//   summary.csv, summary.md, masks.png (tools/plot.py)
+//
+//   bazel run //experiments:mask_recovery
+//   bazel run //experiments:mask_recovery -- --targets=left_half --size=64
+#include <ATen/ATen.h>
+#include <torch/optim/adam.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "diff_masks/mask_operator.h"
+#include "diff_masks/oracle.h"
+#include "experiments/common/csv.h"
+#include "experiments/common/threads.h"
+#include "experiments/common/train_loop.h"
+#include "tools/data/idx.h"
+
+ABSL_FLAG(std::string, operators, "gaussian",
+          "comma-separated mask operators (gaussian; gumbel and mlp are not "
+          "implemented yet)");
+ABSL_FLAG(std::string, targets, "left_half,random,disc,digit",
+          "comma-separated targets: left_half, random, disc, digit");
+ABSL_FLAG(int64_t, size, 32, "mask height and width (>= 28 for digit)");
+ABSL_FLAG(int64_t, random_pixels, 256, "pixels on in the random target");
+ABSL_FLAG(int64_t, seeds, 2, "runs per (operator, target)");
+ABSL_FLAG(int64_t, steps, 2000, "optimisation steps per run");
+ABSL_FLAG(int64_t, eval_every, 50, "steps between IoU evaluations");
+ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");
+ABSL_FLAG(double, lr, 0.02, "Adam learning rate");
+ABSL_FLAG(double, sigma_start, 1.0, "Gaussian operator: initial std (pixels)");
+ABSL_FLAG(double, sigma_end, 0.5, "Gaussian operator: final std (pixels)");
+ABSL_FLAG(double, anneal_fraction, 0.5,
+          "Gaussian operator: fraction of steps over which sigma anneals");
+ABSL_FLAG(std::string, data_dir, "",
+          "folder with mnist/ IDX files for the digit target (default "
+          "$INDEXGRAD_DATA_DIR, else <workspace>/data)");
+ABSL_FLAG(std::string, out_dir, "",
+          "output folder (default <workspace>/out/mask_recovery)");
+ABSL_FLAG(bool, resume, true, "resume runs from their checkpoints");
+ABSL_FLAG(bool, plot, true, "draw masks.png with tools/plot.py");
+
+namespace {
+
+namespace ig = indexgrad;
+namespace dm = indexgrad::diff_masks;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "mask_recovery: %s\n", message.c_str());
+  return 1;
+}
+
+void WriteMask(const std::string& path, const at::Tensor& mask) {
+  std::ofstream out(path);
+  const at::Tensor m = mask.detach().cpu().to(at::kFloat).contiguous();
+  auto a = m.accessor<float, 2>();
+  for (int64_t y = 0; y < m.size(0); ++y) {
+    for (int64_t x = 0; x < m.size(1); ++x) out << (x ? "," : "") << a[y][x];
+    out << "\n";
+  }
+}
+
+struct RunSummary {
+  std::string op, target;
+  int64_t seed, steps_to_099;
+  double iou, accuracy, mse, seconds;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Recovers hidden masks through an MSE-only oracle with differentiable "
+      "mask operators (Shekhar et al. 2023).");
+  absl::ParseCommandLine(argc, argv);
+  ig::experiments::ApplyThreadsFlag();
+
+  const int64_t size = absl::GetFlag(FLAGS_size);
+  const int64_t steps = absl::GetFlag(FLAGS_steps);
+  if (size < 2) return Fail(absl::StrCat("--size must be >= 2, got ", size));
+  if (steps < 1) return Fail(absl::StrCat("--steps must be >= 1, got ", steps));
+  if (absl::GetFlag(FLAGS_eval_every) < 1) return Fail("--eval_every must be >= 1");
+  if (!(absl::GetFlag(FLAGS_lr) > 0)) return Fail("--lr must be > 0");
+  std::vector<std::string> ops;
+  for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
+    if (o != "gaussian") {
+      return Fail(absl::StrCat("--operators: '", o,
+                               "' is not available (implemented: gaussian)"));
+    }
+    ops.emplace_back(o);
+  }
+  std::vector<dm::TargetKind> targets;
+  for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_targets), ',')) {
+    auto kind = dm::ParseTargetKind(std::string(t));
+    if (!kind.ok()) return Fail(absl::StrCat("--targets: ", kind.status().message()));
+    targets.push_back(*kind);
+  }
+  at::Tensor digit;
+  for (dm::TargetKind t : targets) {
+    if (t != dm::TargetKind::kDigit) continue;
+    std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+    if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
+    auto test = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTest);
+    if (!test.ok()) return Fail(std::string(test.status().message()));
+    digit = test->images[0];  // the first test digit, fixed
+  }
+
+  const std::string out_dir =
+      ig::experiments::OutputDir(absl::GetFlag(FLAGS_out_dir), "mask_recovery");
+  for (const char* sub : {"/runs", "/masks"}) {
+    if (auto st = ig::experiments::MakeDirs(out_dir + sub); !st.ok()) {
+      return Fail(std::string(st.message()));
+    }
+  }
+  auto summary_csv = ig::experiments::CsvWriter::Open(
+      out_dir + "/summary.csv",
+      {"operator", "target", "seed", "final_iou", "final_accuracy", "final_mse",
+       "steps_to_iou_0.99", "seconds"});
+  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+
+  std::vector<RunSummary> runs;
+  const int64_t snap_every = std::max<int64_t>(1, steps / std::max<int64_t>(1, absl::GetFlag(FLAGS_snapshots)));
+  for (const std::string& op_name : ops) {
+    for (dm::TargetKind kind : targets) {
+      for (int64_t seed = 0; seed < absl::GetFlag(FLAGS_seeds); ++seed) {
+        auto oracle = dm::MaskOracle::Create(kind, size, size, seed,
+                                             absl::GetFlag(FLAGS_random_pixels), digit);
+        if (!oracle.ok()) return Fail(std::string(oracle.status().message()));
+        const std::string name = absl::StrFormat(
+            "%s_%s_s%d", op_name, dm::TargetKindName(kind), seed);
+        WriteMask(out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
+        at::manual_seed(1000 + seed);
+        dm::GaussianMaskOperator op(
+            dm::GaussianMaskOptions(size, size, oracle->target_pixels())
+                .sigma_start(absl::GetFlag(FLAGS_sigma_start))
+                .sigma_end(absl::GetFlag(FLAGS_sigma_end))
+                .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)));
+        torch::optim::Adam adam(op->parameters(),
+                                torch::optim::AdamOptions(absl::GetFlag(FLAGS_lr)));
+        ig::experiments::TrainLoopOptions loop;
+        loop.label = "mask " + name;
+        loop.steps = steps;
+        loop.eval_every = absl::GetFlag(FLAGS_eval_every);
+        loop.checkpoint_every = 500;
+        loop.checkpoint_path = out_dir + "/runs/" + name + ".ckpt";
+        loop.resume = absl::GetFlag(FLAGS_resume);
+        loop.csv_path = out_dir + "/runs/" + name + ".csv";
+        loop.train_columns = {"mse"};
+        loop.eval_columns = {"iou", "accuracy"};
+        int64_t step = 0, steps_to_099 = -1;
+        auto result = ig::experiments::RunTrainLoop(
+            loop, *op, adam,
+            [&] {
+              op->SetProgress(step, steps);
+              const at::Tensor mask = op->Mask();
+              const at::Tensor mse = oracle->Mse(mask);
+              adam.zero_grad();
+              mse.backward();
+              adam.step();
+              op->ClampPoints();
+              ++step;
+              if (step % snap_every == 0 || step == 1) {
+                WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", out_dir, name, step),
+                          mask);
+              }
+              return std::vector<double>{mse.item<double>()};
+            },
+            [&](bool* stop) {
+              *stop = false;
+              const dm::MaskScores s = oracle->Score(op->Mask());
+              if (s.iou >= 0.99 && steps_to_099 < 0) steps_to_099 = step;
+              return std::vector<double>{s.iou, s.accuracy};
+            });
+        if (!result.ok()) return Fail(std::string(result.status().message()));
+        RunSummary r{op_name, dm::TargetKindName(kind), seed, steps_to_099,
+                     result->last_eval.empty() ? NAN : result->last_eval[0],
+                     result->last_eval.empty() ? NAN : result->last_eval[1],
+                     result->last_train.empty() ? NAN : result->last_train[0],
+                     result->seconds};
+        summary_csv->TextRow({r.op, r.target, absl::StrCat(r.seed), absl::StrCat(r.iou),
+                              absl::StrCat(r.accuracy), absl::StrCat(r.mse),
+                              absl::StrCat(r.steps_to_099), absl::StrCat(r.seconds)});
+        runs.push_back(r);
+      }
+    }
+  }
+
+  std::string md =
+      "| operator | target | final IoU (per seed) | steps to IoU 0.99 | wall time per run (s) |\n"
+      "|---|---|---|---|---|\n";
+  for (const std::string& op_name : ops) {
+    for (dm::TargetKind kind : targets) {
+      std::string ious, reach;
+      double secs = 0;
+      int count = 0;
+      for (const RunSummary& r : runs) {
+        if (r.op != op_name || r.target != dm::TargetKindName(kind)) continue;
+        absl::StrAppendFormat(&ious, "%s%.3f", ious.empty() ? "" : ", ", r.iou);
+        absl::StrAppend(&reach, reach.empty() ? "" : ", ",
+                        r.steps_to_099 > 0 ? absl::StrCat(r.steps_to_099) : "no");
+        secs += r.seconds;
+        ++count;
+      }
+      absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %.1f |\n", op_name,
+                            dm::TargetKindName(kind), ious, reach,
+                            count ? secs / count : 0.0);
+    }
+  }
+  std::printf("\n%s\n", md.c_str());
+  std::ofstream(out_dir + "/summary.md") << md;
+  if (absl::GetFlag(FLAGS_plot)) {
+    const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+    const std::string cmd = absl::StrCat("/usr/bin/python3 '", ws ? ws : ".",
+                                         "/tools/plot.py' masks '", out_dir, "'");
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "mask_recovery: plotting failed; run: %s\n", cmd.c_str());
+    }
+  }
+  return 0;
+}
