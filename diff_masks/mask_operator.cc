@@ -5,10 +5,23 @@
 #include <algorithm>
 #include <cmath>
 
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/pooling.h>
+
 #include "kernels/gaussian_splat/gaussian_splat.h"
 
 namespace indexgrad {
 namespace diff_masks {
+
+namespace {
+
+// Forward value of `hard`, gradient of `soft`.
+at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
+  return soft + (hard - soft).detach();
+}
+
+}  // namespace
 
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
     : options(options_), sigma_(options_.sigma_start()) {
@@ -44,13 +57,59 @@ at::Tensor GaussianMaskOperatorImpl::Mask() {
                                         options.tolerance())
                              .squeeze(0);  // [H, W]
   // Clamp in the forward pass, identity in the backward pass.
-  return sum + (sum.clamp(0, 1) - sum).detach();
+  return straight_through(sum.clamp(0, 1), sum);
 }
 
 void GaussianMaskOperatorImpl::ClampPoints() {
   at::NoGradGuard no_grad;
   points.select(1, 0).clamp_(0, options.height() - 1);
   points.select(1, 1).clamp_(0, options.width() - 1);
+}
+
+GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)
+    : options(options_) {
+  const char* op = "GumbelMaskOperator";
+  TORCH_CHECK(options.height() >= 4 && options.width() >= 4 &&
+                  options.height() % 4 == 0 && options.width() % 4 == 0,
+              op, ": height and width must be positive multiples of 4, got ",
+              options.height(), " x ", options.width());
+  TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
+  TORCH_CHECK(options.channels() >= 1, op, ": channels must be >= 1, got ",
+              options.channels());
+  TORCH_CHECK(options.temperature() > 0, op,
+              ": temperature must be > 0, got ", options.temperature());
+  namespace nn = torch::nn;
+  const int64_t c = options.channels();
+  network = register_module(
+      "network",
+      nn::Sequential(
+          nn::Conv2d(nn::Conv2dOptions(1, c, 3).padding(1)), nn::ReLU(),
+          nn::MaxPool2d(nn::MaxPool2dOptions(2)),
+          nn::Conv2d(nn::Conv2dOptions(c, 2 * c, 3).padding(1)), nn::ReLU(),
+          nn::MaxPool2d(nn::MaxPool2dOptions(2)),
+          nn::ConvTranspose2d(nn::ConvTranspose2dOptions(2 * c, c, 2).stride(2)),
+          nn::ReLU(),
+          nn::ConvTranspose2d(
+              nn::ConvTranspose2dOptions(c, options.k(), 2).stride(2))));
+  input = register_buffer("input",
+                          at::rand({1, 1, options.height(), options.width()}));
+}
+
+at::Tensor GumbelMaskOperatorImpl::Logits() {
+  return network->forward(input).view({options.k(), -1});  // [k, H * W]
+}
+
+at::Tensor GumbelMaskOperatorImpl::Mask() {
+  at::Tensor logits = Logits();
+  // Gumbel(0, 1) noise: -log(-log(U)), U in (0, 1).
+  const at::Tensor u = at::rand_like(logits).clamp(1e-10, 1 - 1e-10);
+  logits = logits - at::log(-at::log(u));
+  const at::Tensor soft = at::softmax(logits / options.temperature(), 1);
+  const at::Tensor hard = at::zeros_like(soft).scatter_(
+      1, soft.argmax(1, /*keepdim=*/true), 1.0);
+  const at::Tensor sum =
+      straight_through(hard, soft).sum(0).view({options.height(), options.width()});
+  return straight_through(sum.clamp(0, 1), sum);
 }
 
 }  // namespace diff_masks

@@ -68,6 +68,51 @@ TEST(GaussianMaskOperator, BadOptions) {
       "sigma_start and sigma_end must be > 0");
 }
 
+TEST(GumbelMaskOperator, AtMostKPixelsAndGradientReachesNetwork) {
+  at::manual_seed(2);
+  GumbelMaskOperator op(GumbelMaskOptions(8, 8, 5).channels(4));
+  const at::Tensor m = op->Mask();
+  EXPECT_EQ(m.sizes(), at::IntArrayRef({8, 8}));
+  // One pixel per channel: between 1 and k pixels on, values in {0, 1}.
+  const int64_t on = m.gt(0.5).sum().item<int64_t>();
+  EXPECT_GE(on, 1);
+  EXPECT_LE(on, 5);
+  EXPECT_TRUE((m.eq(0) | m.eq(1)).all().item<bool>());
+  (m * at::randn({8, 8})).sum().backward();
+  double total = 0;
+  for (const auto& p : op->parameters()) total += p.grad().abs().sum().item<double>();
+  EXPECT_GT(total, 0.0);
+}
+
+TEST(GumbelMaskOperator, LearnsASmallTargetThroughTheOracle) {
+  at::manual_seed(3);
+  auto oracle = *MaskOracle::Create(TargetKind::kLeftHalf, 8, 8, 0);
+  GumbelMaskOperator op(GumbelMaskOptions(8, 8, oracle.target_pixels()).channels(8));
+  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.01));
+  // Mean IoU of 20 sampled masks (the operator is stochastic).
+  auto mean_iou = [&] {
+    at::NoGradGuard g;
+    double total = 0;
+    for (int i = 0; i < 20; ++i) total += oracle.Score(op->Mask()).iou;
+    return total / 20;
+  };
+  const double start_iou = mean_iou();
+  for (int s = 0; s < 300; ++s) {
+    adam.zero_grad();
+    oracle.Mse(op->Mask()).backward();
+    adam.step();
+  }
+  const double iou = mean_iou();
+  EXPECT_GT(iou, start_iou + 0.1) << "start " << start_iou << " end " << iou;
+}
+
+TEST(GumbelMaskOperator, BadOptions) {
+  EXPECT_ERROR_CONTAINS(GumbelMaskOperator(GumbelMaskOptions(10, 8, 2)),
+                        "multiples of 4, got 10 x 8");
+  EXPECT_ERROR_CONTAINS(GumbelMaskOperator(GumbelMaskOptions(8, 8, 2).temperature(0)),
+                        "temperature must be > 0");
+}
+
 }  // namespace
 }  // namespace diff_masks
 }  // namespace indexgrad

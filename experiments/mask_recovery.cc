@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <memory>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -29,8 +31,8 @@
 #include "experiments/common/train_loop.h"
 #include "tools/data/idx.h"
 
-ABSL_FLAG(std::string, operators, "gaussian",
-          "comma-separated mask operators (gaussian; gumbel and mlp are not "
+ABSL_FLAG(std::string, operators, "gaussian,gumbel",
+          "comma-separated mask operators: gaussian, gumbel (mlp is not "
           "implemented yet)");
 ABSL_FLAG(std::string, targets, "left_half,random,disc,digit",
           "comma-separated targets: left_half, random, disc, digit");
@@ -40,7 +42,9 @@ ABSL_FLAG(int64_t, seeds, 2, "runs per (operator, target)");
 ABSL_FLAG(int64_t, steps, 2000, "optimisation steps per run");
 ABSL_FLAG(int64_t, eval_every, 50, "steps between IoU evaluations");
 ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");
-ABSL_FLAG(double, lr, 0.02, "Adam learning rate");
+ABSL_FLAG(double, lr, 0.02, "Adam learning rate of the Gaussian operator");
+ABSL_FLAG(double, gumbel_lr, 0.01, "Adam learning rate of the Gumbel operator");
+ABSL_FLAG(double, temperature, 0.5, "Gumbel operator: softmax temperature");
 ABSL_FLAG(double, sigma_start, 1.0, "Gaussian operator: initial std (pixels)");
 ABSL_FLAG(double, sigma_end, 0.5, "Gaussian operator: final std (pixels)");
 ABSL_FLAG(double, anneal_fraction, 0.5,
@@ -96,9 +100,9 @@ int main(int argc, char** argv) {
   if (!(absl::GetFlag(FLAGS_lr) > 0)) return Fail("--lr must be > 0");
   std::vector<std::string> ops;
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
-    if (o != "gaussian") {
+    if (o != "gaussian" && o != "gumbel") {
       return Fail(absl::StrCat("--operators: '", o,
-                               "' is not available (implemented: gaussian)"));
+                               "' is not available (implemented: gaussian, gumbel)"));
     }
     ops.emplace_back(o);
   }
@@ -143,13 +147,28 @@ int main(int argc, char** argv) {
             "%s_%s_s%d", op_name, dm::TargetKindName(kind), seed);
         WriteMask(out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
         at::manual_seed(1000 + seed);
-        dm::GaussianMaskOperator op(
-            dm::GaussianMaskOptions(size, size, oracle->target_pixels())
-                .sigma_start(absl::GetFlag(FLAGS_sigma_start))
-                .sigma_end(absl::GetFlag(FLAGS_sigma_end))
-                .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)));
-        torch::optim::Adam adam(op->parameters(),
-                                torch::optim::AdamOptions(absl::GetFlag(FLAGS_lr)));
+        std::shared_ptr<dm::MaskOperator> op;
+        std::function<void()> after_step = [] {};
+        double lr = absl::GetFlag(FLAGS_lr);
+        if (op_name == "gaussian") {
+          dm::GaussianMaskOperator g(
+              dm::GaussianMaskOptions(size, size, oracle->target_pixels())
+                  .sigma_start(absl::GetFlag(FLAGS_sigma_start))
+                  .sigma_end(absl::GetFlag(FLAGS_sigma_end))
+                  .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)));
+          after_step = [g]() mutable { g->ClampPoints(); };
+          op = g.ptr();
+        } else {
+          if (size % 4 != 0) {
+            return Fail(absl::StrCat("the gumbel operator needs --size divisible by 4, got ", size));
+          }
+          op = dm::GumbelMaskOperator(
+                   dm::GumbelMaskOptions(size, size, oracle->target_pixels())
+                       .temperature(absl::GetFlag(FLAGS_temperature)))
+                   .ptr();
+          lr = absl::GetFlag(FLAGS_gumbel_lr);
+        }
+        torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(lr));
         ig::experiments::TrainLoopOptions loop;
         loop.label = "mask " + name;
         loop.steps = steps;
@@ -170,7 +189,7 @@ int main(int argc, char** argv) {
               adam.zero_grad();
               mse.backward();
               adam.step();
-              op->ClampPoints();
+              after_step();
               ++step;
               if (step % snap_every == 0 || step == 1) {
                 WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", out_dir, name, step),
