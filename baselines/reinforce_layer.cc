@@ -4,6 +4,7 @@
 
 #include "kernels/common/checks.h"
 #include "kernels/sparse_contract/sparse_contract.h"
+#include "sparse_hyper/parametrisation.h"
 
 namespace indexgrad {
 namespace baselines {
@@ -12,15 +13,7 @@ ReinforceSparseLayerImpl::ReinforceSparseLayerImpl(
     ReinforceSparseLayerOptions options_)
     : options(std::move(options_)) {
   const char* op = "ReinforceSparseLayer";
-  TORCH_CHECK(!options.out_shape().empty() && !options.in_shape().empty(), op,
-              ": out_shape and in_shape need at least one dimension each");
-  sizes_ = options.out_shape();
-  sizes_.insert(sizes_.end(), options.in_shape().begin(),
-                options.in_shape().end());
-  for (int64_t s : sizes_) {
-    TORCH_CHECK(s >= 1, op, ": out_shape and in_shape must be positive, got ",
-                shape_string(sizes_));
-  }
+  sizes_ = sparse_hyper::IndexSpace(op, options.out_shape(), options.in_shape());
   TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
   TORCH_CHECK(options.sigma_scale() > 0, op, ": sigma_scale must be > 0, got ",
               options.sigma_scale());
@@ -28,8 +21,8 @@ ReinforceSparseLayerImpl::ReinforceSparseLayerImpl(
               op, ": baseline_decay must be in [0, 1), got ",
               options.baseline_decay());
   const int64_t r = sizes_.size();
-  const at::Tensor u = at::rand({options.k(), r}) * 0.96 + 0.02;
-  raw_means = register_parameter("raw_means", at::log(u / (1 - u)));
+  raw_means = register_parameter("raw_means",
+                                 sparse_hyper::UniformRawMeans(options.k(), r));
   raw_sigmas = register_parameter("raw_sigmas", at::zeros({options.k()}));
   values = register_parameter("values",
                               at::full({options.k()}, options.init_value()),
@@ -42,28 +35,21 @@ ReinforceSparseLayerImpl::ReinforceSparseLayerImpl(
 }
 
 at::Tensor ReinforceSparseLayerImpl::means() const {
-  return at::sigmoid(raw_means) * size_minus_one_;
+  return sparse_hyper::MeansFromRaw(raw_means, size_minus_one_);
 }
 
 at::Tensor ReinforceSparseLayerImpl::sigmas() const {
-  return at::softplus(raw_sigmas + 2).unsqueeze(1) * size_ *
-             options.sigma_scale() +
-         options.min_sigma();
+  return sparse_hyper::VariancesFromRaw(raw_sigmas, size_, options.sigma_scale(),
+                                        options.min_sigma());
 }
 
 at::Tensor ReinforceSparseLayerImpl::rounded_tuples() const {
   at::NoGradGuard no_grad;
-  return at::floor(means() + 0.5).to(at::kLong);
+  return sparse_hyper::RoundHalfUp(means());
 }
 
 at::Tensor ReinforceSparseLayerImpl::forward(const at::Tensor& x) {
-  const char* op = "ReinforceSparseLayer";
-  const int64_t in_rank = options.in_shape().size();
-  TORCH_CHECK(x.dim() == in_rank + 1 &&
-                  x.sizes().slice(1) == at::IntArrayRef(options.in_shape()),
-              op, ": x must be [batch, ",
-              shape_string(options.in_shape()).substr(1), ", got ",
-              shape_string(x.sizes()));
+  sparse_hyper::CheckLayerInput("ReinforceSparseLayer", x, options.in_shape());
   const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
   const at::Tensor x_typed = x.to(values.scalar_type());
   const at::Tensor v = values.unsqueeze(0).expand({batch, k});
@@ -82,11 +68,8 @@ at::Tensor ReinforceSparseLayerImpl::forward(const at::Tensor& x) {
   // log N(sample | mu, diag(sigma)) summed over tuples and dimensions: [batch]
   last_log_prob_ = (-0.5 * (sample - mu).pow(2) / sigma - 0.5 * at::log(sigma))
                        .sum({1, 2});
-  const at::Tensor tuples =
-      at::floor(sample + 0.5)
-          .clamp_min(0)
-          .minimum(size_minus_one_.to(sample.scalar_type()))
-          .to(at::kLong);
+  const at::Tensor tuples = sparse_hyper::RoundHalfUp(
+      sample.clamp_min(0).minimum(size_minus_one_.to(sample.scalar_type())));
   return sparse_contract(tuples, v, options.out_shape(), x_typed);
 }
 

@@ -14,7 +14,6 @@
 // entries of W) per second.
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
-#include <sys/resource.h>
 
 #include "sparse_hyper/sparse_layer.h"
 #include "kernels/testing/benchmark_main.h"
@@ -23,12 +22,6 @@ namespace indexgrad {
 namespace {
 
 constexpr int64_t kBatch = 64;
-
-double maxrss_mb() {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
 
 void BM_IdentityLayer(benchmark::State& state, double tolerance) {
   const int64_t n = state.range(0);
@@ -46,7 +39,7 @@ void BM_IdentityLayer(benchmark::State& state, double tolerance) {
   }
   state.SetItemsProcessed(state.iterations() * kBatch * n * 12);
   state.counters["n"] = n;
-  state.counters["maxrss_MB"] = maxrss_mb();
+  state.counters["maxrss_MB"] = MaxRssMb();
 }
 
 BENCHMARK_CAPTURE(BM_IdentityLayer, sparse, 1e-6)

@@ -6,6 +6,7 @@
 
 #include "kernels/common/checks.h"
 #include "kernels/sparse_contract/sparse_contract.h"
+#include "sparse_hyper/parametrisation.h"
 #include "sparse_hyper/sampled_sparse.h"
 
 namespace indexgrad {
@@ -14,17 +15,9 @@ namespace sparse_hyper {
 HyperLayerImpl::HyperLayerImpl(HyperLayerOptions options_)
     : options(std::move(options_)) {
   const char* op = "HyperLayer";
-  TORCH_CHECK(!options.out_shape().empty() && !options.in_shape().empty(), op,
-              ": out_shape and in_shape need at least one dimension each");
-  sizes_ = options.out_shape();
-  sizes_.insert(sizes_.end(), options.in_shape().begin(),
-                options.in_shape().end());
+  sizes_ = IndexSpace(op, options.out_shape(), options.in_shape());
   int64_t in_numel = 1;
   for (int64_t s : options.in_shape()) in_numel *= s;
-  for (int64_t s : sizes_) {
-    TORCH_CHECK(s >= 1, op, ": out_shape and in_shape must be positive, got ",
-                shape_string(sizes_));
-  }
   const int64_t r = sizes_.size(), k = options.k();
   TORCH_CHECK(k >= 1, op, ": k must be >= 1, got ", k);
   TORCH_CHECK(options.hidden() >= 1, op, ": hidden must be >= 1, got ",
@@ -71,13 +64,7 @@ HyperLayerImpl::HyperLayerImpl(HyperLayerOptions options_)
 }
 
 HyperLayerImpl::Parameters HyperLayerImpl::parameters_for(const at::Tensor& x) {
-  const char* op = "HyperLayer";
-  const int64_t in_rank = options.in_shape().size();
-  TORCH_CHECK(x.dim() == in_rank + 1 &&
-                  x.sizes().slice(1) == at::IntArrayRef(options.in_shape()),
-              op, ": x must be [batch, ",
-              shape_string(options.in_shape()).substr(1), ", got ",
-              shape_string(x.sizes()));
+  CheckLayerInput("HyperLayer", x, options.in_shape());
   const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
   const int64_t learned = learned_dims_.size();
   const at::Tensor typed = x.to(size_.scalar_type());
@@ -89,15 +76,14 @@ HyperLayerImpl::Parameters HyperLayerImpl::parameters_for(const at::Tensor& x) {
   // Template coordinates everywhere, learned means in the learned dims.
   at::Tensor means = template_.unsqueeze(0).expand({batch, k, r});
   if (learned > 0) {
-    const at::Tensor mu = at::sigmoid(raw.slice(2, 0, learned)) *
-                          size_minus_one_.index_select(0, learned_idx);
+    const at::Tensor mu = MeansFromRaw(
+        raw.slice(2, 0, learned), size_minus_one_.index_select(0, learned_idx));
     means = means.index_copy(2, learned_idx, mu);
   }
   Parameters p;
   p.means = means;
-  p.sigmas = at::softplus(raw.select(2, learned) + 2).unsqueeze(2) * size_ *
-                 options.sigma_scale() +
-             options.min_sigma();
+  p.sigmas = VariancesFromRaw(raw.select(2, learned), size_,
+                              options.sigma_scale(), options.min_sigma());
   p.values = raw.select(2, learned + 1);
   return p;
 }
@@ -105,8 +91,7 @@ HyperLayerImpl::Parameters HyperLayerImpl::parameters_for(const at::Tensor& x) {
 at::Tensor HyperLayerImpl::forward(const at::Tensor& x) {
   const Parameters p = parameters_for(x);
   if (!is_training()) {
-    at::Tensor tuples = at::floor(p.means.detach() + 0.5).to(at::kLong);
-    return sparse_contract(tuples, p.values, options.out_shape(),
+    return sparse_contract(RoundHalfUp(p.means), p.values, options.out_shape(),
                            x.to(p.values.scalar_type()));
   }
   const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();

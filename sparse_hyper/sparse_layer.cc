@@ -4,6 +4,7 @@
 
 #include "kernels/common/checks.h"
 #include "kernels/sparse_contract/sparse_contract.h"
+#include "sparse_hyper/parametrisation.h"
 #include "sparse_hyper/sampled_sparse.h"
 
 namespace indexgrad {
@@ -12,17 +13,7 @@ namespace sparse_hyper {
 SparseLayerImpl::SparseLayerImpl(SparseLayerOptions options_)
     : options(std::move(options_)) {
   const char* op = "SparseLayer";
-  TORCH_CHECK(!options.out_shape().empty() && !options.in_shape().empty(), op,
-              ": out_shape and in_shape need at least one dimension each, got ",
-              shape_string(options.out_shape()), " and ",
-              shape_string(options.in_shape()));
-  sizes_ = options.out_shape();
-  sizes_.insert(sizes_.end(), options.in_shape().begin(),
-                options.in_shape().end());
-  for (int64_t s : sizes_) {
-    TORCH_CHECK(s >= 1, op, ": out_shape and in_shape must be positive, got ",
-                shape_string(sizes_));
-  }
+  sizes_ = IndexSpace(op, options.out_shape(), options.in_shape());
   const int64_t r = sizes_.size();
   TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
   TORCH_CHECK(options.num_global() >= 0 && options.num_local() >= 0, op,
@@ -44,8 +35,7 @@ SparseLayerImpl::SparseLayerImpl(SparseLayerOptions options_)
               shape_string(region_));
 
   // Means uniform over the index space at initialisation.
-  const at::Tensor u = at::rand({options.k(), r}) * 0.96 + 0.02;
-  raw_means = register_parameter("raw_means", at::log(u / (1 - u)));
+  raw_means = register_parameter("raw_means", UniformRawMeans(options.k(), r));
   raw_sigmas = register_parameter("raw_sigmas", at::zeros({options.k()}));
   values = register_parameter("values",
                               at::full({options.k()}, options.init_value()),
@@ -57,18 +47,17 @@ SparseLayerImpl::SparseLayerImpl(SparseLayerOptions options_)
 }
 
 at::Tensor SparseLayerImpl::means() const {
-  return at::sigmoid(raw_means) * size_minus_one_;
+  return MeansFromRaw(raw_means, size_minus_one_);
 }
 
 at::Tensor SparseLayerImpl::sigmas() const {
-  return at::softplus(raw_sigmas + 2).unsqueeze(1) * size_ *
-             options.sigma_scale() +
-         options.min_sigma();
+  return VariancesFromRaw(raw_sigmas, size_, options.sigma_scale(),
+                          options.min_sigma());
 }
 
 at::Tensor SparseLayerImpl::rounded_tuples() const {
   at::NoGradGuard no_grad;
-  return at::floor(means() + 0.5).to(at::kLong);
+  return RoundHalfUp(means());
 }
 
 at::Tensor SparseLayerImpl::dense_rounded() const {
@@ -96,12 +85,7 @@ at::Tensor SparseLayerImpl::dense_rounded() const {
 }
 
 at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
-  const char* op = "SparseLayer";
-  const int64_t in_rank = options.in_shape().size();
-  TORCH_CHECK(x.dim() == in_rank + 1 &&
-                  x.sizes().slice(1) == at::IntArrayRef(options.in_shape()),
-              op, ": x must be [batch, ", shape_string(options.in_shape()).substr(1),
-              ", got ", shape_string(x.sizes()));
+  CheckLayerInput("SparseLayer", x, options.in_shape());
   const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
   const at::Tensor x_typed = x.to(values.scalar_type());
   if (!is_training()) {

@@ -54,17 +54,24 @@ void BM_SparseContractForward(benchmark::State& state) {
   state.counters["nnz"] = entries;
 }
 
-// Torch COO baseline for the same products: a block-diagonal COO matrix
-// [batch * n, batch * n] times the stacked x, as at::mm on sparse COO.
-void BM_TorchCooForward(benchmark::State& state) {
-  const Problem p = make_problem(state.range(0));
-  const int64_t per = p.values.size(1);
+// The batch as one block-diagonal COO matrix [batch * n, batch * n]: its
+// [2, nnz] positions.
+at::Tensor block_diagonal_positions(const Problem& p) {
   const at::Tensor offset =
       (at::arange(kBatch, at::kLong) * p.n).view({kBatch, 1});
   const at::Tensor rows = (p.indices.select(2, 0) + offset).reshape(-1);
   const at::Tensor cols = (p.indices.select(2, 1) + offset).reshape(-1);
-  const at::Tensor coo = at::sparse_coo_tensor(
-      at::stack({rows, cols}), p.values.reshape(-1), {kBatch * p.n, kBatch * p.n});
+  return at::stack({rows, cols});
+}
+
+// Torch COO baseline for the same products: the block-diagonal COO matrix
+// times the stacked x, as at::mm on sparse COO.
+void BM_TorchCooForward(benchmark::State& state) {
+  const Problem p = make_problem(state.range(0));
+  const int64_t per = p.values.size(1);
+  const at::Tensor coo =
+      at::sparse_coo_tensor(block_diagonal_positions(p), p.values.reshape(-1),
+                            {kBatch * p.n, kBatch * p.n});
   const at::Tensor x = p.x.reshape({kBatch * p.n, 1});
   at::NoGradGuard no_grad;
   for (auto _ : state) benchmark::DoNotOptimize(at::mm(coo, x));
@@ -91,11 +98,7 @@ void BM_SparseContractForwardBackward(benchmark::State& state) {
 void BM_TorchCooForwardBackward(benchmark::State& state) {
   const Problem p = make_problem(state.range(0));
   const int64_t per = p.values.size(1);
-  const at::Tensor offset =
-      (at::arange(kBatch, at::kLong) * p.n).view({kBatch, 1});
-  const at::Tensor rows = (p.indices.select(2, 0) + offset).reshape(-1);
-  const at::Tensor cols = (p.indices.select(2, 1) + offset).reshape(-1);
-  const at::Tensor pos = at::stack({rows, cols});
+  const at::Tensor pos = block_diagonal_positions(p);
   const at::Tensor values = p.values.reshape(-1).clone().requires_grad_();
   const at::Tensor x = p.x.reshape({kBatch * p.n, 1}).clone().requires_grad_();
   for (auto _ : state) {

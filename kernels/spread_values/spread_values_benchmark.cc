@@ -10,7 +10,6 @@
 // problem), maxrss_MB (process peak resident memory so far).
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
-#include <sys/resource.h>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -23,12 +22,6 @@ namespace indexgrad {
 namespace {
 
 constexpr int64_t kBatch = 64;
-
-double maxrss_mb() {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
 
 void BM_SpreadValuesIdentity(benchmark::State& state, double tolerance) {
   const int64_t n = state.range(0);
@@ -45,7 +38,7 @@ void BM_SpreadValuesIdentity(benchmark::State& state, double tolerance) {
   const int64_t pairs = kBatch * n * n * points.size(2);
   state.SetItemsProcessed(state.iterations() * pairs);
   state.counters["n"] = n;
-  state.counters["maxrss_MB"] = maxrss_mb();
+  state.counters["maxrss_MB"] = MaxRssMb();
 }
 
 BENCHMARK_CAPTURE(BM_SpreadValuesIdentity, sparse, 1e-6)

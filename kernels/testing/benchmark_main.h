@@ -8,12 +8,21 @@
 
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 namespace indexgrad {
+
+// The process's peak resident memory so far, in MB (run one size per
+// process to read it per size).
+inline double MaxRssMb() {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
 
 inline void ConfigureBenchmarkContext() {
   int threads = static_cast<int>(std::thread::hardware_concurrency());
