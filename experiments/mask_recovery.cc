@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "baselines/reinforce_mask.h"
 #include "diff_masks/mask_operator.h"
 #include "diff_masks/oracle.h"
 #include "experiments/common/csv.h"
@@ -31,9 +32,10 @@
 #include "experiments/common/train_loop.h"
 #include "tools/data/idx.h"
 
-ABSL_FLAG(std::string, operators, "gaussian,gumbel",
-          "comma-separated mask operators: gaussian, gumbel (mlp is not "
-          "implemented yet)");
+ABSL_FLAG(std::string, operators, "gaussian,gumbel,reinforce",
+          "comma-separated mask operators: gaussian, gumbel, reinforce (the "
+          "REINFORCE baseline over pixel positions; mlp is not implemented "
+          "yet)");
 ABSL_FLAG(std::string, targets, "left_half,random,disc,digit",
           "comma-separated targets: left_half, random, disc, digit");
 ABSL_FLAG(int64_t, size, 32, "mask height and width (>= 28 for digit)");
@@ -45,6 +47,7 @@ ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");
 ABSL_FLAG(double, lr, 0.02, "Adam learning rate of the Gaussian operator");
 ABSL_FLAG(double, gumbel_lr, 0.01, "Adam learning rate of the Gumbel operator");
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operator: softmax temperature");
+ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseline");
 ABSL_FLAG(double, sigma_start, 1.0, "Gaussian operator: initial std (pixels)");
 ABSL_FLAG(double, sigma_end, 0.5, "Gaussian operator: final std (pixels)");
 ABSL_FLAG(double, anneal_fraction, 0.5,
@@ -100,9 +103,10 @@ int main(int argc, char** argv) {
   if (!(absl::GetFlag(FLAGS_lr) > 0)) return Fail("--lr must be > 0");
   std::vector<std::string> ops;
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
-    if (o != "gaussian" && o != "gumbel") {
+    if (o != "gaussian" && o != "gumbel" && o != "reinforce") {
       return Fail(absl::StrCat("--operators: '", o,
-                               "' is not available (implemented: gaussian, gumbel)"));
+                               "' is not available (implemented: gaussian, "
+                               "gumbel, reinforce)"));
     }
     ops.emplace_back(o);
   }
@@ -149,6 +153,9 @@ int main(int argc, char** argv) {
         at::manual_seed(1000 + seed);
         std::shared_ptr<dm::MaskOperator> op;
         std::function<void()> after_step = [] {};
+        // The objective to differentiate, given the oracle's MSE.
+        std::function<at::Tensor(const at::Tensor&)> objective =
+            [](const at::Tensor& mse) { return mse; };
         double lr = absl::GetFlag(FLAGS_lr);
         if (op_name == "gaussian") {
           dm::GaussianMaskOperator g(
@@ -158,6 +165,14 @@ int main(int argc, char** argv) {
                   .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)));
           after_step = [g]() mutable { g->ClampPoints(); };
           op = g.ptr();
+        } else if (op_name == "reinforce") {
+          ig::baselines::ReinforceMaskOperator rf(
+              ig::baselines::ReinforceMaskOptions(size, size, oracle->target_pixels()));
+          objective = [rf](const at::Tensor& mse) mutable {
+            return rf->ScoreSurrogate(mse);
+          };
+          op = rf.ptr();
+          lr = absl::GetFlag(FLAGS_reinforce_lr);
         } else {
           if (size % 4 != 0) {
             return Fail(absl::StrCat("the gumbel operator needs --size divisible by 4, got ", size));
@@ -187,7 +202,7 @@ int main(int argc, char** argv) {
               const at::Tensor mask = op->Mask();
               const at::Tensor mse = oracle->Mse(mask);
               adam.zero_grad();
-              mse.backward();
+              objective(mse).backward();
               adam.step();
               after_step();
               ++step;

@@ -1,0 +1,63 @@
+#include "baselines/reinforce_mask.h"
+
+#include <ATen/ATen.h>
+
+#include "kernels/common/checks.h"
+
+namespace indexgrad {
+namespace baselines {
+
+ReinforceMaskOperatorImpl::ReinforceMaskOperatorImpl(ReinforceMaskOptions options_)
+    : options(options_) {
+  const char* op = "ReinforceMaskOperator";
+  TORCH_CHECK(options.height() >= 1 && options.width() >= 1, op,
+              ": height and width must be positive, got ", options.height(),
+              " x ", options.width());
+  TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
+  TORCH_CHECK(options.baseline_decay() >= 0 && options.baseline_decay() < 1,
+              op, ": baseline_decay must be in [0, 1), got ",
+              options.baseline_decay());
+  logits = register_parameter(
+      "logits", at::zeros({options.k(), options.height() * options.width()}));
+  baseline = register_buffer("baseline", at::zeros({}));
+  baseline_initialised = register_buffer("baseline_initialised", at::zeros({}));
+}
+
+at::Tensor ReinforceMaskOperatorImpl::Mask() {
+  const at::Tensor log_p = at::log_softmax(logits, 1);  // [k, H * W]
+  at::Tensor picks;                                      // [k, 1]
+  {
+    at::NoGradGuard no_grad;
+    picks = at::multinomial(log_p.exp(), 1);
+  }
+  last_log_prob_ = log_p.gather(1, picks).sum();
+  at::Tensor mask = at::zeros({options.height() * options.width()},
+                              logits.options().requires_grad(false));
+  mask.index_fill_(0, picks.view(-1), 1.0);
+  return mask.view({options.height(), options.width()});
+}
+
+at::Tensor ReinforceMaskOperatorImpl::ScoreSurrogate(const at::Tensor& loss) {
+  TORCH_CHECK(last_log_prob_.defined(),
+              "ReinforceMaskOperator::ScoreSurrogate: call Mask() first");
+  TORCH_CHECK(loss.numel() == 1,
+              "ReinforceMaskOperator::ScoreSurrogate: loss must be a scalar, got ",
+              shape_string(loss.sizes()));
+  const double l = loss.item<double>();
+  double b = 0;
+  if (options.use_baseline()) {
+    at::NoGradGuard no_grad;
+    if (baseline_initialised.item<double>() == 0) {
+      baseline.fill_(l);
+      baseline_initialised.fill_(1);
+    }
+    b = baseline.item<double>();
+    baseline.mul_(options.baseline_decay()).add_(l * (1 - options.baseline_decay()));
+  }
+  at::Tensor surrogate = (l - b) * last_log_prob_;
+  last_log_prob_ = at::Tensor();
+  return surrogate;
+}
+
+}  // namespace baselines
+}  // namespace indexgrad
