@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "baselines/moving_baseline.h"
 #include "kernels/common/checks.h"
 #include "kernels/sparse_contract/sparse_contract.h"
 #include "sparse_hyper/parametrisation.h"
@@ -84,17 +85,12 @@ at::Tensor ReinforceSparseLayerImpl::score_surrogate(
               last_log_prob_.size(0), "], got ",
               shape_string(per_row_loss.sizes()));
   const at::Tensor loss = per_row_loss.detach().to(last_log_prob_.scalar_type());
-  at::Tensor b = at::zeros({}, loss.options());
-  if (options.use_baseline()) {
-    at::NoGradGuard no_grad;
-    if (baseline_initialised.item<double>() == 0) {
-      baseline.fill_(loss.mean().item<double>());
-      baseline_initialised.fill_(1);
-    }
-    b = baseline.clone().to(loss.scalar_type());
-    baseline.mul_(options.baseline_decay())
-        .add_(loss.mean() * (1 - options.baseline_decay()));
-  }
+  const double b =
+      options.use_baseline()
+          ? UpdateMovingBaseline(baseline, baseline_initialised,
+                                 loss.mean().item<double>(),
+                                 options.baseline_decay())
+          : 0.0;
   at::Tensor surrogate = ((loss - b) * last_log_prob_).mean();
   last_log_prob_ = at::Tensor();
   return surrogate;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "baselines/moving_baseline.h"
 #include "kernels/common/checks.h"
 
 namespace indexgrad {
@@ -44,16 +45,10 @@ at::Tensor ReinforceMaskOperatorImpl::ScoreSurrogate(const at::Tensor& loss) {
               "ReinforceMaskOperator::ScoreSurrogate: loss must be a scalar, got ",
               shape_string(loss.sizes()));
   const double l = loss.item<double>();
-  double b = 0;
-  if (options.use_baseline()) {
-    at::NoGradGuard no_grad;
-    if (baseline_initialised.item<double>() == 0) {
-      baseline.fill_(l);
-      baseline_initialised.fill_(1);
-    }
-    b = baseline.item<double>();
-    baseline.mul_(options.baseline_decay()).add_(l * (1 - options.baseline_decay()));
-  }
+  const double b = options.use_baseline()
+                       ? UpdateMovingBaseline(baseline, baseline_initialised, l,
+                                              options.baseline_decay())
+                       : 0.0;
   at::Tensor surrogate = (l - b) * last_log_prob_;
   last_log_prob_ = at::Tensor();
   return surrogate;
