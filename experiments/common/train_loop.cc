@@ -23,7 +23,7 @@ bool FileExists(const std::string& path) {
 // finished: 0 = in progress, 1 = all steps done, 2 = stopped by evaluate().
 void SaveCheckpoint(const std::string& path, torch::nn::Module& model,
                     torch::optim::Optimizer& optimizer, int64_t step,
-                    int finished) {
+                    int finished, double seconds) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model.save(model_archive);
@@ -32,6 +32,7 @@ void SaveCheckpoint(const std::string& path, torch::nn::Module& model,
   archive.write("optimizer", optimizer_archive);
   archive.write("step", at::tensor(step));
   archive.write("finished", at::tensor(finished));
+  archive.write("seconds", at::tensor(seconds, at::kDouble));
   const std::string tmp = path + ".tmp";
   archive.save_to(tmp);
   std::rename(tmp.c_str(), path.c_str());  // never leave a half-written file
@@ -59,6 +60,7 @@ absl::StatusOr<TrainResult> RunTrainLoop(
   }
   TrainResult result;
   int64_t start = 0;
+  double previous_seconds = 0;  // wall time of earlier invocations
   if (!options.checkpoint_path.empty() && options.resume &&
       FileExists(options.checkpoint_path)) {
     try {
@@ -68,26 +70,30 @@ absl::StatusOr<TrainResult> RunTrainLoop(
       archive.read("optimizer", optimizer_archive);
       model.load(model_archive);
       optimizer.load(optimizer_archive);
-      at::Tensor step, finished;
+      at::Tensor step, finished, seconds;
       archive.read("step", step);
       archive.read("finished", finished);
+      archive.read("seconds", seconds);
+      previous_seconds = seconds.item<double>();
       start = step.item<int64_t>();
       result.resumed = true;
-      if (finished.item<int64_t>() != 0) {
-        start = step.item<int64_t>();
-        result.stopped_early = finished.item<int64_t>() == 2;
-        result.steps_done = start;
-        result.last_eval.clear();
-        model.eval();
-        bool ignored = false;
-        result.last_eval = evaluate(&ignored);
-        model.train();
-        return result;
-      }
+      // A run stopped by evaluate(), or one that already has all its steps,
+      // is only evaluated; one that finished fewer steps than now asked
+      // continues.
+      result.stopped_early = finished.item<int64_t>() == 2;
     } catch (const c10::Error& e) {
       return absl::DataLossError(absl::StrCat(
           "cannot resume from checkpoint '", options.checkpoint_path,
           "' (delete it to start over): ", e.what_without_backtrace()));
+    }
+    if (result.stopped_early || start >= options.steps) {
+      result.steps_done = start;
+      result.seconds = previous_seconds;
+      model.eval();
+      bool ignored = false;
+      result.last_eval = evaluate(&ignored);
+      model.train();
+      return result;
     }
   }
 
@@ -137,15 +143,16 @@ absl::StatusOr<TrainResult> RunTrainLoop(
     progress.Update(step, status);
     if (!options.checkpoint_path.empty() && options.checkpoint_every > 0 &&
         step % options.checkpoint_every == 0) {
-      SaveCheckpoint(options.checkpoint_path, model, optimizer, step, 0);
+      SaveCheckpoint(options.checkpoint_path, model, optimizer, step, 0,
+                     previous_seconds + progress.ElapsedSeconds());
     }
   }
   result.stopped_early = stop;
   result.steps_done = step;
-  result.seconds = progress.Finish();
+  result.seconds = previous_seconds + progress.Finish();
   if (!options.checkpoint_path.empty()) {
     SaveCheckpoint(options.checkpoint_path, model, optimizer, step,
-                   stop ? 2 : 1);
+                   stop ? 2 : 1, result.seconds);
   }
   return result;
 }

@@ -38,7 +38,7 @@ struct TrainResult {
   int64_t steps_done = 0;
   bool stopped_early = false;  // evaluate() asked to stop
   bool resumed = false;
-  double seconds = 0;          // this invocation's wall time
+  double seconds = 0;          // wall time of the run, resumed parts included
   std::vector<double> last_train;
   std::vector<double> last_eval;
 };

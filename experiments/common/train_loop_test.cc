@@ -1,0 +1,120 @@
+// RunTrainLoop: evaluation cadence, early stop, checkpoint and resume.
+#include "experiments/common/train_loop.h"
+
+#include "experiments/common/csv.h"
+
+#include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/sgd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace indexgrad {
+namespace experiments {
+namespace {
+
+int CountLines(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+TrainLoopOptions Options(const std::string& dir, int64_t steps) {
+  TrainLoopOptions o;
+  o.label = "test";
+  o.steps = steps;
+  o.eval_every = 5;
+  o.checkpoint_every = 5;
+  o.checkpoint_path = dir + "/run.ckpt";
+  o.csv_path = dir + "/run.csv";
+  o.train_columns = {"loss"};
+  o.eval_columns = {"metric"};
+  return o;
+}
+
+TEST(RunTrainLoop, ResumesFromCheckpoint) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/resume";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  torch::nn::Linear model(2, 1);
+  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
+  int calls = 0, evals = 0;
+  auto step = [&] {
+    ++calls;
+    return std::vector<double>{1.0};
+  };
+  auto eval = [&](bool* stop) {
+    ++evals;
+    *stop = false;
+    return std::vector<double>{2.0};
+  };
+  auto first = RunTrainLoop(Options(dir, 10), *model, sgd, step, eval);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(calls, 10);
+  EXPECT_EQ(evals, 2);  // steps 5 and 10
+  EXPECT_FALSE(first->resumed);
+  // A longer run continues at step 10: 5 more steps, CSV appended.
+  auto second = RunTrainLoop(Options(dir, 15), *model, sgd, step, eval);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->resumed);
+  EXPECT_EQ(second->steps_done, 15);
+  EXPECT_EQ(calls, 15);
+  EXPECT_EQ(CountLines(dir + "/run.csv"), 1 + 15);  // one header
+  EXPECT_GE(second->seconds, first->seconds);
+}
+
+TEST(RunTrainLoop, StopsWhenEvaluationSaysSo) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/stop";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  torch::nn::Linear model(2, 1);
+  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
+  int calls = 0;
+  auto result = RunTrainLoop(
+      Options(dir, 100), *model, sgd,
+      [&] {
+        ++calls;
+        return std::vector<double>{0.0};
+      },
+      [&](bool* stop) {
+        *stop = calls >= 10;
+        return std::vector<double>{static_cast<double>(calls)};
+      });
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->stopped_early);
+  EXPECT_EQ(result->steps_done, 10);
+  // Rerunning a finished run trains nothing and reports its evaluation.
+  auto again = RunTrainLoop(Options(dir, 100), *model, sgd,
+                            [&] {
+                              ++calls;
+                              return std::vector<double>{0.0};
+                            },
+                            [&](bool* stop) {
+                              *stop = false;
+                              return std::vector<double>{7.0};
+                            });
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(calls, 10);
+  EXPECT_TRUE(again->stopped_early);
+  EXPECT_EQ(again->last_eval, std::vector<double>{7.0});
+}
+
+TEST(RunTrainLoop, CorruptCheckpointIsAClearError) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/corrupt";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  std::ofstream(dir + "/run.ckpt") << "not a checkpoint";
+  torch::nn::Linear model(2, 1);
+  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
+  auto result = RunTrainLoop(Options(dir, 5), *model, sgd,
+                             [] { return std::vector<double>{0.0}; },
+                             [](bool*) { return std::vector<double>{0.0}; });
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("cannot resume from checkpoint"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace experiments
+}  // namespace indexgrad
