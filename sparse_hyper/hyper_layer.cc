@@ -22,11 +22,7 @@ HyperLayerImpl::HyperLayerImpl(HyperLayerOptions options_)
   TORCH_CHECK(k >= 1, op, ": k must be >= 1, got ", k);
   TORCH_CHECK(options.hidden() >= 1, op, ": hidden must be >= 1, got ",
               options.hidden());
-  region_ = options.region().empty() ? std::vector<int64_t>(r, 4)
-                                     : options.region();
-  TORCH_CHECK(static_cast<int64_t>(region_.size()) == r, op,
-              ": region needs one entry per index dimension (", r, "), got ",
-              shape_string(region_));
+  sampling_ = SamplingFrom(op, options, r);
   fixed_.assign(r, false);
   for (int64_t d : options.fixed_dims()) {
     TORCH_CHECK(d >= 0 && d < r, op, ": fixed_dims entries must be in [0, ", r,
@@ -96,14 +92,8 @@ at::Tensor HyperLayerImpl::forward(const at::Tensor& x) {
   }
   const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
   step.add_(1);
-  SamplingOptions sampling;
-  sampling.num_global = options.num_global();
-  sampling.num_local = options.num_local();
-  sampling.region = region_;
-  sampling.chunk_size = options.chunk_size();
-  sampling.tolerance = options.tolerance();
   return SampledSparseProduct(x, p.means, p.sigmas, p.values,
-                              options.out_shape(), sizes_, sampling, fixed_,
+                              options.out_shape(), sizes_, sampling_, fixed_,
                               seed);
 }
 

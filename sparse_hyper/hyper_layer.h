@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "sparse_hyper/sampled_sparse.h"
+
 namespace indexgrad {
 namespace sparse_hyper {
 
@@ -71,7 +73,8 @@ class HyperLayerImpl : public torch::nn::Module {
   at::Tensor step;  // [] int64 buffer (sampling seed)
 
  private:
-  std::vector<int64_t> sizes_, region_, learned_dims_;
+  std::vector<int64_t> sizes_, learned_dims_;
+  SamplingOptions sampling_;
   std::vector<bool> fixed_;
   at::Tensor template_;        // [k, r] float buffer
   at::Tensor size_, size_minus_one_;  // [r] buffers

@@ -22,6 +22,37 @@ struct SamplingOptions {
   double tolerance = 1e-6;      // 0: dense proportions
 };
 
+// The sampling settings of a layer's options (SparseLayerOptions,
+// HyperLayerOptions), checked: counts >= 0, chunk_size 0 or a divisor of k,
+// tolerance in [0, 1), one region entry per index dimension (empty: 4 each).
+template <typename LayerOptions>
+SamplingOptions SamplingFrom(const char* op, const LayerOptions& o,
+                             int64_t rank) {
+  TORCH_CHECK(o.num_global() >= 0 && o.num_local() >= 0, op,
+              ": num_global and num_local must be >= 0, got ", o.num_global(),
+              " and ", o.num_local());
+  TORCH_CHECK(o.chunk_size() >= 0 &&
+                  (o.chunk_size() == 0 || o.k() % o.chunk_size() == 0),
+              op, ": chunk_size must be 0 or divide k = ", o.k(), ", got ",
+              o.chunk_size());
+  TORCH_CHECK(o.tolerance() >= 0 && o.tolerance() < 1, op,
+              ": tolerance must be in [0, 1), got ", o.tolerance());
+  TORCH_CHECK(o.sigma_scale() > 0, op, ": sigma_scale must be > 0, got ",
+              o.sigma_scale());
+  TORCH_CHECK(o.min_sigma() >= 0, op, ": min_sigma must be >= 0, got ",
+              o.min_sigma());
+  SamplingOptions s;
+  s.num_global = o.num_global();
+  s.num_local = o.num_local();
+  s.region = o.region().empty() ? std::vector<int64_t>(rank, 4) : o.region();
+  TORCH_CHECK(static_cast<int64_t>(s.region.size()) == rank, op,
+              ": region needs one entry per index dimension (", rank,
+              "), got ", s.region.size(), " entries");
+  s.chunk_size = o.chunk_size();
+  s.tolerance = o.tolerance();
+  return s;
+}
+
 // Template dimensions (the paper's attention layer fixes all but two): in a
 // dimension d with fixed[d] = true every sampled point takes the tuple's
 // own (integer) mean, and the variance there is this tiny constant, so a

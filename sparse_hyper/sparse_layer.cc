@@ -16,23 +16,7 @@ SparseLayerImpl::SparseLayerImpl(SparseLayerOptions options_)
   sizes_ = IndexSpace(op, options.out_shape(), options.in_shape());
   const int64_t r = sizes_.size();
   TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
-  TORCH_CHECK(options.num_global() >= 0 && options.num_local() >= 0, op,
-              ": num_global and num_local must be >= 0, got ",
-              options.num_global(), " and ", options.num_local());
-  TORCH_CHECK(options.sigma_scale() > 0, op, ": sigma_scale must be > 0, got ",
-              options.sigma_scale());
-  TORCH_CHECK(options.min_sigma() >= 0, op, ": min_sigma must be >= 0, got ",
-              options.min_sigma());
-  TORCH_CHECK(options.chunk_size() >= 0 &&
-                  (options.chunk_size() == 0 ||
-                   options.k() % options.chunk_size() == 0),
-              op, ": chunk_size must be 0 or divide k = ", options.k(),
-              ", got ", options.chunk_size());
-  region_ = options.region().empty() ? std::vector<int64_t>(r, 4)
-                                     : options.region();
-  TORCH_CHECK(static_cast<int64_t>(region_.size()) == r, op,
-              ": region needs one entry per index dimension (", r, "), got ",
-              shape_string(region_));
+  sampling_ = SamplingFrom(op, options, r);
 
   // Means uniform over the index space at initialisation.
   raw_means = register_parameter("raw_means", UniformRawMeans(options.k(), r));
@@ -97,15 +81,9 @@ at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
   const at::Tensor sigma = sigmas().unsqueeze(0).expand({batch, k, r});
   const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
   step.add_(1);
-  SamplingOptions sampling;
-  sampling.num_global = options.num_global();
-  sampling.num_local = options.num_local();
-  sampling.region = region_;
-  sampling.chunk_size = options.chunk_size();
-  sampling.tolerance = options.tolerance();
   return SampledSparseProduct(x_typed, mu, sigma,
                               values.unsqueeze(0).expand({batch, k}),
-                              options.out_shape(), sizes_, sampling,
+                              options.out_shape(), sizes_, sampling_,
                               /*fixed=*/{}, seed);
 }
 

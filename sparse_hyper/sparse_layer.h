@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "sparse_hyper/sampled_sparse.h"
+
 namespace indexgrad {
 namespace sparse_hyper {
 
@@ -76,7 +78,7 @@ class SparseLayerImpl : public torch::nn::Module {
 
  private:
   std::vector<int64_t> sizes_;
-  std::vector<int64_t> region_;
+  SamplingOptions sampling_;
   at::Tensor size_minus_one_;  // [r] buffer, float
   at::Tensor size_;            // [r] buffer, float
 };
