@@ -16,7 +16,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <map>
 
@@ -328,12 +327,8 @@ int main(int argc, char** argv) {
   std::ofstream(out_dir + "/summary.md") << md;
 
   if (absl::GetFlag(FLAGS_plot)) {
-    const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-    const std::string root = ws ? ws : ".";
-    const std::string cmd = absl::StrCat("/usr/bin/python3 '", root,
-                                         "/tools/plot.py' identity '", out_dir, "'");
-    if (std::system(cmd.c_str()) != 0) {
-      std::fprintf(stderr, "identity: plotting failed; run: %s\n", cmd.c_str());
+    if (auto st = ig::experiments::RunPlot("identity", out_dir); !st.ok()) {
+      std::fprintf(stderr, "identity: %s\n", std::string(st.message()).c_str());
     }
   }
   return 0;

@@ -13,7 +13,6 @@
 #include <torch/optim/adam.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -256,11 +255,8 @@ int main(int argc, char** argv) {
   std::printf("\n%s\n", md.c_str());
   std::ofstream(out_dir + "/summary.md") << md;
   if (absl::GetFlag(FLAGS_plot)) {
-    const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-    const std::string cmd = absl::StrCat("/usr/bin/python3 '", ws ? ws : ".",
-                                         "/tools/plot.py' masks '", out_dir, "'");
-    if (std::system(cmd.c_str()) != 0) {
-      std::fprintf(stderr, "mask_recovery: plotting failed; run: %s\n", cmd.c_str());
+    if (auto st = ig::experiments::RunPlot("masks", out_dir); !st.ok()) {
+      std::fprintf(stderr, "mask_recovery: %s\n", std::string(st.message()).c_str());
     }
   }
   return 0;

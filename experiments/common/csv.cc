@@ -64,12 +64,29 @@ absl::Status MakeDirs(const std::string& dir) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The workspace under `bazel run`, else the current folder.
+std::string WorkspaceRoot() {
+  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  return ws ? ws : ".";
+}
+
+}  // namespace
+
 std::string OutputDir(const std::string& flag_value, const std::string& name) {
   if (!flag_value.empty()) return flag_value;
-  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    return absl::StrCat(ws, "/out/", name);
+  return absl::StrCat(WorkspaceRoot(), "/out/", name);
+}
+
+absl::Status RunPlot(const std::string& figure, const std::string& out_dir) {
+  const std::string cmd = absl::StrCat("/usr/bin/python3 '", WorkspaceRoot(),
+                                       "/tools/plot.py' ", figure, " '",
+                                       out_dir, "'");
+  if (std::system(cmd.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("plotting failed; run: ", cmd));
   }
-  return absl::StrCat("out/", name);
+  return absl::OkStatus();
 }
 
 }  // namespace experiments

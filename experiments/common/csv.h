@@ -43,5 +43,10 @@ absl::Status MakeDirs(const std::string& dir);
 // ($BUILD_WORKSPACE_DIRECTORY), else out/<name>.
 std::string OutputDir(const std::string& flag_value, const std::string& name);
 
+// Draws a figure with tools/plot.py (Debian's python3-matplotlib):
+// `/usr/bin/python3 <workspace>/tools/plot.py <figure> <out_dir>`. An error
+// quotes the command so the user can rerun it.
+absl::Status RunPlot(const std::string& figure, const std::string& out_dir);
+
 }  // namespace experiments
 }  // namespace indexgrad

@@ -16,8 +16,6 @@ class ChunkGrid {
   void Build(const int64_t* points, int64_t n, int rank);
 
   int64_t size() const { return n_; }
-  // True for the first occurrence of each distinct point.
-  bool is_first(int64_t j) const { return is_first_[j] != 0; }
   int64_t num_distinct() const { return static_cast<int64_t>(items_.size()); }
   // Smallest / largest coordinate d (d < 2) over the chunk's points.
   int64_t lower(int d) const { return origin_[d]; }
