@@ -16,6 +16,15 @@ namespace diff_masks {
 
 namespace {
 
+// start -> end geometrically over the first `fraction` of `total` steps.
+double AnnealGeometric(double start, double end, double fraction, int64_t step,
+                       int64_t total) {
+  const double a = total > 0
+      ? std::min(1.0, static_cast<double>(step) / (fraction * static_cast<double>(total)))
+      : 1.0;
+  return start * std::pow(end / start, a);
+}
+
 // Forward value of `hard`, gradient of `soft`.
 at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
   return soft + (hard - soft).detach();
@@ -43,12 +52,8 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
 }
 
 void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
-  const double a = total > 0
-      ? std::min(1.0, static_cast<double>(step) /
-                          (options.anneal_fraction() * static_cast<double>(total)))
-      : 1.0;
-  sigma_ = options.sigma_start() *
-           std::pow(options.sigma_end() / options.sigma_start(), a);
+  sigma_ = AnnealGeometric(options.sigma_start(), options.sigma_end(),
+                           options.anneal_fraction(), step, total);
 }
 
 at::Tensor GaussianMaskOperatorImpl::Mask() {
@@ -110,6 +115,47 @@ at::Tensor GumbelMaskOperatorImpl::Mask() {
   const at::Tensor sum =
       straight_through(hard, soft).sum(0).view({options.height(), options.width()});
   return straight_through(sum.clamp(0, 1), sum);
+}
+
+MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder decoder_)
+    : options(options_), temperature_(options_.temperature_start()) {
+  const char* op = "MlpMaskOperator";
+  TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
+  TORCH_CHECK(options.temperature_start() > 0 && options.temperature_end() > 0, op,
+              ": temperature_start and temperature_end must be > 0, got ",
+              options.temperature_start(), " and ", options.temperature_end());
+  TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1, op,
+              ": anneal_fraction must be in (0, 1], got ", options.anneal_fraction());
+  TORCH_CHECK(decoder_, op, ": decoder is empty");
+  TORCH_CHECK(decoder_->options.height() == options.height() &&
+                  decoder_->options.width() == options.width(),
+              op, ": the decoder renders ", decoder_->options.height(), " x ",
+              decoder_->options.width(), " masks, the operator was asked for ",
+              options.height(), " x ", options.width());
+  decoder = register_module("decoder", decoder_);
+  for (at::Tensor& p : decoder->parameters()) p.requires_grad_(false);
+  decoder->eval();
+  const at::Tensor any = decoder->network->parameters().front();
+  points = register_parameter("points", at::rand({options.k(), 2}, any.options()));
+}
+
+at::Tensor MlpMaskOperatorImpl::Mask() {
+  return decoder->Render(points.unsqueeze(0), temperature_).squeeze(0);  // [H, W]
+}
+
+void MlpMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
+  temperature_ = AnnealGeometric(options.temperature_start(), options.temperature_end(),
+                                 options.anneal_fraction(), step, total);
+}
+
+void MlpMaskOperatorImpl::ClampPoints() {
+  at::NoGradGuard no_grad;
+  points.clamp_(0, 1);
+}
+
+void MlpMaskOperatorImpl::train(bool on) {
+  MaskOperator::train(on);
+  decoder->eval();
 }
 
 }  // namespace diff_masks

@@ -12,6 +12,7 @@
 #include <ATen/ATen.h>
 #include <torch/optim/adam.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -29,12 +30,13 @@
 #include "experiments/common/csv.h"
 #include "experiments/common/threads.h"
 #include "experiments/common/train_loop.h"
+#include "experiments/mask_decoder_training.h"
 #include "tools/data/idx.h"
 
-ABSL_FLAG(std::string, operators, "gaussian,gumbel,reinforce",
-          "comma-separated mask operators: gaussian, gumbel, reinforce (the "
-          "REINFORCE baseline over pixel positions; mlp is not implemented "
-          "yet)");
+ABSL_FLAG(std::string, operators, "gaussian,gumbel,mlp,reinforce",
+          "comma-separated mask operators: gaussian, gumbel, mlp (its decoder "
+          "is loaded from --decoder_path, or trained first when missing), "
+          "reinforce (the REINFORCE baseline over pixel positions)");
 ABSL_FLAG(std::string, targets, "left_half,random,disc,digit",
           "comma-separated targets: left_half, random, disc, digit");
 ABSL_FLAG(int64_t, size, 32, "mask height and width (>= 28 for digit)");
@@ -46,11 +48,17 @@ ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");
 ABSL_FLAG(double, lr, 0.02, "Adam learning rate of the Gaussian operator");
 ABSL_FLAG(double, gumbel_lr, 0.01, "Adam learning rate of the Gumbel operator");
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operator: softmax temperature");
+ABSL_FLAG(double, mlp_lr, 0.001,
+          "Adam learning rate of the MLP operator's points (in [0, 1] units)");
+ABSL_FLAG(double, mlp_temperature_start, 4.0,
+          "MLP operator: initial temperature of the decoder's logits (annealed to 1 "
+          "over --anneal_fraction of the steps)");
 ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseline");
 ABSL_FLAG(double, sigma_start, 1.0, "Gaussian operator: initial std (pixels)");
 ABSL_FLAG(double, sigma_end, 0.5, "Gaussian operator: final std (pixels)");
 ABSL_FLAG(double, anneal_fraction, 0.5,
-          "Gaussian operator: fraction of steps over which sigma anneals");
+          "Gaussian and MLP operators: fraction of steps over which sigma / the "
+          "temperature anneals");
 ABSL_FLAG(std::string, data_dir, "",
           "folder with mnist/ IDX files for the digit target (default "
           "$INDEXGRAD_DATA_DIR, else <workspace>/data)");
@@ -102,10 +110,10 @@ int main(int argc, char** argv) {
   if (!(absl::GetFlag(FLAGS_lr) > 0)) return Fail("--lr must be > 0");
   std::vector<std::string> ops;
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
-    if (o != "gaussian" && o != "gumbel" && o != "reinforce") {
+    if (o != "gaussian" && o != "gumbel" && o != "mlp" && o != "reinforce") {
       return Fail(absl::StrCat("--operators: '", o,
                                "' is not available (implemented: gaussian, "
-                               "gumbel, reinforce)"));
+                               "gumbel, mlp, reinforce)"));
     }
     ops.emplace_back(o);
   }
@@ -123,6 +131,13 @@ int main(int argc, char** argv) {
     auto test = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTest);
     if (!test.ok()) return Fail(std::string(test.status().message()));
     digit = test->images[0];  // the first test digit, fixed
+  }
+
+  dm::MaskDecoder decoder{nullptr};
+  if (std::find(ops.begin(), ops.end(), "mlp") != ops.end()) {
+    auto loaded = ig::experiments::LoadOrTrainMaskDecoder(size, size);
+    if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+    decoder = *loaded;
   }
 
   const std::string out_dir =
@@ -164,6 +179,16 @@ int main(int argc, char** argv) {
                   .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)));
           after_step = [g]() mutable { g->ClampPoints(); };
           op = g.ptr();
+        } else if (op_name == "mlp") {
+          // Runs share the frozen decoder; only the points are trained.
+          dm::MlpMaskOperator m(
+              dm::MlpMaskOptions(size, size, oracle->target_pixels())
+                  .temperature_start(absl::GetFlag(FLAGS_mlp_temperature_start))
+                  .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)),
+              decoder);
+          after_step = [m]() mutable { m->ClampPoints(); };
+          op = m.ptr();
+          lr = absl::GetFlag(FLAGS_mlp_lr);
         } else if (op_name == "reinforce") {
           ig::baselines::ReinforceMaskOperator rf(
               ig::baselines::ReinforceMaskOptions(size, size, oracle->target_pixels()));

@@ -13,6 +13,12 @@
       draws OUT_DIR/masks.png like figure 1 of Shekhar et al. 2023: per
       (operator, target) the target, the mask at several steps, and the IoU
       curves of every seed.
+
+  /usr/bin/python3 tools/plot.py decoder OUT_DIR
+      Reads OUT_DIR/decoder_<H>x<W>.csv (//experiments:train_mask_decoder;
+      any CSV there with a pixel_accuracy column) and draws
+      OUT_DIR/decoder_<H>x<W>.png beside it: training loss, and the IoU and
+      pixel accuracy of the decoder's masks at evaluation steps.
 """
 import csv
 import glob
@@ -128,10 +134,40 @@ def plot_masks(out_dir):
     print("plot: wrote %s" % path)
 
 
+def plot_decoder(out_dir):
+    paths = []
+    for path in sorted(glob.glob(os.path.join(out_dir, "*.csv"))):
+        with open(path) as f:
+            if "pixel_accuracy" in f.readline():
+                paths.append(path)
+    if not paths:
+        sys.exit("plot.py: no decoder training CSV under %s" % out_dir)
+    for path in paths:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+        steps, loss = read_eval_curve(path, "loss")
+        left.plot(steps, loss, linewidth=0.6)
+        left.set_yscale("log")
+        left.set_xlabel("step")
+        left.set_title("training loss (BCE summed over pixels)", fontsize=9)
+        for column in ("iou", "pixel_accuracy"):
+            s_list, v_list = read_eval_curve(path, column)
+            right.plot(s_list, v_list, marker="o", label=column)
+        right.set_ylim(0, 1.02)
+        right.set_xlabel("step")
+        right.legend(fontsize=8)
+        right.set_title("masks of random points", fontsize=9)
+        fig.tight_layout()
+        png = path[:-4] + ".png"
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
+        print("plot: wrote %s" % png)
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("identity", "masks"):
+    figures = {"identity": plot_identity, "masks": plot_masks, "decoder": plot_decoder}
+    if len(sys.argv) != 3 or sys.argv[1] not in figures:
         sys.exit(__doc__)
-    {"identity": plot_identity, "masks": plot_masks}[sys.argv[1]](sys.argv[2])
+    figures[sys.argv[1]](sys.argv[2])
 
 
 if __name__ == "__main__":

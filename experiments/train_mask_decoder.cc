@@ -1,0 +1,41 @@
+// Trains the decoder of the MLP mask operator (Shekhar et al. 2023, method
+// 3) on random points and saves it for //experiments:mask_recovery.
+//
+//   bazel run //experiments:train_mask_decoder                # 32 x 32
+//   bazel run //experiments:train_mask_decoder -- --size=64 --decoder_steps=8000
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "experiments/common/csv.h"
+#include "experiments/common/threads.h"
+#include "experiments/mask_decoder_training.h"
+
+ABSL_FLAG(int64_t, size, 32, "mask height and width");
+ABSL_FLAG(bool, resume, true, "resume from the training checkpoint");
+ABSL_FLAG(bool, plot, true, "draw decoder_<H>x<W>.png with tools/plot.py");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Trains the MLP mask operator's decoder (random points -> their masks) "
+      "and saves it.");
+  absl::ParseCommandLine(argc, argv);
+  indexgrad::experiments::ApplyThreadsFlag();
+  const int64_t size = absl::GetFlag(FLAGS_size);
+  auto decoder = indexgrad::experiments::TrainMaskDecoder(size, size, absl::GetFlag(FLAGS_resume));
+  if (!decoder.ok()) {
+    std::fprintf(stderr, "train_mask_decoder: %s\n",
+                 std::string(decoder.status().message()).c_str());
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_plot)) {
+    const std::string path = indexgrad::experiments::MaskDecoderPath(size, size);
+    const std::string dir = path.substr(0, path.find_last_of('/'));
+    if (auto st = indexgrad::experiments::RunPlot("decoder", dir); !st.ok()) {
+      std::fprintf(stderr, "train_mask_decoder: %s\n", std::string(st.message()).c_str());
+    }
+  }
+  return 0;
+}
