@@ -33,7 +33,7 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
 }  // namespace
 
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
-    : options(options_), sigma_(options_.sigma_start()) {
+    : options(options_), sigma_(options_.sigma_start()), noise_(options_.noise()) {
   const char* op = "GaussianMaskOperator";
   TORCH_CHECK(options.height() >= 1 && options.width() >= 1, op,
               ": height and width must be positive, got ", options.height(),
@@ -45,6 +45,9 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
   TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1,
               op, ": anneal_fraction must be in (0, 1], got ",
               options.anneal_fraction());
+  TORCH_CHECK(options.margin() >= 0 && options.noise() >= 0, op,
+              ": margin and noise must be >= 0, got ", options.margin(), " and ",
+              options.noise());
   const at::Tensor scale = at::tensor(
       {static_cast<float>(options.height() - 1),
        static_cast<float>(options.width() - 1)});
@@ -54,6 +57,10 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
 void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
   sigma_ = AnnealGeometric(options.sigma_start(), options.sigma_end(),
                            options.anneal_fraction(), step, total);
+  const double left = total > 0
+      ? 1.0 - static_cast<double>(step) / (options.anneal_fraction() * static_cast<double>(total))
+      : 0.0;
+  noise_ = options.noise() * std::max(0.0, left);
 }
 
 at::Tensor GaussianMaskOperatorImpl::Mask() {
@@ -65,10 +72,12 @@ at::Tensor GaussianMaskOperatorImpl::Mask() {
   return straight_through(sum.clamp(0, 1), sum);
 }
 
-void GaussianMaskOperatorImpl::ClampPoints() {
+void GaussianMaskOperatorImpl::AfterStep() {
   at::NoGradGuard no_grad;
-  points.select(1, 0).clamp_(0, options.height() - 1);
-  points.select(1, 1).clamp_(0, options.width() - 1);
+  if (noise_ > 0) points.add_(at::randn_like(points) * noise_);
+  const double m = options.margin();
+  points.select(1, 0).clamp_(-m, options.height() - 1 + m);
+  points.select(1, 1).clamp_(-m, options.width() - 1 + m);
 }
 
 GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)
@@ -148,7 +157,7 @@ void MlpMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
                                  options.anneal_fraction(), step, total);
 }
 
-void MlpMaskOperatorImpl::ClampPoints() {
+void MlpMaskOperatorImpl::AfterStep() {
   at::NoGradGuard no_grad;
   points.clamp_(0, 1);
 }

@@ -37,14 +37,16 @@ TEST(GaussianMaskOperator, SigmaAnneals) {
 }
 
 TEST(GaussianMaskOperator, LearnsASmallDiscThroughTheOracle) {
-  // 12 x 12 disc of radius 3 (29 pixels) through the oracle's MSE alone.
-  // Measured: IoU 0.73 after 600 steps (not yet the 0.99 the issue asks
-  // for; see README), from about 0.3 at the random start.
+  // 12 x 12 disc of radius 3 (29 pixels) through the oracle's MSE alone,
+  // with the experiment's settings. Measured: IoU 1.0 after 600 steps from
+  // about 0.3 at the random start (0.73 without the margin and the noise).
   at::manual_seed(1);
   auto oracle = *MaskOracle::Create(TargetKind::kDisc, 12, 12, 0);
-  GaussianMaskOperator op(
-      GaussianMaskOptions(12, 12, oracle.target_pixels()).sigma_start(1.5));
-  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.05));
+  GaussianMaskOperator op(GaussianMaskOptions(12, 12, oracle.target_pixels())
+                              .sigma_start(1.0)
+                              .sigma_end(0.5)
+                              .anneal_fraction(0.5));
+  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.02));
   op->SetProgress(0, 1);
   const double start_iou = oracle.Score(op->Mask()).iou;
   const int64_t steps = 600;
@@ -53,11 +55,33 @@ TEST(GaussianMaskOperator, LearnsASmallDiscThroughTheOracle) {
     adam.zero_grad();
     oracle.Mse(op->Mask()).backward();
     adam.step();
-    op->ClampPoints();
+    op->AfterStep();
   }
   const double iou = oracle.Score(op->Mask()).iou;
-  EXPECT_GT(iou, 0.65);
-  EXPECT_GT(iou, start_iou + 0.3) << "start " << start_iou;
+  EXPECT_GE(iou, 0.99) << "start " << start_iou;
+  EXPECT_LT(start_iou, 0.6);
+}
+
+TEST(GaussianMaskOperator, NoiseDecaysAndPointsStayWithinTheMargin) {
+  at::manual_seed(3);
+  GaussianMaskOperator op(
+      GaussianMaskOptions(6, 6, 50).noise(2.0).margin(1.0).anneal_fraction(0.5));
+  op->SetProgress(0, 100);
+  EXPECT_DOUBLE_EQ(op->noise(), 2.0);
+  op->SetProgress(25, 100);
+  EXPECT_NEAR(op->noise(), 1.0, 1e-12);
+  const at::Tensor before = op->points.detach().clone();
+  op->AfterStep();  // std 1 noise on 100 coordinates: they all move
+  EXPECT_GT((op->points - before).abs().min().item<float>(), 0.0f);
+  for (int i = 0; i < 20; ++i) op->AfterStep();
+  EXPECT_GE(op->points.min().item<float>(), -1.0f);
+  EXPECT_LE(op->points.max().item<float>(), 6.0f);
+  EXPECT_LT(op->points.min().item<float>(), 0.0f);  // some left the image
+  op->SetProgress(60, 100);
+  EXPECT_DOUBLE_EQ(op->noise(), 0.0);
+  const at::Tensor settled = op->points.detach().clone();
+  op->AfterStep();
+  EXPECT_TRUE(op->points.equal(settled));
 }
 
 TEST(GaussianMaskOperator, BadOptions) {
@@ -66,6 +90,8 @@ TEST(GaussianMaskOperator, BadOptions) {
   EXPECT_ERROR_CONTAINS(
       GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).sigma_end(0)),
       "sigma_start and sigma_end must be > 0");
+  EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).margin(-1)),
+                        "margin and noise must be >= 0, got -1");
 }
 
 TEST(GumbelMaskOperator, AtMostKPixelsAndGradientReachesNetwork) {

@@ -56,6 +56,11 @@ ABSL_FLAG(double, mlp_temperature_start, 4.0,
 ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseline");
 ABSL_FLAG(double, sigma_start, 1.0, "Gaussian operator: initial std (pixels)");
 ABSL_FLAG(double, sigma_end, 0.5, "Gaussian operator: final std (pixels)");
+ABSL_FLAG(double, margin, 3.0,
+          "Gaussian operator: how far (pixels) points may leave the image");
+ABSL_FLAG(double, noise, 0.1,
+          "Gaussian operator: initial std (pixels) of the noise added to the "
+          "points after each step, decaying to 0 with the annealing");
 ABSL_FLAG(double, anneal_fraction, 0.5,
           "Gaussian and MLP operators: fraction of steps over which sigma / the "
           "temperature anneals");
@@ -165,8 +170,8 @@ int main(int argc, char** argv) {
             "%s_%s_s%d", op_name, dm::TargetKindName(kind), seed);
         WriteMask(out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
         at::manual_seed(1000 + seed);
+        int64_t step = 0, steps_to_099 = -1;
         std::shared_ptr<dm::MaskOperator> op;
-        std::function<void()> after_step = [] {};
         // The objective to differentiate, given the oracle's MSE.
         std::function<at::Tensor(const at::Tensor&)> objective =
             [](const at::Tensor& mse) { return mse; };
@@ -176,8 +181,9 @@ int main(int argc, char** argv) {
               dm::GaussianMaskOptions(size, size, oracle->target_pixels())
                   .sigma_start(absl::GetFlag(FLAGS_sigma_start))
                   .sigma_end(absl::GetFlag(FLAGS_sigma_end))
-                  .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)));
-          after_step = [g]() mutable { g->ClampPoints(); };
+                  .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction))
+                  .margin(absl::GetFlag(FLAGS_margin))
+                  .noise(absl::GetFlag(FLAGS_noise)));
           op = g.ptr();
         } else if (op_name == "mlp") {
           // Runs share the frozen decoder; only the points are trained.
@@ -186,7 +192,6 @@ int main(int argc, char** argv) {
                   .temperature_start(absl::GetFlag(FLAGS_mlp_temperature_start))
                   .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)),
               decoder);
-          after_step = [m]() mutable { m->ClampPoints(); };
           op = m.ptr();
           lr = absl::GetFlag(FLAGS_mlp_lr);
         } else if (op_name == "reinforce") {
@@ -218,7 +223,6 @@ int main(int argc, char** argv) {
         loop.csv_path = out_dir + "/runs/" + name + ".csv";
         loop.train_columns = {"mse"};
         loop.eval_columns = {"iou", "accuracy"};
-        int64_t step = 0, steps_to_099 = -1;
         auto result = ig::experiments::RunTrainLoop(
             loop, *op, adam,
             [&] {
@@ -228,7 +232,7 @@ int main(int argc, char** argv) {
               adam.zero_grad();
               objective(mse).backward();
               adam.step();
-              after_step();
+              op->AfterStep();
               ++step;
               if (step % snap_every == 0 || step == 1) {
                 WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", out_dir, name, step),
