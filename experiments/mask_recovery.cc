@@ -54,7 +54,9 @@ ABSL_FLAG(double, mlp_temperature_start, 4.0,
           "MLP operator: initial temperature of the decoder's logits (annealed to 1 "
           "over --anneal_fraction of the steps)");
 ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseline");
-ABSL_FLAG(double, sigma_start, 1.0, "Gaussian operator: initial std (pixels)");
+ABSL_FLAG(double, sigma_start, 0.0,
+          "Gaussian operator: initial std (pixels); 0: size / 32, at least 1 "
+          "(1 at 32 x 32, 2 at 64 x 64, 4 at 128 x 128)");
 ABSL_FLAG(double, sigma_end, 0.5, "Gaussian operator: final std (pixels)");
 ABSL_FLAG(double, margin, 3.0,
           "Gaussian operator: how far (pixels) points may leave the image");
@@ -113,6 +115,11 @@ int main(int argc, char** argv) {
   if (steps < 1) return Fail(absl::StrCat("--steps must be >= 1, got ", steps));
   if (absl::GetFlag(FLAGS_eval_every) < 1) return Fail("--eval_every must be >= 1");
   if (!(absl::GetFlag(FLAGS_lr) > 0)) return Fail("--lr must be > 0");
+  double sigma_start = absl::GetFlag(FLAGS_sigma_start);
+  if (sigma_start < 0) {
+    return Fail(absl::StrCat("--sigma_start must be >= 0 (0: automatic), got ", sigma_start));
+  }
+  if (sigma_start == 0) sigma_start = std::max(1.0, static_cast<double>(size) / 32);
   std::vector<std::string> ops;
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
     if (o != "gaussian" && o != "gumbel" && o != "mlp" && o != "reinforce") {
@@ -179,7 +186,7 @@ int main(int argc, char** argv) {
         if (op_name == "gaussian") {
           dm::GaussianMaskOperator g(
               dm::GaussianMaskOptions(size, size, oracle->target_pixels())
-                  .sigma_start(absl::GetFlag(FLAGS_sigma_start))
+                  .sigma_start(sigma_start)
                   .sigma_end(absl::GetFlag(FLAGS_sigma_end))
                   .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction))
                   .margin(absl::GetFlag(FLAGS_margin))
