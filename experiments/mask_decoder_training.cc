@@ -42,7 +42,7 @@ dm::MaskDecoderOptions FlagOptions(int64_t height, int64_t width) {
 
 std::string MaskDecoderPath(int64_t height, int64_t width) {
   const std::string flag = absl::GetFlag(FLAGS_decoder_path);
-  if (!flag.empty()) return flag;
+  if (!flag.empty()) return UserPath(flag);
   return absl::StrFormat("%s/decoder_%dx%d.pt", OutputDir("", "mask_decoder"), height,
                          width);
 }

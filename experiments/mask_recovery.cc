@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   at::Tensor digit;
   for (dm::TargetKind t : targets) {
     if (t != dm::TargetKind::kDigit) continue;
-    std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+    std::string data_dir = ig::experiments::UserPath(absl::GetFlag(FLAGS_data_dir));
     if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
     auto test = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTest);
     if (!test.ok()) return Fail(std::string(test.status().message()));

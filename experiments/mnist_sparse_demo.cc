@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   if (batch < 1) return Fail(absl::StrFormat("--batch must be >= 1, got %d", batch));
   if (!(lr > 0)) return Fail(absl::StrFormat("--lr must be > 0, got %g", lr));
 
-  std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  std::string data_dir = ig::experiments::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
   auto train = ig::data::LoadImageSet(data_dir, absl::GetFlag(FLAGS_dataset),
                                       ig::data::Split::kTrain);

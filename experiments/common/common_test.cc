@@ -43,6 +43,16 @@ TEST(CsvWriter, UnwritablePathIsAnError) {
             std::string::npos);
 }
 
+TEST(UserPath, RelativePathsAreTakenFromWhereBazelRan) {
+  ::setenv("BUILD_WORKING_DIRECTORY", "/home/me/project", 1);
+  EXPECT_EQ(UserPath("out/x.pt"), "/home/me/project/out/x.pt");
+  EXPECT_EQ(UserPath("/abs/x.pt"), "/abs/x.pt");
+  EXPECT_EQ(UserPath(""), "");
+  EXPECT_EQ(OutputDir("runs", "identity"), "/home/me/project/runs");
+  ::unsetenv("BUILD_WORKING_DIRECTORY");
+  EXPECT_EQ(UserPath("out/x.pt"), "out/x.pt");
+}
+
 TEST(FormatDuration, MinutesAndHours) {
   EXPECT_EQ(FormatDuration(0), "0:00");
   EXPECT_EQ(FormatDuration(125), "2:05");

@@ -74,8 +74,14 @@ std::string WorkspaceRoot() {
 
 }  // namespace
 
+std::string UserPath(const std::string& path) {
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (path.empty() || path[0] == '/' || cwd == nullptr) return path;
+  return absl::StrCat(cwd, "/", path);
+}
+
 std::string OutputDir(const std::string& flag_value, const std::string& name) {
-  if (!flag_value.empty()) return flag_value;
+  if (!flag_value.empty()) return UserPath(flag_value);
   return absl::StrCat(WorkspaceRoot(), "/out/", name);
 }
 

@@ -39,8 +39,14 @@ class CsvWriter {
 // Creates `dir` and its parents; an error names the directory.
 absl::Status MakeDirs(const std::string& dir);
 
-// `flag_value` if non-empty, else <workspace>/out/<name> under `bazel run`
-// ($BUILD_WORKSPACE_DIRECTORY), else out/<name>.
+// A path the user gave on the command line: under `bazel run` a relative
+// path is taken from the folder bazel was started in
+// ($BUILD_WORKING_DIRECTORY), not from the runfiles folder the binary runs
+// in.
+std::string UserPath(const std::string& path);
+
+// UserPath(flag_value) if non-empty, else <workspace>/out/<name> under
+// `bazel run` ($BUILD_WORKSPACE_DIRECTORY), else out/<name>.
 std::string OutputDir(const std::string& flag_value, const std::string& name);
 
 // Draws a figure with tools/plot.py (Debian's python3-matplotlib):

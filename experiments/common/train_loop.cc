@@ -68,6 +68,22 @@ absl::StatusOr<TrainResult> RunTrainLoop(
       archive.load_from(options.checkpoint_path);
       archive.read("model", model_archive);
       archive.read("optimizer", optimizer_archive);
+      // Module::load replaces tensors whatever their shape: a checkpoint of
+      // another configuration (say another image size under the same run
+      // name) would load silently and fail later. Compare shapes first.
+      for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+        at::Tensor saved;
+        if (!model_archive.try_read(item.key(), saved) ||
+            saved.sizes() != item.value().sizes()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "checkpoint '", options.checkpoint_path, "' does not match this run: parameter '",
+              item.key(), "' is ",
+              saved.defined() ? c10::str(saved.sizes()) : std::string("missing"),
+              " there and ", c10::str(item.value().sizes()),
+              " here (another configuration under the same name?); delete it, pass "
+              "--resume=false, or use another output folder"));
+        }
+      }
       model.load(model_archive);
       optimizer.load(optimizer_archive);
       at::Tensor step, finished, seconds;

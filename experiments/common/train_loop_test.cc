@@ -101,6 +101,28 @@ TEST(RunTrainLoop, StopsWhenEvaluationSaysSo) {
   EXPECT_EQ(again->last_eval, std::vector<double>{7.0});
 }
 
+TEST(RunTrainLoop, CheckpointOfAnotherShapeIsAClearError) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/shape";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  auto step = [] { return std::vector<double>{1.0}; };
+  auto eval = [](bool* stop) {
+    *stop = false;
+    return std::vector<double>{2.0};
+  };
+  torch::nn::Linear small(2, 1);
+  torch::optim::SGD sgd_small(small->parameters(), torch::optim::SGDOptions(0.1));
+  ASSERT_TRUE(RunTrainLoop(Options(dir, 5), *small, sgd_small, step, eval).ok());
+  torch::nn::Linear big(3, 1);
+  const at::Tensor before = big->weight.detach().clone();
+  torch::optim::SGD sgd_big(big->parameters(), torch::optim::SGDOptions(0.1));
+  auto r = RunTrainLoop(Options(dir, 10), *big, sgd_big, step, eval);
+  ASSERT_FALSE(r.ok());
+  const std::string msg(r.status().message());
+  EXPECT_NE(msg.find("parameter 'weight' is [1, 2] there and [1, 3] here"), std::string::npos)
+      << msg;
+  EXPECT_TRUE(big->weight.equal(before));  // nothing was loaded
+}
+
 TEST(RunTrainLoop, CorruptCheckpointIsAClearError) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/corrupt";
   ASSERT_TRUE(MakeDirs(dir).ok());
