@@ -38,6 +38,42 @@ void SaveCheckpoint(const std::string& path, torch::nn::Module& model,
   std::rename(tmp.c_str(), path.c_str());  // never leave a half-written file
 }
 
+// Empty when every parameter and buffer of `module` (and, recursively, of
+// its children, which Module::save nests as archives of their own) is in
+// `archive` with the same shape; else which one differs and how.
+std::string ShapeMismatch(const torch::nn::Module& module,
+                          torch::serialize::InputArchive& archive,
+                          const std::string& prefix) {
+  auto compare = [&](const std::string& name, const at::Tensor& here,
+                     bool is_buffer) -> std::string {
+    at::Tensor saved;
+    if (archive.try_read(name, saved, is_buffer) && saved.sizes() == here.sizes()) {
+      return "";
+    }
+    return absl::StrCat(is_buffer ? "buffer '" : "parameter '", prefix, name, "' is ",
+                        saved.defined() ? c10::str(saved.sizes()) : std::string("missing"),
+                        " there and ", c10::str(here.sizes()), " here");
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) {
+    if (std::string bad = compare(p.key(), p.value(), false); !bad.empty()) return bad;
+  }
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) {
+    if (std::string bad = compare(b.key(), b.value(), true); !bad.empty()) return bad;
+  }
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive child_archive;
+    if (!archive.try_read(child.key(), child_archive)) {
+      return absl::StrCat("module '", prefix, child.key(), "' is missing there");
+    }
+    if (std::string bad = ShapeMismatch(*child.value(), child_archive,
+                                        absl::StrCat(prefix, child.key(), "."));
+        !bad.empty()) {
+      return bad;
+    }
+  }
+  return "";
+}
+
 std::string JoinValues(const std::vector<double>& values, size_t expected) {
   std::string out;
   for (size_t i = 0; i < expected; ++i) {
@@ -71,18 +107,11 @@ absl::StatusOr<TrainResult> RunTrainLoop(
       // Module::load replaces tensors whatever their shape: a checkpoint of
       // another configuration (say another image size under the same run
       // name) would load silently and fail later. Compare shapes first.
-      for (const auto& item : model.named_parameters(/*recurse=*/true)) {
-        at::Tensor saved;
-        if (!model_archive.try_read(item.key(), saved) ||
-            saved.sizes() != item.value().sizes()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "checkpoint '", options.checkpoint_path, "' does not match this run: parameter '",
-              item.key(), "' is ",
-              saved.defined() ? c10::str(saved.sizes()) : std::string("missing"),
-              " there and ", c10::str(item.value().sizes()),
-              " here (another configuration under the same name?); delete it, pass "
-              "--resume=false, or use another output folder"));
-        }
+      if (std::string bad = ShapeMismatch(model, model_archive, ""); !bad.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "checkpoint '", options.checkpoint_path, "' does not match this run: ", bad,
+            " (another configuration under the same name?); delete it, pass "
+            "--resume=false, or use another output folder"));
       }
       model.load(model_archive);
       optimizer.load(optimizer_archive);

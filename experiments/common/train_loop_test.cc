@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/optim/sgd.h>
 
 #include <cstdlib>
@@ -121,6 +123,40 @@ TEST(RunTrainLoop, CheckpointOfAnotherShapeIsAClearError) {
   EXPECT_NE(msg.find("parameter 'weight' is [1, 2] there and [1, 3] here"), std::string::npos)
       << msg;
   EXPECT_TRUE(big->weight.equal(before));  // nothing was loaded
+}
+
+TEST(RunTrainLoop, NestedModulesResumeAndTheirShapesAreChecked) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/nested";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  auto step = [] { return std::vector<double>{1.0}; };
+  auto eval = [](bool* stop) {
+    *stop = false;
+    return std::vector<double>{2.0};
+  };
+  auto net = [](int64_t hidden) {
+    return torch::nn::Sequential(torch::nn::Linear(2, hidden), torch::nn::BatchNorm1d(hidden),
+                                 torch::nn::Linear(hidden, 1));
+  };
+  torch::nn::Sequential first = net(4);
+  torch::optim::SGD sgd_first(first->parameters(), torch::optim::SGDOptions(0.1));
+  ASSERT_TRUE(RunTrainLoop(Options(dir, 5), *first, sgd_first, step, eval).ok());
+  // The same architecture resumes (parameters and buffers nested per child).
+  torch::nn::Sequential same = net(4);
+  torch::optim::SGD sgd_same(same->parameters(), torch::optim::SGDOptions(0.1));
+  auto resumed = RunTrainLoop(Options(dir, 10), *same, sgd_same, step, eval);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(resumed->resumed);
+  EXPECT_TRUE(same[0]->as<torch::nn::Linear>()->weight.equal(
+      first[0]->as<torch::nn::Linear>()->weight));
+  // Another width is refused, naming the nested parameter.
+  torch::nn::Sequential wider = net(8);
+  torch::optim::SGD sgd_wider(wider->parameters(), torch::optim::SGDOptions(0.1));
+  auto r = RunTrainLoop(Options(dir, 15), *wider, sgd_wider, step, eval);
+  ASSERT_FALSE(r.ok());
+  const std::string msg(r.status().message());
+  EXPECT_NE(msg.find("parameter '0.weight' is [4, 2] there and [8, 2] here"),
+            std::string::npos)
+      << msg;
 }
 
 TEST(RunTrainLoop, CorruptCheckpointIsAClearError) {
