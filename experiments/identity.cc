@@ -138,9 +138,8 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
   loop.eval_columns = {"eval_mse", "on_diagonal", "exact"};
 
   int64_t steps_to_identity = -1;
-  int64_t step = 0;
-  auto evaluate_tuples = [&](const at::Tensor& tuples, const at::Tensor& values,
-                             bool* stop) {
+  auto evaluate_tuples = [&](int64_t step, const at::Tensor& tuples,
+                             const at::Tensor& values, bool* stop) {
     const ig::sparse_hyper::IdentityEval e =
         ig::sparse_hyper::EvaluateIdentity(tuples, values, n);
     if (e.exact && steps_to_identity < 0) steps_to_identity = step;
@@ -163,8 +162,7 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
     torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(per_n.lr));
     result = ig::experiments::RunTrainLoop(
         loop, *layer, adam,
-        [&] {
-          ++step;
+        [&](int64_t) {
           const at::Tensor x = at::randn({batch, n});
           const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();
           adam.zero_grad();
@@ -172,8 +170,8 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
           adam.step();
           return std::vector<double>{loss.item<double>()};
         },
-        [&](bool* stop) {
-          return evaluate_tuples(layer->rounded_tuples(), layer->values, stop);
+        [&](int64_t steps_done, bool* stop) {
+          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
         });
   } else {
     ig::baselines::ReinforceSparseLayer layer(
@@ -186,8 +184,7 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
                             torch::optim::AdamOptions(absl::GetFlag(FLAGS_reinforce_lr)));
     result = ig::experiments::RunTrainLoop(
         loop, *layer, adam,
-        [&] {
-          ++step;
+        [&](int64_t) {
           const at::Tensor x = at::randn({batch, n});
           const at::Tensor per_row = (layer->forward(x) - x).pow(2).mean(1);
           const at::Tensor loss = per_row.mean();
@@ -196,8 +193,8 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
           adam.step();
           return std::vector<double>{loss.item<double>()};
         },
-        [&](bool* stop) {
-          return evaluate_tuples(layer->rounded_tuples(), layer->values, stop);
+        [&](int64_t steps_done, bool* stop) {
+          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
         });
   }
   if (!result.ok()) return result.status();

@@ -87,10 +87,9 @@ absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
   loop.eval_columns = {"iou", "pixel_accuracy"};
   // Evaluation masks: a quarter of the pixels' worth of random points.
   const int64_t eval_k = std::max<int64_t>(1, height * width / 4);
-  int64_t step = 0;
   auto result = RunTrainLoop(
       loop, *decoder, adam,
-      [&] {
+      [&](int64_t step) {
         // Short linear warm-up, then cosine decay to 2% of the peak.
         const double t = static_cast<double>(step) / steps;
         const double lr = peak_lr * std::min(1.0, 20.0 * t + 0.05) *
@@ -98,10 +97,9 @@ absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
         for (auto& group : adam.param_groups()) {
           static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
         }
-        ++step;
         return std::vector<double>{dm::TrainMaskDecoderStep(*decoder, adam, batch), lr};
       },
-      [&](bool* stop) {
+      [&](int64_t, bool* stop) {
         *stop = false;
         const dm::MaskDecoderScores s =
             dm::EvaluateMaskDecoder(*decoder, eval_k, 32, /*seed=*/12345);

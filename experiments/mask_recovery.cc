@@ -177,7 +177,6 @@ int main(int argc, char** argv) {
             "%s_%s_s%d", op_name, dm::TargetKindName(kind), seed);
         WriteMask(out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
         at::manual_seed(1000 + seed);
-        int64_t step = 0, steps_to_099 = -1;
         std::shared_ptr<dm::MaskOperator> op;
         // The objective to differentiate, given the oracle's MSE.
         std::function<at::Tensor(const at::Tensor&)> objective =
@@ -232,7 +231,7 @@ int main(int argc, char** argv) {
         loop.eval_columns = {"iou", "accuracy"};
         auto result = ig::experiments::RunTrainLoop(
             loop, *op, adam,
-            [&] {
+            [&](int64_t step) {
               op->SetProgress(step, steps);
               const at::Tensor mask = op->Mask();
               const at::Tensor mse = oracle->Mse(mask);
@@ -240,21 +239,24 @@ int main(int argc, char** argv) {
               objective(mse).backward();
               adam.step();
               op->AfterStep();
-              ++step;
-              if (step % snap_every == 0 || step == 1) {
-                WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", out_dir, name, step),
+              const int64_t done = step + 1;
+              if (done % snap_every == 0 || done == 1) {
+                WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", out_dir, name, done),
                           mask);
               }
               return std::vector<double>{mse.item<double>()};
             },
-            [&](bool* stop) {
+            [&](int64_t steps_done, bool* stop) {
               *stop = false;
+              op->SetProgress(steps_done, steps);  // a resumed operator's schedule too
               const dm::MaskScores s = oracle->Score(op->Mask());
-              if (s.iou >= 0.99 && steps_to_099 < 0) steps_to_099 = step;
               return std::vector<double>{s.iou, s.accuracy};
             });
         if (!result.ok()) return Fail(std::string(result.status().message()));
-        RunSummary r{op_name, dm::TargetKindName(kind), seed, steps_to_099,
+        // From the CSV, so that resumed runs count their earlier steps.
+        auto steps_to_099 = ig::experiments::FirstStepAtLeast(loop.csv_path, "iou", 0.99);
+        if (!steps_to_099.ok()) return Fail(std::string(steps_to_099.status().message()));
+        RunSummary r{op_name, dm::TargetKindName(kind), seed, *steps_to_099,
                      result->last_eval.empty() ? NAN : result->last_eval[0],
                      result->last_eval.empty() ? NAN : result->last_eval[1],
                      result->last_train.empty() ? NAN : result->last_train[0],

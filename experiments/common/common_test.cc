@@ -36,6 +36,21 @@ TEST(CsvWriter, WritesHeaderOnceAndAppendsOnResume) {
   EXPECT_FALSE(CsvWriter::Open(path, {"step", "acc"}, true).ok());
 }
 
+TEST(FirstStepAtLeast, FindsTheFirstEvaluationRowAboveAThreshold) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/first";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  const std::string path = dir + "/run.csv";
+  std::ofstream(path) << "step,mse,iou\n1,0.5,\n50,0.2,0.8\n100,0.1,0.995\n150,0.1,1\n";
+  EXPECT_EQ(*FirstStepAtLeast(path, "iou", 0.99), 100);
+  EXPECT_EQ(*FirstStepAtLeast(path, "iou", 1.0), 150);
+  EXPECT_EQ(*FirstStepAtLeast(path, "iou", 1.5), -1);
+  EXPECT_EQ(*FirstStepAtLeast(path, "mse", 0.3), 1);
+  auto missing_column = FirstStepAtLeast(path, "accuracy", 0.5);
+  ASSERT_FALSE(missing_column.ok());
+  EXPECT_NE(missing_column.status().message().find("no column 'accuracy'"), std::string::npos);
+  EXPECT_FALSE(FirstStepAtLeast(dir + "/none.csv", "iou", 0.5).ok());
+}
+
 TEST(CsvWriter, UnwritablePathIsAnError) {
   auto csv = CsvWriter::Open("/proc/no/such/dir/x.csv", {"a"});
   ASSERT_FALSE(csv.ok());

@@ -2,12 +2,15 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace indexgrad {
 namespace experiments {
@@ -47,6 +50,32 @@ void CsvWriter::Row(const std::vector<double>& values) {
 
 void CsvWriter::TextRow(const std::vector<std::string>& values) {
   *out_ << absl::StrJoin(values, ",") << "\n" << std::flush;
+}
+
+absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::string& column,
+                                         double threshold) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return absl::NotFoundError(absl::StrCat("cannot read CSV '", path, "'"));
+  }
+  const std::vector<std::string> header = absl::StrSplit(line, ',');
+  const auto it = std::find(header.begin(), header.end(), column);
+  if (it == header.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CSV '", path, "' has no column '", column, "' (header: ", line, ")"));
+  }
+  const size_t index = it - header.begin();
+  while (std::getline(in, line)) {
+    const std::vector<std::string> cells = absl::StrSplit(line, ',');
+    double value = 0;
+    int64_t step = 0;
+    if (cells.size() > index && absl::SimpleAtod(cells[index], &value) &&
+        value >= threshold && absl::SimpleAtoi(cells[0], &step)) {
+      return step;
+    }
+  }
+  return -1;
 }
 
 absl::Status MakeDirs(const std::string& dir) {

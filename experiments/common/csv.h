@@ -36,6 +36,12 @@ class CsvWriter {
   std::unique_ptr<std::ofstream> out_;
 };
 
+// The first `step` (first column) whose `column` is >= `threshold` in a CSV
+// written by RunTrainLoop (resumed runs included: their rows are appended);
+// -1 when no row reaches it. An error names the file or the missing column.
+absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::string& column,
+                                         double threshold);
+
 // Creates `dir` and its parents; an error names the directory.
 absl::Status MakeDirs(const std::string& dir);
 

@@ -88,8 +88,8 @@ std::string JoinValues(const std::vector<double>& values, size_t expected) {
 absl::StatusOr<TrainResult> RunTrainLoop(
     const TrainLoopOptions& options, torch::nn::Module& model,
     torch::optim::Optimizer& optimizer,
-    const std::function<std::vector<double>()>& train_step,
-    const std::function<std::vector<double>(bool* stop)>& evaluate) {
+    const std::function<std::vector<double>(int64_t step)>& train_step,
+    const std::function<std::vector<double>(int64_t steps_done, bool* stop)>& evaluate) {
   if (options.steps < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("steps must be >= 0, got ", options.steps));
@@ -136,7 +136,7 @@ absl::StatusOr<TrainResult> RunTrainLoop(
       result.seconds = previous_seconds;
       model.eval();
       bool ignored = false;
-      result.last_eval = evaluate(&ignored);
+      result.last_eval = evaluate(start, &ignored);
       model.train();
       return result;
     }
@@ -160,14 +160,14 @@ absl::StatusOr<TrainResult> RunTrainLoop(
   int64_t step = start;
   bool stop = false;
   while (step < options.steps && !stop) {
-    result.last_train = train_step();
+    result.last_train = train_step(step);
     ++step;
     const bool eval_now = (options.eval_every > 0 && step % options.eval_every == 0) ||
                           step == options.steps;
     std::vector<double> eval_values;
     if (eval_now) {
       model.eval();
-      eval_values = evaluate(&stop);
+      eval_values = evaluate(step, &stop);
       model.train();
       result.last_eval = eval_values;
     }

@@ -6,8 +6,9 @@
 //   TrainLoopOptions opts;
 //   opts.label = "identity sparse n=32"; opts.steps = 5000; ...
 //   absl::StatusOr<TrainResult> r = RunTrainLoop(opts, *model, optimizer,
-//       /*train_step=*/[&] { ...; return std::vector<double>{loss}; },
-//       /*evaluate=*/[&](bool* stop) { ...; return std::vector<double>{acc}; });
+//       /*train_step=*/[&](int64_t step) { ...; return std::vector<double>{loss}; },
+//       /*evaluate=*/[&](int64_t steps_done, bool* stop) {
+//         ...; return std::vector<double>{acc}; });
 #pragma once
 
 #include <torch/nn/module.h>
@@ -43,13 +44,17 @@ struct TrainResult {
   std::vector<double> last_eval;
 };
 
-// train_step(): one optimisation step; returns train_columns' values.
-// evaluate(stop): returns eval_columns' values; sets *stop to end the run.
+// train_step(step): optimisation step number `step` (0-based: the steps
+// already done, counting those of a resumed run); returns train_columns'
+// values. Schedules must use `step`, not a counter of their own, which
+// would restart at 0 on resume.
+// evaluate(steps_done, stop): returns eval_columns' values; sets *stop to
+// end the run.
 absl::StatusOr<TrainResult> RunTrainLoop(
     const TrainLoopOptions& options, torch::nn::Module& model,
     torch::optim::Optimizer& optimizer,
-    const std::function<std::vector<double>()>& train_step,
-    const std::function<std::vector<double>(bool* stop)>& evaluate);
+    const std::function<std::vector<double>(int64_t step)>& train_step,
+    const std::function<std::vector<double>(int64_t steps_done, bool* stop)>& evaluate);
 
 }  // namespace experiments
 }  // namespace indexgrad

@@ -44,12 +44,15 @@ TEST(RunTrainLoop, ResumesFromCheckpoint) {
   torch::nn::Linear model(2, 1);
   torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
   int calls = 0, evals = 0;
-  auto step = [&] {
+  std::vector<int64_t> steps_seen, evals_seen;
+  auto step = [&](int64_t s) {
     ++calls;
+    steps_seen.push_back(s);
     return std::vector<double>{1.0};
   };
-  auto eval = [&](bool* stop) {
+  auto eval = [&](int64_t steps_done, bool* stop) {
     ++evals;
+    evals_seen.push_back(steps_done);
     *stop = false;
     return std::vector<double>{2.0};
   };
@@ -64,6 +67,11 @@ TEST(RunTrainLoop, ResumesFromCheckpoint) {
   EXPECT_TRUE(second->resumed);
   EXPECT_EQ(second->steps_done, 15);
   EXPECT_EQ(calls, 15);
+  // The resumed run counts on from 10, not from 0 (schedules rely on it).
+  std::vector<int64_t> want(15);
+  for (int64_t i = 0; i < 15; ++i) want[i] = i;
+  EXPECT_EQ(steps_seen, want);
+  EXPECT_EQ(evals_seen, (std::vector<int64_t>{5, 10, 15}));
   EXPECT_EQ(CountLines(dir + "/run.csv"), 1 + 15);  // one header
   EXPECT_GE(second->seconds, first->seconds);
 }
@@ -76,11 +84,11 @@ TEST(RunTrainLoop, StopsWhenEvaluationSaysSo) {
   int calls = 0;
   auto result = RunTrainLoop(
       Options(dir, 100), *model, sgd,
-      [&] {
+      [&](int64_t) {
         ++calls;
         return std::vector<double>{0.0};
       },
-      [&](bool* stop) {
+      [&](int64_t, bool* stop) {
         *stop = calls >= 10;
         return std::vector<double>{static_cast<double>(calls)};
       });
@@ -88,12 +96,14 @@ TEST(RunTrainLoop, StopsWhenEvaluationSaysSo) {
   EXPECT_TRUE(result->stopped_early);
   EXPECT_EQ(result->steps_done, 10);
   // Rerunning a finished run trains nothing and reports its evaluation.
+  int64_t evaluated_at = -1;
   auto again = RunTrainLoop(Options(dir, 100), *model, sgd,
-                            [&] {
+                            [&](int64_t) {
                               ++calls;
                               return std::vector<double>{0.0};
                             },
-                            [&](bool* stop) {
+                            [&](int64_t steps_done, bool* stop) {
+                              evaluated_at = steps_done;
                               *stop = false;
                               return std::vector<double>{7.0};
                             });
@@ -101,13 +111,14 @@ TEST(RunTrainLoop, StopsWhenEvaluationSaysSo) {
   EXPECT_EQ(calls, 10);
   EXPECT_TRUE(again->stopped_early);
   EXPECT_EQ(again->last_eval, std::vector<double>{7.0});
+  EXPECT_EQ(evaluated_at, 10);
 }
 
 TEST(RunTrainLoop, CheckpointOfAnotherShapeIsAClearError) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/shape";
   ASSERT_TRUE(MakeDirs(dir).ok());
-  auto step = [] { return std::vector<double>{1.0}; };
-  auto eval = [](bool* stop) {
+  auto step = [](int64_t) { return std::vector<double>{1.0}; };
+  auto eval = [](int64_t, bool* stop) {
     *stop = false;
     return std::vector<double>{2.0};
   };
@@ -128,8 +139,8 @@ TEST(RunTrainLoop, CheckpointOfAnotherShapeIsAClearError) {
 TEST(RunTrainLoop, NestedModulesResumeAndTheirShapesAreChecked) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/nested";
   ASSERT_TRUE(MakeDirs(dir).ok());
-  auto step = [] { return std::vector<double>{1.0}; };
-  auto eval = [](bool* stop) {
+  auto step = [](int64_t) { return std::vector<double>{1.0}; };
+  auto eval = [](int64_t, bool* stop) {
     *stop = false;
     return std::vector<double>{2.0};
   };
@@ -166,8 +177,8 @@ TEST(RunTrainLoop, CorruptCheckpointIsAClearError) {
   torch::nn::Linear model(2, 1);
   torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
   auto result = RunTrainLoop(Options(dir, 5), *model, sgd,
-                             [] { return std::vector<double>{0.0}; },
-                             [](bool*) { return std::vector<double>{0.0}; });
+                             [](int64_t) { return std::vector<double>{0.0}; },
+                             [](int64_t, bool*) { return std::vector<double>{0.0}; });
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("cannot resume from checkpoint"),
             std::string::npos);
