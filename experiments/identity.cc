@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "baselines/reinforce_layer.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/main.h"
 #include "experiments/common/threads.h"
 #include "experiments/common/train_loop.h"
 #include "sparse_hyper/identity_task.h"
@@ -215,7 +216,9 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Learns the n x n identity with the sampled sparse layer and the "
       "REINFORCE baseline (Bloem et al. 2018, section 3.1).");
@@ -329,4 +332,10 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return indexgrad::experiments::RunMain("identity", Main, argc, argv);
 }

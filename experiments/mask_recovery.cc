@@ -13,6 +13,7 @@
 #include <torch/optim/adam.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -28,6 +29,7 @@
 #include "diff_masks/mask_operator.h"
 #include "diff_masks/oracle.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/main.h"
 #include "experiments/common/threads.h"
 #include "experiments/common/train_loop.h"
 #include "experiments/mask_decoder_training.h"
@@ -102,7 +104,9 @@ struct RunSummary {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Recovers hidden masks through an MSE-only oracle with differentiable "
       "mask operators (Shekhar et al. 2023).");
@@ -114,7 +118,15 @@ int main(int argc, char** argv) {
   if (size < 2) return Fail(absl::StrCat("--size must be >= 2, got ", size));
   if (steps < 1) return Fail(absl::StrCat("--steps must be >= 1, got ", steps));
   if (absl::GetFlag(FLAGS_eval_every) < 1) return Fail("--eval_every must be >= 1");
-  if (!(absl::GetFlag(FLAGS_lr) > 0)) return Fail("--lr must be > 0");
+  for (const auto& [flag, value] :
+       {std::pair<const char*, double>{"lr", absl::GetFlag(FLAGS_lr)},
+        {"gumbel_lr", absl::GetFlag(FLAGS_gumbel_lr)},
+        {"mlp_lr", absl::GetFlag(FLAGS_mlp_lr)},
+        {"reinforce_lr", absl::GetFlag(FLAGS_reinforce_lr)}}) {
+    if (!(value > 0) || !std::isfinite(value)) {
+      return Fail(absl::StrCat("--", flag, " must be a finite number > 0, got ", value));
+    }
+  }
   double sigma_start = absl::GetFlag(FLAGS_sigma_start);
   if (sigma_start < 0) {
     return Fail(absl::StrCat("--sigma_start must be >= 0 (0: automatic), got ", sigma_start));
@@ -298,4 +310,10 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return indexgrad::experiments::RunMain("mask_recovery", Main, argc, argv);
 }

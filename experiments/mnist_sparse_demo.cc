@@ -16,8 +16,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "experiments/common/csv.h"
-#include "experiments/common/threads.h"
+#include "experiments/common/main.h"
 #include "experiments/common/progress.h"
+#include "experiments/common/threads.h"
 #include "kernels/sparse_contract/sparse_contract.h"
 #include "tools/data/idx.h"
 
@@ -43,7 +44,9 @@ int Fail(const std::string& message) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Trains a sparse random-connection linear classifier on MNIST through "
       "indexgrad::sparse_contract.");
@@ -138,4 +141,10 @@ int main(int argc, char** argv) {
               static_cast<long long>(test->images.size(0)),
               csv->path().c_str());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return indexgrad::experiments::RunMain("mnist_sparse_demo", Main, argc, argv);
 }

@@ -4,12 +4,14 @@
 //   bazel run //experiments:train_mask_decoder                # 32 x 32
 //   bazel run //experiments:train_mask_decoder -- --size=64 --decoder_steps=8000
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/main.h"
 #include "experiments/common/threads.h"
 #include "experiments/mask_decoder_training.h"
 
@@ -17,7 +19,9 @@ ABSL_FLAG(int64_t, size, 32, "mask height and width");
 ABSL_FLAG(bool, resume, true, "resume from the training checkpoint");
 ABSL_FLAG(bool, plot, true, "draw decoder_<H>x<W>.png with tools/plot.py");
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Trains the MLP mask operator's decoder (random points -> their masks) "
       "and saves it.");
@@ -32,10 +36,17 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_plot)) {
     const std::string path = indexgrad::experiments::MaskDecoderPath(size, size);
-    const std::string dir = path.substr(0, path.find_last_of('/'));
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    if (dir.empty()) dir = ".";
     if (auto st = indexgrad::experiments::RunPlot("decoder", dir); !st.ok()) {
       std::fprintf(stderr, "train_mask_decoder: %s\n", std::string(st.message()).c_str());
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return indexgrad::experiments::RunMain("train_mask_decoder", Main, argc, argv);
 }
