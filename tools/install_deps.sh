@@ -15,7 +15,7 @@ APT_PACKAGES=(
   python3-torch          # the same torch build, for torch.ops.load_library
   libopenblas0-openmp    # BLAS for LibTorch's matmuls: without it Debian's
                          # torch falls back to reference BLAS (measured 21x
-                         # slower matmuls); the OpenMP build matches torch's
+                         # slower, README); the OpenMP build matches torch's
   libabsl-dev            # Abseil flags / status / strings
   libgtest-dev           # GoogleTest (static)
   libbenchmark-dev       # Google Benchmark
