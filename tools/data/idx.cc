@@ -73,7 +73,7 @@ absl::StatusOr<ImageSet> LoadImageSet(const std::string& data_dir,
         "data set must be 'mnist' or 'fashion-mnist', got '", name, "'"));
   }
   const std::string prefix = absl::StrCat(
-      data_dir, "/", name, "/", split == Split::kTrain ? "train" : "t10k");
+      data_dir, "/", name, "/", split == Split::kTest ? "t10k" : "train");
   absl::StatusOr<at::Tensor> images = ReadIdx(prefix + "-images-idx3-ubyte");
   if (!images.ok()) return images.status();
   absl::StatusOr<at::Tensor> labels = ReadIdx(prefix + "-labels-idx1-ubyte");
@@ -91,7 +91,21 @@ absl::StatusOr<ImageSet> LoadImageSet(const std::string& data_dir,
                                             "label above 9; ",
                                             kHowToCreate));
   }
-  return ImageSet{images->to(at::kFloat).div_(255.0f), labels->to(at::kLong)};
+  at::Tensor im = *images;
+  at::Tensor lab = *labels;
+  if (split == Split::kTrain || split == Split::kValidation) {
+    const int64_t n = im.size(0);
+    if (n <= kValidationSize) {
+      return absl::DataLossError(absl::StrCat(
+          "'", prefix, "-images-idx3-ubyte' holds ", n,
+          " items, too few to carve a validation split of ", kValidationSize,
+          "; ", kHowToCreate));
+    }
+    const int64_t cut = n - kValidationSize;
+    im = split == Split::kTrain ? im.slice(0, 0, cut) : im.slice(0, cut, n);
+    lab = split == Split::kTrain ? lab.slice(0, 0, cut) : lab.slice(0, cut, n);
+  }
+  return ImageSet{im.to(at::kFloat).div_(255.0f), lab.to(at::kLong)};
 }
 
 std::string DefaultDataDir() {

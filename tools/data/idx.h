@@ -26,7 +26,12 @@ namespace data {
 // whose shape is the file's dimensions.
 absl::StatusOr<at::Tensor> ReadIdx(const std::string& path);
 
-enum class Split { kTrain, kTest };
+// The official MNIST split is 60,000 training / 10,000 test items. The
+// validation split is carved from the training file, fixed: its last
+// kValidationSize items (55,000..59,999 for MNIST and Fashion-MNIST);
+// kTrain is everything before them, kTrainFull the whole training file.
+enum class Split { kTrain, kValidation, kTrainFull, kTest };
+constexpr int64_t kValidationSize = 5000;
 
 struct ImageSet {
   at::Tensor images;  // [N, 28, 28] float32 in [0, 1]

@@ -96,6 +96,35 @@ TEST(LoadImageSet, ScalesAndChecksLabels) {
             absl::StatusCode::kNotFound);
 }
 
+TEST(LoadImageSet, ValidationIsTheLastItemsOfTraining) {
+  const std::string dir = TempPath("split");
+  ASSERT_EQ(std::system(("mkdir -p " + dir + "/mnist").c_str()), 0);
+  const int64_t n = kValidationSize + 3;
+  std::vector<unsigned char> images = {0, 0, 8, 3};
+  std::vector<unsigned char> labels = {0, 0, 8, 1};
+  for (int shift : {24, 16, 8, 0}) {
+    images.push_back((n >> shift) & 255);
+    labels.push_back((n >> shift) & 255);
+  }
+  for (unsigned char d : {0, 0, 0, 1, 0, 0, 0, 1}) images.push_back(d);
+  for (int64_t i = 0; i < n; ++i) {
+    images.push_back(i % 256);  // pixel value = item index mod 256
+    labels.push_back(i % 10);
+  }
+  WriteBytes(dir + "/mnist/train-images-idx3-ubyte", images);
+  WriteBytes(dir + "/mnist/train-labels-idx1-ubyte", labels);
+  absl::StatusOr<ImageSet> train = LoadImageSet(dir, "mnist", Split::kTrain);
+  absl::StatusOr<ImageSet> val = LoadImageSet(dir, "mnist", Split::kValidation);
+  absl::StatusOr<ImageSet> full = LoadImageSet(dir, "mnist", Split::kTrainFull);
+  ASSERT_TRUE(train.ok() && val.ok() && full.ok());
+  EXPECT_EQ(train->labels.size(0), 3);
+  EXPECT_EQ(val->labels.size(0), kValidationSize);
+  EXPECT_EQ(full->labels.size(0), n);
+  EXPECT_EQ(val->labels[0].item<int64_t>(), 3);  // item 3 starts validation
+  EXPECT_FLOAT_EQ(val->images.index({0, 0, 0}).item<float>(), 3.0f / 255.0f);
+  EXPECT_EQ(train->labels[2].item<int64_t>(), 2);
+}
+
 }  // namespace
 }  // namespace data
 }  // namespace indexgrad

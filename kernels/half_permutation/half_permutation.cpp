@@ -1,0 +1,129 @@
+// Schema, dispatcher entries and shared checks of half_permutation and
+// half_permutation_apply.
+#include "kernels/half_permutation/half_permutation.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <cmath>
+
+#include "kernels/common/checks.h"
+
+namespace indexgrad {
+
+std::tuple<at::Tensor, at::Tensor> half_permutation(const at::Tensor& keys,
+                                                    int64_t depth,
+                                                    int64_t num_samples,
+                                                    double temperature,
+                                                    int64_t seed) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("indexgrad::half_permutation", "")
+                       .typed<decltype(half_permutation)>();
+  return op.call(keys, depth, num_samples, temperature, seed);
+}
+
+at::Tensor half_permutation_apply(const at::Tensor& rows,
+                                  const at::Tensor& weights,
+                                  const at::Tensor& values, bool transpose) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("indexgrad::half_permutation_apply", "")
+          .typed<decltype(half_permutation_apply)>();
+  return op.call(rows, weights, values, transpose);
+}
+
+namespace detail {
+
+at::Tensor _half_permutation_backward(const at::Tensor& grad_weights,
+                                      const at::Tensor& keys,
+                                      const at::Tensor& rows,
+                                      const at::Tensor& weights, int64_t depth,
+                                      double temperature) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("indexgrad::_half_permutation_backward", "")
+          .typed<decltype(_half_permutation_backward)>();
+  return op.call(grad_weights, keys, rows, weights, depth, temperature);
+}
+
+std::tuple<at::Tensor, at::Tensor> _half_permutation_apply_backward(
+    const at::Tensor& grad, const at::Tensor& rows, const at::Tensor& weights,
+    const at::Tensor& values, bool transpose) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("indexgrad::_half_permutation_apply_backward", "")
+          .typed<decltype(_half_permutation_apply_backward)>();
+  return op.call(grad, rows, weights, values, transpose);
+}
+
+void check_half_permutation_args(const char* op, const at::Tensor& keys,
+                                 int64_t depth, int64_t num_samples,
+                                 double temperature) {
+  check_dim(op, "keys", keys, 2);
+  check_floating(op, "keys", keys);
+  TORCH_CHECK(depth >= 0 && depth < 62, op,
+              ": depth must be in [0, 62), got ", depth);
+  const int64_t n = keys.size(1);
+  const int64_t parts = int64_t{1} << (depth + 1);
+  TORCH_CHECK(n >= 2 && n % parts == 0, op, ": keys has n = ", n,
+              " columns; level depth = ", depth,
+              " needs n >= 2 and divisible by 2^(depth+1) = ", parts,
+              " (buckets of even size)");
+  TORCH_CHECK(num_samples >= 0, op, ": num_samples must be >= 0, got ",
+              num_samples);
+  TORCH_CHECK(std::isfinite(temperature) && temperature > 0, op,
+              ": temperature must be a positive finite number, got ",
+              temperature);
+  if (keys.numel() > 0) {
+    TORCH_CHECK(at::isfinite(keys).all().item<bool>(), op,
+                ": keys contain NaN or infinity");
+  }
+}
+
+void check_apply_args(const char* op, const at::Tensor& rows,
+                      const at::Tensor& weights, const at::Tensor& values) {
+  check_dim(op, "rows", rows, 3);
+  check_long(op, "rows", rows);
+  check_dim(op, "weights", weights, 3);
+  check_floating(op, "weights", weights);
+  TORCH_CHECK(rows.sizes() == weights.sizes(), op,
+              ": rows and weights must have the same shape [batch, n, S], "
+              "got ",
+              shape_string(rows.sizes()), " and ",
+              shape_string(weights.sizes()));
+  TORCH_CHECK(values.dim() >= 2, op,
+              ": values must be [batch, n, ...], got shape ",
+              shape_string(values.sizes()));
+  TORCH_CHECK(values.size(0) == rows.size(0) && values.size(1) == rows.size(1),
+              op, ": values must be [batch, n, ...] with batch = ",
+              rows.size(0), " and n = ", rows.size(1),
+              " (from rows), got shape ", shape_string(values.sizes()));
+  check_same_dtype(op, "weights", weights, "values", values);
+  check_same_device(op, "rows", rows, "weights", weights);
+  check_same_device(op, "weights", weights, "values", values);
+  if (rows.numel() > 0) {
+    const int64_t lo = rows.min().item<int64_t>();
+    const int64_t hi = rows.max().item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < rows.size(1), op,
+                ": rows must lie in [0, n = ", rows.size(1),
+                "), got values from ", lo, " to ", hi);
+  }
+}
+
+}  // namespace detail
+}  // namespace indexgrad
+
+TORCH_LIBRARY_FRAGMENT(indexgrad, m) {
+  m.def(
+      "half_permutation(Tensor keys, int depth, int num_samples, "
+      "float temperature, int seed) -> (Tensor, Tensor)");
+  m.def(
+      "_half_permutation_backward(Tensor grad_weights, Tensor keys, "
+      "Tensor rows, Tensor weights, int depth, float temperature) -> Tensor");
+  m.def(
+      "half_permutation_apply(Tensor rows, Tensor weights, Tensor values, "
+      "bool transpose) -> Tensor");
+  m.def(
+      "_half_permutation_apply_backward(Tensor grad, Tensor rows, "
+      "Tensor weights, Tensor values, bool transpose) -> (Tensor, Tensor)");
+}

@@ -1,0 +1,86 @@
+// half_permutation: one level of the differentiable quicksort (Bloem et al.
+// 2018, section 3.3 and appendix Algorithm 2) as a sparse layer.
+//
+//   auto [rows, weights] = indexgrad::half_permutation(
+//       keys, /*depth=*/0, /*num_samples=*/2, /*temperature=*/10.0, /*seed=*/1);
+//   at::Tensor y = indexgrad::half_permutation_apply(rows, weights, x,
+//                                                    /*transpose=*/false);
+//
+// keys [batch, n] float/double, finite. Level `depth` splits the n columns
+//   into 2^depth buckets of s = n / 2^depth keys (n must be divisible by
+//   2^(depth+1), so s is even). Per bucket: the median m is the mean of the
+//   two middle keys (ranks from a stable sort: equal keys keep their order),
+//   o'_i = sigmoid(temperature * (x_i - m)).
+// Candidates per bucket, S = 1 + num_samples: candidate 0 is round(o'), the
+//   hard split (the s/2 highest-ranked keys go up; equal to the elementwise
+//   round of o' whenever the two middle keys differ, and still balanced when
+//   they tie); candidates 1..num_samples are uniformly random balanced
+//   vectors, drawn directly from the counter-based RNG (seed, row, depth,
+//   bucket, candidate), no permutation cache.
+// Proportions: p(o) = prod_i o'_i^o_i (1 - o'_i)^(1 - o_i), in log space;
+//   a candidate equal (bit for bit) to an earlier one of its bucket gets 0;
+//   the rest are normalised per bucket, so every column sums to one. The
+//   bucket's block of the matrix is the mixture sum_k w_k P(o_k): the matrix
+//   is block diagonal, so each bucket is a mixture of its own (the paper's
+//   whole-length vectors with product proportions would couple unrelated
+//   buckets through one normaliser).
+// Rows, Algorithm 2: a stable partition of the bucket: keys with o = 0 move
+//   to the bucket's first half in their order, keys with o = 1 to its second.
+//
+// returns rows    [batch, n, S] int64: output row of column i under
+//                 candidate k (each candidate is a permutation);
+//         weights [batch, n, S]: w_k of the bucket of column i, so
+//                 (rows[b, i, k], i) with value weights[b, i, k] are the
+//                 nonzeros of the level's matrix P (y = P x) and can be fed
+//                 to sparse_contract as they are.
+// Differentiable in keys through weights (`_half_permutation_backward`).
+// The median carries no gradient, exactly: moving it shifts every balanced
+// candidate's log p(o) by the same amount, which the normalisation cancels.
+//
+// half_permutation_apply(rows, weights, values, transpose):
+//   values [batch, n, ...] (any trailing shape), dtype of weights.
+//   transpose = false: y = P values, y[b, rows[b,i,k]] += w[b,i,k] values[b,i]
+//   transpose = true:  y = P^T values, y[b, i] = sum_k w[b,i,k] values[b, rows[b,i,k]]
+//   Differentiable in weights and values (`_half_permutation_apply_backward`).
+// Python: torch.ops.indexgrad.half_permutation / half_permutation_apply.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+namespace indexgrad {
+
+std::tuple<at::Tensor, at::Tensor> half_permutation(const at::Tensor& keys,
+                                                    int64_t depth,
+                                                    int64_t num_samples,
+                                                    double temperature,
+                                                    int64_t seed);
+
+at::Tensor half_permutation_apply(const at::Tensor& rows,
+                                  const at::Tensor& weights,
+                                  const at::Tensor& values, bool transpose);
+
+namespace detail {
+
+// Returns grad_keys [batch, n].
+at::Tensor _half_permutation_backward(const at::Tensor& grad_weights,
+                                      const at::Tensor& keys,
+                                      const at::Tensor& rows,
+                                      const at::Tensor& weights, int64_t depth,
+                                      double temperature);
+
+// Returns (grad_values, grad_weights).
+std::tuple<at::Tensor, at::Tensor> _half_permutation_apply_backward(
+    const at::Tensor& grad, const at::Tensor& rows, const at::Tensor& weights,
+    const at::Tensor& values, bool transpose);
+
+// Checks of the CPU and (future) CUDA host entries; `op` names the caller.
+void check_half_permutation_args(const char* op, const at::Tensor& keys,
+                                 int64_t depth, int64_t num_samples,
+                                 double temperature);
+void check_apply_args(const char* op, const at::Tensor& rows,
+                      const at::Tensor& weights, const at::Tensor& values);
+
+}  // namespace detail
+}  // namespace indexgrad
