@@ -156,9 +156,14 @@ TEST(SortMetrics, KnownCases) {
   m = ComputeSortMetrics(values, at::tensor({0, 2, 1, 2, 0, 1}, at::kLong).view({2, 3}));
   EXPECT_DOUBLE_EQ(m.exact, 0.5);
   EXPECT_DOUBLE_EQ(m.elementwise, 4.0 / 6);
-  // Row 0 predicted ranks (2, 0, 1)->elements: true ranks of elements 0,1,2
-  // are 2,0,1; predicted 0,2,1: d^2 = 4+4+0, rho = 1 - 6*8/24 = -1.
+  // Row 0 shows values 3, 2, 1 at positions 0, 1, 2 (true ranks 2, 1, 0):
+  // d^2 = 4 + 0 + 4, rho = 1 - 6 * 8 / 24 = -1; row 1 is right: rho = 1.
   EXPECT_DOUBLE_EQ(m.spearman, (-1.0 + 1.0) / 2);
+  // Ties: equal numbers in either order score 1; one swap of distinct
+  // neighbours in n = 4 scores 1 - 6 * 2 / 60 = 0.8.
+  const at::Tensor tied = at::tensor({1, 1, 2, 3}, at::kLong).view({1, 4});
+  EXPECT_DOUBLE_EQ(ComputeSortMetrics(tied, at::tensor({1, 0, 2, 3}, at::kLong).view({1, 4})).spearman, 1.0);
+  EXPECT_DOUBLE_EQ(ComputeSortMetrics(tied, at::tensor({0, 1, 3, 2}, at::kLong).view({1, 4})).spearman, 0.8);
 }
 
 TEST(SortLayer, BadInputIsAClearError) {

@@ -109,18 +109,20 @@ SortMetrics ComputeSortMetrics(const at::Tensor& true_values, const at::Tensor& 
   const at::Tensor right = v.gather(1, p).eq(sorted);  // [batch, n]
   m.exact = right.all(1).to(at::kDouble).mean().item<double>();
   m.elementwise = right.to(at::kDouble).mean().item<double>();
-  // Spearman: predicted position of each element against its position in
-  // the stable true sort.
+  // Spearman: 1 - 6 sum d^2 / (n (n^2 - 1)), d = predicted position minus
+  // true rank; the true rank of a value shared by several elements is the
+  // one of its tied ranks nearest the predicted position, so any order of
+  // equal numbers scores 1.
   if (n == 1) {
     m.spearman = 1;
     return m;
   }
-  const at::Tensor true_order = std::get<1>(v.sort(/*stable=*/true, 1, false));
-  const at::Tensor positions = at::arange(n, at::kDouble).expand({batch, n});
-  const at::Tensor true_rank = at::empty({batch, n}, at::kDouble).scatter_(1, true_order, positions);
-  const at::Tensor pred_rank = at::empty({batch, n}, at::kDouble).scatter_(1, p, positions);
-  const at::Tensor d2 = (true_rank - pred_rank).pow(2).sum(1);
-  m.spearman = (1 - 6 * d2 / double(n * (n * n - 1))).mean().item<double>();
+  const at::Tensor shown = v.gather(1, p);                          // [batch, n]
+  const at::Tensor lo = v.unsqueeze(1).lt(shown.unsqueeze(2)).sum(2).to(at::kDouble);
+  const at::Tensor hi = v.unsqueeze(1).le(shown.unsqueeze(2)).sum(2).to(at::kDouble) - 1;
+  const at::Tensor position = at::arange(n, at::kDouble).expand({batch, n});
+  const at::Tensor d = position - at::min(at::max(position, lo), hi);
+  m.spearman = (1 - 6 * d.pow(2).sum(1) / double(n * (n * n - 1))).mean().item<double>();
   return m;
 }
 

@@ -82,6 +82,7 @@ struct SortMetrics {
   double exact = 0;        // share of sequences sorted entirely right
   double elementwise = 0;  // share of positions holding the right value
   double spearman = 0;     // mean Spearman correlation of predicted ranks
+                           // (ties: any order of equal numbers scores 1)
 };
 // true_values [batch, n]: the numbers being sorted (ties allowed);
 // predicted [batch, n]: permutation from the model's keys.

@@ -19,6 +19,14 @@
       any CSV there with a pixel_accuracy column) and draws
       OUT_DIR/decoder_<H>x<W>.png beside it: training loss, and the IoU and
       pixel accuracy of the decoder's masks at evaluation steps.
+
+  /usr/bin/python3 tools/plot.py sort OUT_DIR
+      Reads OUT_DIR/runs/<method>_n<n>_s<seed>.csv (//experiments:sort_mnist)
+      and draws OUT_DIR/sort_mnist.png: training loss and validation
+      exact-match against the step, one panel per n, mean over seeds per
+      method; and each OUT_DIR/levels_n<n>.csv as levels_n<n>.png like
+      figure 7 of Bloem et al. 2018 (quicksort levels x_0 .. x_L on the
+      left, intermediate targets t_0 .. t_L on the right).
 """
 import csv
 import glob
@@ -163,8 +171,86 @@ def plot_decoder(out_dir):
         print("plot: wrote %s" % png)
 
 
+def read_column(path, column):
+    last = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            if row.get(column, "") != "":
+                last[int(row["step"])] = float(row[column])
+    steps = sorted(last)
+    return steps, [last[k] for k in steps]
+
+
+def mean_curve(curves):
+    """Mean over runs at the steps every run has."""
+    common = set(curves[0][0])
+    for steps, _ in curves[1:]:
+        common &= set(steps)
+    steps = sorted(common)
+    means = []
+    for k in steps:
+        vals = [dict(zip(st, v))[k] for st, v in curves]
+        means.append(sum(vals) / len(vals))
+    return steps, means
+
+
+def smooth(values, window):
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def plot_sort(out_dir):
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(out_dir, "runs", "*.csv"))):
+        m = re.match(r"(\w+?)_n(\d+)_s(\d+)\.csv$", os.path.basename(path))
+        if m:
+            runs.setdefault((m.group(1), int(m.group(2))), []).append(path)
+    if not runs:
+        sys.exit("plot.py: no runs under %s/runs" % out_dir)
+    sizes = sorted({n for _, n in runs})
+    methods = sorted({m for m, _ in runs})
+    fig, axes = plt.subplots(2, len(sizes), figsize=(4.5 * len(sizes), 6.5), squeeze=False)
+    for col, n in enumerate(sizes):
+        for method in methods:
+            paths = runs.get((method, n))
+            if not paths:
+                continue
+            steps, loss = mean_curve([read_column(p, "loss") for p in paths])
+            axes[0][col].plot(steps, smooth(loss, 25), label=method)
+            steps, exact = mean_curve([read_column(p, "val_exact") for p in paths])
+            axes[1][col].plot(steps, exact, marker="o", ms=3, label=method)
+        axes[0][col].set_title("n = %d" % n)
+        axes[0][col].set_ylabel("training loss (smoothed)")
+        axes[1][col].set_ylabel("validation exact-match")
+        axes[1][col].set_xlabel("step")
+        axes[1][col].set_ylim(0, 1)
+        axes[1][col].legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "sort_mnist.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print("plot: wrote %s" % path)
+    for levels in sorted(glob.glob(os.path.join(out_dir, "levels_n*.csv"))):
+        grid = read_matrix(levels)
+        fig, ax = plt.subplots(figsize=(min(16, len(grid[0]) / 60.0), len(grid) / 60.0 + 0.8))
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title("quicksort levels x_0..x_L (left) and targets t_0..t_L (right), untrained keys",
+                     fontsize=8)
+        png = levels[:-4] + ".png"
+        fig.savefig(png, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        print("plot: wrote %s" % png)
+
+
 def main():
-    figures = {"identity": plot_identity, "masks": plot_masks, "decoder": plot_decoder}
+    figures = {"identity": plot_identity, "masks": plot_masks, "decoder": plot_decoder,
+               "sort": plot_sort}
     if len(sys.argv) != 3 or sys.argv[1] not in figures:
         sys.exit(__doc__)
     figures[sys.argv[1]](sys.argv[2])
