@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "kernels/common/checks.h"
 
@@ -74,6 +75,9 @@ void check_half_permutation_args(const char* op, const at::Tensor& keys,
   TORCH_CHECK(std::isfinite(temperature) && temperature > 0, op,
               ": temperature must be a positive finite number, got ",
               temperature);
+}
+
+void check_keys_finite(const char* op, const at::Tensor& keys) {
   if (keys.numel() > 0) {
     TORCH_CHECK(at::isfinite(keys).all().item<bool>(), op,
                 ": keys contain NaN or infinity");
@@ -101,13 +105,23 @@ void check_apply_args(const char* op, const at::Tensor& rows,
   check_same_dtype(op, "weights", weights, "values", values);
   check_same_device(op, "rows", rows, "weights", weights);
   check_same_device(op, "weights", weights, "values", values);
-  if (rows.numel() > 0) {
-    const int64_t lo = rows.min().item<int64_t>();
-    const int64_t hi = rows.max().item<int64_t>();
-    TORCH_CHECK(lo >= 0 && hi < rows.size(1), op,
-                ": rows must lie in [0, n = ", rows.size(1),
-                "), got values from ", lo, " to ", hi);
-  }
+}
+
+void check_rows_in_range(const char* op, const at::Tensor& rows) {
+  if (rows.numel() == 0) return;
+  const auto [lo_t, hi_t] = at::aminmax(rows);  // one pass
+  const int64_t lo = lo_t.item<int64_t>();
+  const int64_t hi = hi_t.item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < rows.size(1), op, ": rows must lie in [0, n = ",
+              rows.size(1), "), got values from ", lo, " to ", hi);
+}
+
+[[noreturn]] void fail_rows_outside_buckets(const char* op, const at::Tensor& rows,
+                               int64_t bucket_size) {
+  check_rows_in_range(op, rows);
+  TORCH_CHECK(false, op, ": rows must stay in their column's bucket of ",
+              bucket_size, " (rows of another level or layout?)");
+  abort();  // not reached: TORCH_CHECK(false) throws
 }
 
 }  // namespace detail

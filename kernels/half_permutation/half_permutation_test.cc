@@ -238,6 +238,12 @@ TEST(HalfPermutation, BadInputIsAClearError) {
                         "weights and values must have the same dtype");
   EXPECT_ERROR_CONTAINS(half_permutation_apply(rows + 8, weights, at::randn({2, 8}), false),
                         "rows must lie in [0, n = 8), got values from 8 to 15");
+  EXPECT_ERROR_CONTAINS(half_permutation_apply(rows - 1, weights, at::randn({2, 8, 3}), true),
+                        "rows must lie in [0, n = 8), got values from -1");
+  // Level-0 rows given to the backward of level 1 (buckets of 4).
+  EXPECT_ERROR_CONTAINS(detail::_half_permutation_backward(at::ones_like(weights), keys, rows,
+                                                           weights, 1, 10.0),
+                        "rows must stay in their column's bucket of 4");
 }
 
 }  // namespace

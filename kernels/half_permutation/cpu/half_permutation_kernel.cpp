@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -18,15 +19,19 @@
 namespace indexgrad {
 namespace {
 
-// The keys of one bucket in the order of a stable sort: by value, equal
-// values by position. `order` has s entries.
+// Orders the s keys of a bucket by (value, position), a strict total order
+// (equal keys keep their order), just enough to split them: afterwards
+// order[0 .. s/2) hold the lower half by rank and order[s/2] is the key of
+// rank s/2. Returns the index of the key of rank s/2 - 1. Linear time
+// (nth_element), no full sort.
 template <typename scalar_t>
-void stable_order(const scalar_t* x, int64_t s, std::vector<int64_t>* order) {
+int64_t split_by_rank(const scalar_t* x, int64_t s, std::vector<int64_t>* order) {
   order->resize(s);
   std::iota(order->begin(), order->end(), 0);
-  std::sort(order->begin(), order->end(), [x](int64_t a, int64_t b) {
-    return x[a] < x[b] || (x[a] == x[b] && a < b);
-  });
+  auto less = [x](int64_t a, int64_t b) { return x[a] < x[b] || (x[a] == x[b] && a < b); };
+  const int64_t half = s / 2;
+  std::nth_element(order->begin(), order->begin() + half, order->end(), less);
+  return *std::max_element(order->begin(), order->begin() + half, less);
 }
 
 struct BucketShape {
@@ -40,12 +45,20 @@ BucketShape shape_of(const at::Tensor& keys, int64_t depth,
   return {n, n / num_buckets, num_buckets, num_candidates};
 }
 
+// Tasks per thread chunk so that a chunk holds at least ~`work` elements:
+// small problems run inline instead of waking the thread pool.
+int64_t grain_for(int64_t work_per_task, int64_t work = 8192) {
+  return std::max<int64_t>(1, work / std::max<int64_t>(1, work_per_task));
+}
+
+// Returns false if a key is NaN or infinite (checked in the same pass).
 template <typename scalar_t>
-void forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
+bool forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
                      int64_t depth, double temperature, uint64_t seed,
                      int64_t* rows, scalar_t* weights) {
   const int64_t n = sh.n, s = sh.s, S = sh.num_candidates, half = s / 2;
-  at::parallel_for(0, batch * sh.num_buckets, 1, [&](int64_t t0, int64_t t1) {
+  std::atomic<bool> finite{true};
+  at::parallel_for(0, batch * sh.num_buckets, grain_for(s * S), [&](int64_t t0, int64_t t1) {
     std::vector<int64_t> order, cand_order;
     std::vector<double> ls1(s), ls0(s), logp(S);
     std::vector<uint8_t> bits(static_cast<size_t>(s) * S), dup(S);
@@ -53,13 +66,19 @@ void forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
       const int64_t b = t / sh.num_buckets;
       const int64_t start = (t % sh.num_buckets) * s;
       const scalar_t* x = keys + b * n + start;
-      stable_order(x, s, &order);
-      const double m =
-          0.5 * (static_cast<double>(x[order[half - 1]]) + x[order[half]]);
+      bool ok = true;
+      for (int64_t i = 0; i < s; ++i) ok &= std::isfinite(x[i]);
+      if (!ok) {
+        finite = false;
+        continue;
+      }
+      const int64_t lower_middle = split_by_rank(x, s, &order);
+      const double m = 0.5 * (static_cast<double>(x[lower_middle]) + x[order[half]]);
       for (int64_t i = 0; i < s; ++i) {
-        const double z = temperature * (static_cast<double>(x[i]) - m);
-        ls1[i] = log_sigmoid(z);
-        ls0[i] = log_sigmoid(-z);
+        scalar_t up, down;
+        log_sigmoid_pair<scalar_t>(static_cast<scalar_t>(temperature * (x[i] - m)), &up, &down);
+        ls1[i] = up;
+        ls0[i] = down;
       }
       // Candidate 0: round(o'), the upper half by stable rank.
       uint8_t* o0 = bits.data();
@@ -68,24 +87,42 @@ void forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
         sample_balanced(seed, half_permutation_stream(b, depth, n, start, S, k),
                         s, bits.data() + k * s);
       }
+      // log p(o) = sum_i log(1 - o'_i) + sum_{i: o_i = 1} (log o'_i - log(1 - o'_i)),
+      // branch-free (o is random: branches on it mispredict half the time).
+      double base = 0;
+      for (int64_t i = 0; i < s; ++i) {
+        base += ls0[i];
+        ls1[i] -= ls0[i];
+      }
       for (int64_t k = 0; k < S; ++k) {
         const uint8_t* o = bits.data() + k * s;
-        double lp = 0;
-        for (int64_t i = 0; i < s; ++i) lp += o[i] ? ls1[i] : ls0[i];
-        logp[k] = lp;
+        double acc[4] = {0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 4 <= s; i += 4) {
+          for (int j = 0; j < 4; ++j) acc[j] += o[i + j] * ls1[i + j];
+        }
+        for (; i < s; ++i) acc[0] += o[i] * ls1[i];
+        logp[k] = base + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
       }
       // Duplicates: exact comparison; the first occurrence (lowest k) stays.
-      cand_order.resize(S);
-      std::iota(cand_order.begin(), cand_order.end(), 0);
-      std::sort(cand_order.begin(), cand_order.end(), [&](int64_t a, int64_t c) {
-        const int cmp = std::memcmp(bits.data() + a * s, bits.data() + c * s, s);
-        return cmp < 0 || (cmp == 0 && a < c);
-      });
       std::fill(dup.begin(), dup.end(), 0);
-      for (int64_t j = 1; j < S; ++j) {
-        dup[cand_order[j]] =
-            std::memcmp(bits.data() + cand_order[j - 1] * s,
-                        bits.data() + cand_order[j] * s, s) == 0;
+      if (S <= 16) {  // few candidates: against every earlier one
+        for (int64_t k = 1; k < S; ++k) {
+          for (int64_t j = 0; j < k && !dup[k]; ++j) {
+            dup[k] = std::memcmp(bits.data() + j * s, bits.data() + k * s, s) == 0;
+          }
+        }
+      } else {  // many: sort them, equal neighbours are duplicates
+        cand_order.resize(S);
+        std::iota(cand_order.begin(), cand_order.end(), 0);
+        std::sort(cand_order.begin(), cand_order.end(), [&](int64_t a, int64_t c) {
+          const int cmp = std::memcmp(bits.data() + a * s, bits.data() + c * s, s);
+          return cmp < 0 || (cmp == 0 && a < c);
+        });
+        for (int64_t j = 1; j < S; ++j) {
+          dup[cand_order[j]] = std::memcmp(bits.data() + cand_order[j - 1] * s,
+                                           bits.data() + cand_order[j] * s, s) == 0;
+        }
       }
       double top = -std::numeric_limits<double>::infinity();
       for (int64_t k = 0; k < S; ++k) {
@@ -100,15 +137,20 @@ void forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
       for (int64_t k = 0; k < S; ++k) {
         const uint8_t* o = bits.data() + k * s;
         const scalar_t w = static_cast<scalar_t>(logp[k] / total);
-        int64_t lower = 0, upper = 0;
+        int64_t lower = start, upper = start + half;  // next free rows
+        int64_t* r = rows + (b * n + start) * S + k;
+        scalar_t* wt = weights + (b * n + start) * S + k;
         for (int64_t i = 0; i < s; ++i) {
-          const int64_t at = ((b * n) + start + i) * S + k;
-          rows[at] = start + (o[i] ? half + upper++ : lower++);
-          weights[at] = w;
+          const int64_t up = o[i];
+          r[i * S] = up * upper + (1 - up) * lower;
+          upper += up;
+          lower += 1 - up;
+          wt[i * S] = w;
         }
       }
     }
   });
+  return finite;
 }
 
 std::tuple<at::Tensor, at::Tensor> half_permutation_cpu(const at::Tensor& keys,
@@ -124,12 +166,14 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_cpu(const at::Tensor& keys,
   if (rows.numel() == 0) return {rows, weights};
   const at::Tensor k = keys.contiguous();
   const BucketShape sh = shape_of(keys, depth, S);
+  bool finite = true;
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "half_permutation_cpu", [&] {
-    forward_buckets<scalar_t>(k.data_ptr<scalar_t>(), batch, sh, depth,
-                              temperature, static_cast<uint64_t>(seed),
-                              rows.data_ptr<int64_t>(),
-                              weights.data_ptr<scalar_t>());
+    finite = forward_buckets<scalar_t>(k.data_ptr<scalar_t>(), batch, sh, depth,
+                                       temperature, static_cast<uint64_t>(seed),
+                                       rows.data_ptr<int64_t>(),
+                                       weights.data_ptr<scalar_t>());
   });
+  TORCH_CHECK(finite, "half_permutation: keys contain NaN or infinity");
   return {rows, weights};
 }
 
@@ -155,27 +199,28 @@ at::Tensor half_permutation_backward_cpu(const at::Tensor& grad_weights,
   const int64_t batch = keys.size(0), S = rows.size(2);
   const BucketShape sh = shape_of(keys, depth, S);
   const int64_t n = sh.n, s = sh.s, half = s / 2;
+  std::atomic<bool> rows_ok{true};
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "half_permutation_backward_cpu",
                              [&] {
     const int64_t* rp = rc.data_ptr<int64_t>();
     const scalar_t* wp = wc.data_ptr<scalar_t>();
     const scalar_t* gp = gc.data_ptr<scalar_t>();
     scalar_t* out = grad_keys.data_ptr<scalar_t>();
-    at::parallel_for(0, batch * sh.num_buckets, 1, [&](int64_t t0, int64_t t1) {
+    at::parallel_for(0, batch * sh.num_buckets, grain_for(s * S), [&](int64_t t0, int64_t t1) {
       std::vector<double> g_logit(S);
+      bool in_buckets = true;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / sh.num_buckets;
         const int64_t start = (t % sh.num_buckets) * s;
         const int64_t base = (b * n + start) * S;  // [s, S] block
         // d loss / d log p_k through the normalisation (softmax over the
         // distinct candidates; duplicates have w = 0 and get nothing).
-        double mean = 0;
-        for (int64_t k = 0; k < S; ++k) {
-          double g = 0;
-          for (int64_t i = 0; i < s; ++i) g += gp[base + i * S + k];
-          g_logit[k] = g;
-          mean += wp[base + k] * g;
+        std::fill(g_logit.begin(), g_logit.end(), 0.0);
+        for (int64_t i = 0; i < s; ++i) {
+          for (int64_t k = 0; k < S; ++k) g_logit[k] += gp[base + i * S + k];
         }
+        double mean = 0;
+        for (int64_t k = 0; k < S; ++k) mean += wp[base + k] * g_logit[k];
         for (int64_t k = 0; k < S; ++k) {
           g_logit[k] = wp[base + k] * (g_logit[k] - mean);
         }
@@ -188,50 +233,68 @@ at::Tensor half_permutation_backward_cpu(const at::Tensor& grad_weights,
         for (int64_t i = 0; i < s; ++i) {
           double gz = 0;
           for (int64_t k = 0; k < S; ++k) {
-            if (rp[base + i * S + k] >= start + half) gz += g_logit[k];
+            const int64_t r = rp[base + i * S + k];
+            in_buckets &= r >= start && r < start + s;
+            gz += g_logit[k] * static_cast<double>(r >= start + half);
           }
           out[b * n + start + i] = static_cast<scalar_t>(temperature * gz);
         }
       }
+      if (!in_buckets) rows_ok = false;
     });
   });
+  if (!rows_ok) detail::fail_rows_outside_buckets(op, rows, s);
   return grad_keys;
 }
 
-// y = P v (scatter) or P^T v (gather); v, y [batch, n, f].
+// y = P v (scatter) or P^T v (gather); v, y [batch, n, f]. Returns false
+// (and skips the entry) where a row lies outside [0, n).
 template <typename scalar_t>
-void apply_kernel(const int64_t* rows, const scalar_t* w, const scalar_t* v,
+bool apply_kernel(const int64_t* rows, const scalar_t* w, const scalar_t* v,
                   int64_t batch, int64_t n, int64_t S, int64_t f,
                   bool transpose, scalar_t* y) {
+  std::atomic<bool> in_range{true};
   if (!transpose) {
-    at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
+    // Rows of one batch row scatter into the same output: parallel over b.
+    at::parallel_for(0, batch, grain_for(n * S * f), [&](int64_t b0, int64_t b1) {
+      bool ok = true;
       for (int64_t b = b0; b < b1; ++b) {
         for (int64_t i = 0; i < n; ++i) {
           const scalar_t* src = v + (b * n + i) * f;
           for (int64_t k = 0; k < S; ++k) {
             const int64_t at = (b * n + i) * S + k;
+            const int64_t r = rows[at];
+            const bool valid = r >= 0 && r < n;
+            ok &= valid;
             const scalar_t wk = w[at];
-            if (wk == 0) continue;
-            scalar_t* dst = y + (b * n + rows[at]) * f;
+            if (!valid || wk == 0) continue;
+            scalar_t* dst = y + (b * n + r) * f;
             for (int64_t c = 0; c < f; ++c) dst[c] += wk * src[c];
           }
         }
       }
+      if (!ok) in_range = false;
     });
   } else {
-    at::parallel_for(0, batch * n, 16, [&](int64_t t0, int64_t t1) {
+    at::parallel_for(0, batch * n, grain_for(S * f), [&](int64_t t0, int64_t t1) {
+      bool ok = true;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / n;
         scalar_t* dst = y + t * f;
         for (int64_t k = 0; k < S; ++k) {
+          const int64_t r = rows[t * S + k];
+          const bool valid = r >= 0 && r < n;
+          ok &= valid;
           const scalar_t wk = w[t * S + k];
-          if (wk == 0) continue;
-          const scalar_t* src = v + (b * n + rows[t * S + k]) * f;
+          if (!valid || wk == 0) continue;
+          const scalar_t* src = v + (b * n + r) * f;
           for (int64_t c = 0; c < f; ++c) dst[c] += wk * src[c];
         }
       }
+      if (!ok) in_range = false;
     });
   }
+  return in_range;
 }
 
 int64_t features_of(const at::Tensor& values) {
@@ -249,13 +312,15 @@ at::Tensor half_permutation_apply_cpu(const at::Tensor& rows,
   if (y.numel() == 0 || rows.size(2) == 0) return y;
   const at::Tensor rc = rows.contiguous(), wc = weights.contiguous(),
                    vc = values.contiguous();
+  bool in_range = true;
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "half_permutation_apply_cpu",
                              [&] {
-    apply_kernel<scalar_t>(rc.data_ptr<int64_t>(), wc.data_ptr<scalar_t>(),
-                           vc.data_ptr<scalar_t>(), rows.size(0), rows.size(1),
-                           rows.size(2), features_of(values), transpose,
-                           y.data_ptr<scalar_t>());
+    in_range = apply_kernel<scalar_t>(rc.data_ptr<int64_t>(), wc.data_ptr<scalar_t>(),
+                                      vc.data_ptr<scalar_t>(), rows.size(0), rows.size(1),
+                                      rows.size(2), features_of(values), transpose,
+                                      y.data_ptr<scalar_t>());
   });
+  if (!in_range) detail::check_rows_in_range("half_permutation_apply", rows);
   return y;
 }
 
@@ -282,14 +347,16 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_apply_backward_cpu(
     const scalar_t* g = gc.data_ptr<scalar_t>();
     const scalar_t* v = vc.data_ptr<scalar_t>();
     // The gradient of y = P v is P^T g, of y = P^T v is P g.
-    apply_kernel<scalar_t>(rp, wc.data_ptr<scalar_t>(), g, batch, n, S, f,
-                           !transpose, grad_values.data_ptr<scalar_t>());
+    if (!apply_kernel<scalar_t>(rp, wc.data_ptr<scalar_t>(), g, batch, n, S, f,
+                                !transpose, grad_values.data_ptr<scalar_t>())) {
+      detail::check_rows_in_range(op, rows);
+    }
     // dw[b,i,k] = <column side, row side>: (v[b,i], g[b,r]) for P,
     // (g[b,i], v[b,r]) for P^T, with r = rows[b,i,k].
     const scalar_t* col_side = transpose ? g : v;
     const scalar_t* row_side = transpose ? v : g;
     scalar_t* gw = grad_weights.data_ptr<scalar_t>();
-    at::parallel_for(0, batch * n, 16, [&](int64_t t0, int64_t t1) {
+    at::parallel_for(0, batch * n, grain_for(S * f), [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / n;
         const scalar_t* a = col_side + t * f;

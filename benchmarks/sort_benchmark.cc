@@ -1,0 +1,84 @@
+// Forward + backward of the differentiable sorts, batch 32, keys ~ N(0, 1)
+// sorting themselves (values = keys, so the gradient reaches the keys
+// through both the permutation and the values): the quicksort SortLayer
+// (a = 2 and a = n random candidates per bucket, C = 10), NeuralSort,
+// SoftSort (tau = 1), and torch's exact sort (at::sort + gather) as the
+// floor.
+//
+//   bazel run //benchmarks:sort_benchmark
+//   # peak memory per size: one process per benchmark
+//   bazel run //benchmarks:sort_benchmark -- --benchmark_filter='quicksort_a2/1024$'
+//
+// Counters: n; maxrss_MB = the process's peak resident memory so far (one
+// size per process to read it per size); items = keys sorted per second.
+#include <ATen/ATen.h>
+#include <benchmark/benchmark.h>
+
+#include <memory>
+
+#include "baselines/relaxed_sort.h"
+#include "kernels/testing/benchmark_main.h"
+#include "sparse_hyper/sort_layer.h"
+
+namespace indexgrad {
+namespace {
+
+constexpr int64_t kBatch = 32;
+
+void Run(benchmark::State& state, sparse_hyper::SortModuleImpl* sorter) {
+  const int64_t n = state.range(0);
+  at::manual_seed(0);
+  const at::Tensor keys = at::randn({kBatch, n}).requires_grad_();
+  const at::Tensor w = at::randn({kBatch, n, 1});
+  for (auto _ : state) {
+    keys.mutable_grad() = at::Tensor();
+    const auto out = sorter->forward(keys, keys.unsqueeze(2));
+    (out.output * w).sum().backward();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch * n);
+  state.counters["n"] = n;
+  state.counters["maxrss_MB"] = MaxRssMb();
+}
+
+void BM_QuickSort(benchmark::State& state, int64_t num_samples) {
+  const int64_t a = num_samples < 0 ? state.range(0) : num_samples;
+  sparse_hyper::SortLayer sorter(sparse_hyper::SortLayerOptions().num_samples(a));
+  Run(state, sorter.get());
+}
+
+void BM_NeuralSort(benchmark::State& state) {
+  baselines::NeuralSort sorter(1.0);
+  Run(state, sorter.get());
+}
+
+void BM_SoftSort(benchmark::State& state) {
+  baselines::SoftSort sorter(1.0);
+  Run(state, sorter.get());
+}
+
+void BM_TorchSort(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  at::manual_seed(0);
+  const at::Tensor keys = at::randn({kBatch, n}).requires_grad_();
+  const at::Tensor w = at::randn({kBatch, n});
+  for (auto _ : state) {
+    keys.mutable_grad() = at::Tensor();
+    (std::get<0>(keys.sort(1)) * w).sum().backward();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch * n);
+  state.counters["n"] = n;
+  state.counters["maxrss_MB"] = MaxRssMb();
+}
+
+BENCHMARK_CAPTURE(BM_QuickSort, quicksort_a2, 2)
+    ->RangeMultiplier(4)->Range(4, 65536)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_QuickSort, quicksort_an, -1)
+    ->RangeMultiplier(4)->Range(4, 1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NeuralSort)->RangeMultiplier(4)->Range(4, 2048)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SoftSort)->RangeMultiplier(4)->Range(4, 2048)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TorchSort)->RangeMultiplier(4)->Range(4, 65536)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace indexgrad
+
+INDEXGRAD_BENCHMARK_MAIN();
