@@ -70,13 +70,24 @@ void BM_TorchSort(benchmark::State& state) {
   state.counters["maxrss_MB"] = MaxRssMb();
 }
 
-BENCHMARK_CAPTURE(BM_QuickSort, quicksort_a2, 2)
-    ->RangeMultiplier(4)->Range(4, 65536)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_QuickSort, quicksort_an, -1)
-    ->RangeMultiplier(4)->Range(4, 1024)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_NeuralSort)->RangeMultiplier(4)->Range(4, 2048)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SoftSort)->RangeMultiplier(4)->Range(4, 2048)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TorchSort)->RangeMultiplier(4)->Range(4, 65536)->Unit(benchmark::kMillisecond);
+// n = 4, 16, 64, 128 (the authors' quicksort's last comparable size), 256,
+// then x4 up to `max_n`.
+void Sizes(benchmark::internal::Benchmark* b, int64_t max_n) {
+  for (int64_t n : {4, 16, 64, 128, 256, 1024, 4096, 16384, 65536}) {
+    if (n <= max_n) b->Arg(n);
+  }
+  b->Unit(benchmark::kMillisecond);
+}
+
+void UpTo1024(benchmark::internal::Benchmark* b) { Sizes(b, 1024); }
+void UpTo65536(benchmark::internal::Benchmark* b) { Sizes(b, 65536); }
+
+// a = n and the dense relaxations are quadratic: up to 1,024.
+BENCHMARK_CAPTURE(BM_QuickSort, quicksort_a2, 2)->Apply(UpTo65536);
+BENCHMARK_CAPTURE(BM_QuickSort, quicksort_an, -1)->Apply(UpTo1024);
+BENCHMARK(BM_NeuralSort)->Apply(UpTo1024);
+BENCHMARK(BM_SoftSort)->Apply(UpTo1024);
+BENCHMARK(BM_TorchSort)->Apply(UpTo65536);
 
 }  // namespace
 }  // namespace indexgrad
