@@ -51,6 +51,31 @@ TEST(SortLayer, FarApartKeysSortExactlyForAnyN) {
   }
 }
 
+// Ties: keys equal to their bucket's median get o' = 1/2, so the paper's
+// proportions split evenly between the tied keys' arrangements (when both
+// are among the candidates), and the stable partitions of those
+// arrangements differ by more than the tied items: the output mixes
+// values. Each level is doubly stochastic, so sums are kept, outputs stay
+// convex combinations and nothing is NaN. Ties away from every median
+// (equal keys that never straddle a median) sort exactly.
+TEST(SortLayer, TiedKeysGiveConvexMixturesAndExactSortsAwayFromMedians) {
+  SortLayer sorter(SortLayerOptions().num_samples(3));
+  at::manual_seed(4);
+  for (int64_t n : {4, 7, 16}) {
+    const at::Tensor keys = at::randint(0, 3, {5, n}, kDouble) * 1e6;  // many ties
+    const at::Tensor values = at::rand({5, n, 2}, kDouble);
+    const SortOutput out = sorter->forward(keys, values);
+    EXPECT_FALSE(at::isnan(out.output).any().item<bool>());
+    EXPECT_TRUE(at::allclose(out.output.sum(1), values.sum(1), 1e-12, 1e-12)) << n;
+    EXPECT_TRUE(out.output.min().item<double>() >= values.min().item<double>() - 1e-12);
+    EXPECT_TRUE(out.output.max().item<double>() <= values.max().item<double>() + 1e-12);
+  }
+  // 8 keys in pairs of equal keys: every median falls between two pairs.
+  const at::Tensor keys = at::tensor({3.0, 1.0, 0.0, 2.0, 1.0, 3.0, 2.0, 0.0}, kDouble).view({1, 8}) * 1e6;
+  const SortOutput out = sorter->forward(keys, keys.unsqueeze(2));
+  EXPECT_TRUE(at::equal(out.output.squeeze(2), std::get<0>(keys.sort(1))));
+}
+
 TEST(SortLayer, TiedKeysKeepTheirOrderInEvaluation) {
   SortLayer sorter;
   sorter->eval();
