@@ -16,19 +16,27 @@ INDEXGRAD_HD uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-INDEXGRAD_HD uint64_t random_bits(uint64_t seed, uint64_t stream,
-                                  uint64_t counter) {
-  return mix64(mix64(seed * 0x9e3779b97f4a7c15ULL + stream) + counter);
+// The per-stream part of random_bits: hoist it out of loops over counters.
+INDEXGRAD_HD uint64_t stream_key(uint64_t seed, uint64_t stream) {
+  return mix64(seed * 0x9e3779b97f4a7c15ULL + stream);
 }
 
-// Uniform integer in [0, n), n >= 1 (53 random bits scaled: the bias is
-// below n / 2^53).
-INDEXGRAD_HD int64_t random_below(uint64_t seed, uint64_t stream,
-                                  uint64_t counter, int64_t n) {
-  const double u = (random_bits(seed, stream, counter) >> 11) *
-                   (1.0 / 9007199254740992.0);  // [0, 1)
+INDEXGRAD_HD uint64_t random_bits(uint64_t seed, uint64_t stream,
+                                  uint64_t counter) {
+  return mix64(stream_key(seed, stream) + counter);
+}
+
+// Uniform integer in [0, n), n >= 1, from 64 random bits (53 of them
+// scaled: the bias is below n / 2^53).
+INDEXGRAD_HD int64_t below_from_bits(uint64_t bits, int64_t n) {
+  const double u = (bits >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
   int64_t v = static_cast<int64_t>(u * static_cast<double>(n));
   return v < n ? v : n - 1;
+}
+
+INDEXGRAD_HD int64_t random_below(uint64_t seed, uint64_t stream,
+                                  uint64_t counter, int64_t n) {
+  return below_from_bits(random_bits(seed, stream, counter), n);
 }
 
 }  // namespace indexgrad

@@ -4,34 +4,25 @@
 //
 // One quicksort level on a bucket of `s` keys (s even), paper section 3.3:
 //   m     = median of the bucket = (x_(s/2) + x_(s/2+1)) / 2, the mean of the
-//           two middle order statistics (ranks from a stable sort, so ties
+//           two middle order statistics (ranks from a stable order, so ties
 //           are ordered by position);
 //   z_i   = C (x_i - m),  o'_i = sigmoid(z_i);
-//   log p(o) = sum_i [o_i log o'_i + (1 - o_i) log(1 - o'_i)]
-//            = sum_i log sigmoid(o_i ? z_i : -z_i).
+//   p(o)  = prod_i o'_i^o_i (1 - o'_i)^(1 - o_i)
+//         = prod_i sigmoid(-z_i) * exp(sum_{i: o_i = 1} z_i),
+// since sigmoid(z) / sigmoid(-z) = exp(z). The first factor is common to
+// every candidate of the bucket and cancels in the normalisation, so the
+// normalised proportions are exactly softmax_k(sum_{i: o_ki = 1} z_i): one
+// exp per candidate, no per-key exp or log, no 0/0 however far the keys
+// are (the largest logit is subtracted first). Every candidate being
+// balanced, the median cancels as well: it only decides round(o').
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
 #include "kernels/common/host_device.h"
 #include "kernels/common/random.h"
 
 namespace indexgrad {
-
-// log sigmoid(z) and log sigmoid(-z) = log(1 - sigmoid(z)) with one exp and
-// one log1p, both without cancellation: with l = log1p(exp(-|z|)),
-// log sigmoid(|z|) = -l and log sigmoid(-|z|) = -|z| - l. In the keys'
-// precision T (float keys: float exp/log1p, about 3x cheaper).
-template <typename T>
-INDEXGRAD_HD void log_sigmoid_pair(T z, T* log_up, T* log_down) {
-  using std::exp;  // the float overloads for T = float
-  using std::log1p;
-  const T a = z >= 0 ? z : -z;
-  const T l = log1p(exp(-a));
-  *log_up = z >= 0 ? -l : -a - l;
-  *log_down = z >= 0 ? -a - l : -l;
-}
 
 // Random stream of candidate `k` of the bucket starting at column `start` of
 // row `b`, at quicksort level `depth` (n columns, S candidates per bucket).
@@ -52,12 +43,30 @@ INDEXGRAD_HD uint64_t half_permutation_stream(int64_t b, int64_t depth,
 template <typename Bit>
 INDEXGRAD_HD void sample_balanced(uint64_t seed, uint64_t stream, int64_t s,
                                   Bit* o) {
+  const uint64_t key = stream_key(seed, stream);  // = random_below(seed, stream, i, .)
   int64_t need = s / 2;
   for (int64_t i = 0; i < s; ++i) {
     const int64_t left = s - i;
-    o[i] = random_below(seed, stream, static_cast<uint64_t>(i), left) < need;
+    o[i] = below_from_bits(mix64(key + static_cast<uint64_t>(i)), left) < need;
     need -= o[i] ? 1 : 0;
   }
+}
+
+// The candidate's logit, sum_{i: o_i = 1} z_i (see the top of this file),
+// branch-free with four partial sums (o is random: a branch on it
+// mispredicts half the time).
+template <typename Bit>
+INDEXGRAD_HD double candidate_logit(const Bit* o, const double* z, int64_t s) {
+  double acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= s; i += 4) {
+    acc0 += o[i] * z[i];
+    acc1 += o[i + 1] * z[i + 1];
+    acc2 += o[i + 2] * z[i + 2];
+    acc3 += o[i + 3] * z[i + 3];
+  }
+  for (; i < s; ++i) acc0 += o[i] * z[i];
+  return (acc0 + acc1) + (acc2 + acc3);
 }
 
 }  // namespace indexgrad

@@ -60,7 +60,7 @@ bool forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
   std::atomic<bool> finite{true};
   at::parallel_for(0, batch * sh.num_buckets, grain_for(s * S), [&](int64_t t0, int64_t t1) {
     std::vector<int64_t> order, cand_order;
-    std::vector<double> ls1(s), ls0(s), logp(S);
+    std::vector<double> z(s), logp(S);
     std::vector<uint8_t> bits(static_cast<size_t>(s) * S), dup(S);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / sh.num_buckets;
@@ -74,12 +74,7 @@ bool forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
       }
       const int64_t lower_middle = split_by_rank(x, s, &order);
       const double m = 0.5 * (static_cast<double>(x[lower_middle]) + x[order[half]]);
-      for (int64_t i = 0; i < s; ++i) {
-        scalar_t up, down;
-        log_sigmoid_pair<scalar_t>(static_cast<scalar_t>(temperature * (x[i] - m)), &up, &down);
-        ls1[i] = up;
-        ls0[i] = down;
-      }
+      for (int64_t i = 0; i < s; ++i) z[i] = temperature * (static_cast<double>(x[i]) - m);
       // Candidate 0: round(o'), the upper half by stable rank.
       uint8_t* o0 = bits.data();
       for (int64_t r = 0; r < s; ++r) o0[order[r]] = r >= half;
@@ -87,23 +82,8 @@ bool forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
         sample_balanced(seed, half_permutation_stream(b, depth, n, start, S, k),
                         s, bits.data() + k * s);
       }
-      // log p(o) = sum_i log(1 - o'_i) + sum_{i: o_i = 1} (log o'_i - log(1 - o'_i)),
-      // branch-free (o is random: branches on it mispredict half the time).
-      double base = 0;
-      for (int64_t i = 0; i < s; ++i) {
-        base += ls0[i];
-        ls1[i] -= ls0[i];
-      }
-      for (int64_t k = 0; k < S; ++k) {
-        const uint8_t* o = bits.data() + k * s;
-        double acc[4] = {0, 0, 0, 0};
-        int64_t i = 0;
-        for (; i + 4 <= s; i += 4) {
-          for (int j = 0; j < 4; ++j) acc[j] += o[i + j] * ls1[i + j];
-        }
-        for (; i < s; ++i) acc[0] += o[i] * ls1[i];
-        logp[k] = base + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
-      }
+      // log p(o) up to a term common to the bucket's candidates.
+      for (int64_t k = 0; k < S; ++k) logp[k] = candidate_logit(bits.data() + k * s, z.data(), s);
       // Duplicates: exact comparison; the first occurrence (lowest k) stays.
       std::fill(dup.begin(), dup.end(), 0);
       if (S <= 16) {  // few candidates: against every earlier one
