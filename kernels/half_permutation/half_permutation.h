@@ -17,7 +17,8 @@
 //   they tie); candidates 1..num_samples are uniformly random balanced
 //   vectors, drawn directly from the counter-based RNG (seed, row, depth,
 //   bucket, candidate), no permutation cache.
-// Proportions: p(o) = prod_i o'_i^o_i (1 - o'_i)^(1 - o_i), in log space;
+// Proportions: p(o) = prod_i o'_i^o_i (1 - o'_i)^(1 - o_i), computed as a
+//   softmax over candidates of sum_{i: o_i = 1} z_i (half_permutation_math.h);
 //   a candidate equal (bit for bit) to an earlier one of its bucket gets 0;
 //   the rest are normalised per bucket, so every column sums to one. The
 //   bucket's block of the matrix is the mixture sum_k w_k P(o_k): the matrix
