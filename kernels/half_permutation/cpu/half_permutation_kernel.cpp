@@ -51,6 +51,64 @@ int64_t grain_for(int64_t work_per_task, int64_t work = 8192) {
   return std::max<int64_t>(1, work / std::max<int64_t>(1, work_per_task));
 }
 
+// dup[k] = 1 where candidate k (s bits at bits + k s) equals an earlier
+// one, bit for bit: the first occurrence (lowest k) stays.
+void mark_duplicates(const uint8_t* bits, int64_t s, int64_t S, uint8_t* dup,
+                     std::vector<int64_t>* scratch) {
+  std::fill(dup, dup + S, 0);
+  if (S <= 16) {  // few candidates: against every earlier one
+    for (int64_t k = 1; k < S; ++k) {
+      for (int64_t j = 0; j < k && !dup[k]; ++j) {
+        dup[k] = std::memcmp(bits + j * s, bits + k * s, s) == 0;
+      }
+    }
+    return;
+  }
+  // Many: sort them (ties by k), equal neighbours are duplicates.
+  std::vector<int64_t>& order = *scratch;
+  order.resize(S);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t c) {
+    const int cmp = std::memcmp(bits + a * s, bits + c * s, s);
+    return cmp < 0 || (cmp == 0 && a < c);
+  });
+  for (int64_t j = 1; j < S; ++j) {
+    dup[order[j]] = std::memcmp(bits + order[j - 1] * s, bits + order[j] * s, s) == 0;
+  }
+}
+
+// Logits -> normalised proportions over the distinct candidates, in place
+// (duplicates get 0; the largest logit is subtracted first).
+void normalise_proportions(double* logit, const uint8_t* dup, int64_t S) {
+  double top = -std::numeric_limits<double>::infinity();
+  for (int64_t k = 0; k < S; ++k) {
+    if (!dup[k]) top = std::max(top, logit[k]);
+  }
+  double total = 0;
+  for (int64_t k = 0; k < S; ++k) {
+    logit[k] = dup[k] ? 0.0 : std::exp(logit[k] - top);
+    total += logit[k];
+  }
+  for (int64_t k = 0; k < S; ++k) logit[k] /= total;
+}
+
+// Rows of candidate o by a stable partition (Algorithm 2): o = 0 keys fill
+// the bucket's first half in order, o = 1 keys its second half. Writes the
+// s entries rows[i S], weights[i S] (strided by the S candidates).
+// Branch-free: o is random, branches on it mispredict half the time.
+template <typename scalar_t>
+void write_rows(const uint8_t* o, int64_t s, int64_t start, int64_t S, scalar_t w,
+                int64_t* rows, scalar_t* weights) {
+  int64_t lower = start, upper = start + s / 2;  // next free rows
+  for (int64_t i = 0; i < s; ++i) {
+    const int64_t up = o[i];
+    rows[i * S] = up * upper + (1 - up) * lower;
+    upper += up;
+    lower += 1 - up;
+    weights[i * S] = w;
+  }
+}
+
 // Returns false if a key is NaN or infinite (checked in the same pass).
 template <typename scalar_t>
 bool forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
@@ -84,49 +142,11 @@ bool forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
       }
       // log p(o) up to a term common to the bucket's candidates.
       for (int64_t k = 0; k < S; ++k) logp[k] = candidate_logit(bits.data() + k * s, z.data(), s);
-      // Duplicates: exact comparison; the first occurrence (lowest k) stays.
-      std::fill(dup.begin(), dup.end(), 0);
-      if (S <= 16) {  // few candidates: against every earlier one
-        for (int64_t k = 1; k < S; ++k) {
-          for (int64_t j = 0; j < k && !dup[k]; ++j) {
-            dup[k] = std::memcmp(bits.data() + j * s, bits.data() + k * s, s) == 0;
-          }
-        }
-      } else {  // many: sort them, equal neighbours are duplicates
-        cand_order.resize(S);
-        std::iota(cand_order.begin(), cand_order.end(), 0);
-        std::sort(cand_order.begin(), cand_order.end(), [&](int64_t a, int64_t c) {
-          const int cmp = std::memcmp(bits.data() + a * s, bits.data() + c * s, s);
-          return cmp < 0 || (cmp == 0 && a < c);
-        });
-        for (int64_t j = 1; j < S; ++j) {
-          dup[cand_order[j]] = std::memcmp(bits.data() + cand_order[j - 1] * s,
-                                           bits.data() + cand_order[j] * s, s) == 0;
-        }
-      }
-      double top = -std::numeric_limits<double>::infinity();
+      mark_duplicates(bits.data(), s, S, dup.data(), &cand_order);
+      normalise_proportions(logp.data(), dup.data(), S);
       for (int64_t k = 0; k < S; ++k) {
-        if (!dup[k]) top = std::max(top, logp[k]);
-      }
-      double total = 0;
-      for (int64_t k = 0; k < S; ++k) {
-        logp[k] = dup[k] ? 0.0 : std::exp(logp[k] - top);
-        total += logp[k];
-      }
-      // Rows by a stable partition (Algorithm 2), one candidate at a time.
-      for (int64_t k = 0; k < S; ++k) {
-        const uint8_t* o = bits.data() + k * s;
-        const scalar_t w = static_cast<scalar_t>(logp[k] / total);
-        int64_t lower = start, upper = start + half;  // next free rows
-        int64_t* r = rows + (b * n + start) * S + k;
-        scalar_t* wt = weights + (b * n + start) * S + k;
-        for (int64_t i = 0; i < s; ++i) {
-          const int64_t up = o[i];
-          r[i * S] = up * upper + (1 - up) * lower;
-          upper += up;
-          lower += 1 - up;
-          wt[i * S] = w;
-        }
+        write_rows(bits.data() + k * s, s, start, S, static_cast<scalar_t>(logp[k]),
+                   rows + (b * n + start) * S + k, weights + (b * n + start) * S + k);
       }
     }
   });
