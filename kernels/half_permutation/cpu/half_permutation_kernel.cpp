@@ -110,22 +110,27 @@ void write_rows(const uint8_t* o, int64_t s, int64_t start, int64_t S, scalar_t 
 }
 
 // Returns false if a key is NaN or infinite (checked in the same pass).
+// keys[(b n + i) key_stride] is key i of row b.
 template <typename scalar_t>
-bool forward_buckets(const scalar_t* keys, int64_t batch, const BucketShape& sh,
-                     int64_t depth, double temperature, uint64_t seed,
-                     int64_t* rows, scalar_t* weights) {
+bool forward_buckets(const scalar_t* keys, int64_t key_stride, int64_t batch,
+                     const BucketShape& sh, int64_t depth, double temperature,
+                     uint64_t seed, int64_t* rows, scalar_t* weights) {
   const int64_t n = sh.n, s = sh.s, S = sh.num_candidates, half = s / 2;
   std::atomic<bool> finite{true};
   at::parallel_for(0, batch * sh.num_buckets, grain_for(s * S), [&](int64_t t0, int64_t t1) {
     std::vector<int64_t> order, cand_order;
     std::vector<double> z(s), logp(S);
+    std::vector<scalar_t> xs(s);
     std::vector<uint8_t> bits(static_cast<size_t>(s) * S), dup(S);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / sh.num_buckets;
       const int64_t start = (t % sh.num_buckets) * s;
-      const scalar_t* x = keys + b * n + start;
+      const scalar_t* x = xs.data();  // the bucket's keys, contiguous
       bool ok = true;
-      for (int64_t i = 0; i < s; ++i) ok &= std::isfinite(x[i]);
+      for (int64_t i = 0; i < s; ++i) {
+        xs[i] = keys[(b * n + start + i) * key_stride];
+        ok &= std::isfinite(xs[i]);
+      }
       if (!ok) {
         finite = false;
         continue;
@@ -168,13 +173,61 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_cpu(const at::Tensor& keys,
   const BucketShape sh = shape_of(keys, depth, S);
   bool finite = true;
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "half_permutation_cpu", [&] {
-    finite = forward_buckets<scalar_t>(k.data_ptr<scalar_t>(), batch, sh, depth,
+    finite = forward_buckets<scalar_t>(k.data_ptr<scalar_t>(), 1, batch, sh, depth,
                                        temperature, static_cast<uint64_t>(seed),
                                        rows.data_ptr<int64_t>(),
                                        weights.data_ptr<scalar_t>());
   });
   TORCH_CHECK(finite, "half_permutation: keys contain NaN or infinity");
   return {rows, weights};
+}
+
+// d loss / d keys of one level from d loss / d weights [batch, n, S]:
+// adds C sum_k g_logit[k] o_ki to out[(b n + i) out_stride]. Returns false
+// where a row lies outside its column's bucket.
+template <typename scalar_t>
+bool keys_backward(const scalar_t* gp, const int64_t* rp, const scalar_t* wp,
+                   int64_t batch, const BucketShape& sh, double temperature,
+                   scalar_t* out, int64_t out_stride) {
+  const int64_t n = sh.n, s = sh.s, S = sh.num_candidates, half = s / 2;
+  std::atomic<bool> rows_ok{true};
+  at::parallel_for(0, batch * sh.num_buckets, grain_for(s * S), [&](int64_t t0, int64_t t1) {
+    std::vector<double> g_logit(S);
+    bool in_buckets = true;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / sh.num_buckets;
+      const int64_t start = (t % sh.num_buckets) * s;
+      const int64_t base = (b * n + start) * S;  // [s, S] block
+      // d loss / d log p_k through the normalisation (softmax over the
+      // distinct candidates; duplicates have w = 0 and get nothing).
+      std::fill(g_logit.begin(), g_logit.end(), 0.0);
+      for (int64_t i = 0; i < s; ++i) {
+        for (int64_t k = 0; k < S; ++k) g_logit[k] += gp[base + i * S + k];
+      }
+      double mean = 0;
+      for (int64_t k = 0; k < S; ++k) mean += wp[base + k] * g_logit[k];
+      for (int64_t k = 0; k < S; ++k) {
+        g_logit[k] = wp[base + k] * (g_logit[k] - mean);
+      }
+      // d log p_k / d z_i = o_ki - sigmoid(z_i), z_i = C (x_i - m). The
+      // sigmoid term drops out: sum_k g_logit[k] = 0 (softmax). So does
+      // the median: shifting m moves every log p_k by the same
+      // C (sum_i sigmoid(z_i) - s/2), every candidate being balanced, and
+      // the normalised proportions do not change. Hence
+      // d loss / d x_i = C sum_k g_logit[k] o_ki, no sort needed.
+      for (int64_t i = 0; i < s; ++i) {
+        double gz = 0;
+        for (int64_t k = 0; k < S; ++k) {
+          const int64_t r = rp[base + i * S + k];
+          in_buckets &= r >= start && r < start + s;
+          gz += g_logit[k] * static_cast<double>(r >= start + half);
+        }
+        out[(b * n + start + i) * out_stride] += static_cast<scalar_t>(temperature * gz);
+      }
+    }
+    if (!in_buckets) rows_ok = false;
+  });
+  return rows_ok;
 }
 
 at::Tensor half_permutation_backward_cpu(const at::Tensor& grad_weights,
@@ -198,52 +251,13 @@ at::Tensor half_permutation_backward_cpu(const at::Tensor& grad_weights,
                    wc = weights.contiguous(), gc = grad_weights.contiguous();
   const int64_t batch = keys.size(0), S = rows.size(2);
   const BucketShape sh = shape_of(keys, depth, S);
-  const int64_t n = sh.n, s = sh.s, half = s / 2;
-  std::atomic<bool> rows_ok{true};
-  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "half_permutation_backward_cpu",
-                             [&] {
-    const int64_t* rp = rc.data_ptr<int64_t>();
-    const scalar_t* wp = wc.data_ptr<scalar_t>();
-    const scalar_t* gp = gc.data_ptr<scalar_t>();
-    scalar_t* out = grad_keys.data_ptr<scalar_t>();
-    at::parallel_for(0, batch * sh.num_buckets, grain_for(s * S), [&](int64_t t0, int64_t t1) {
-      std::vector<double> g_logit(S);
-      bool in_buckets = true;
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t b = t / sh.num_buckets;
-        const int64_t start = (t % sh.num_buckets) * s;
-        const int64_t base = (b * n + start) * S;  // [s, S] block
-        // d loss / d log p_k through the normalisation (softmax over the
-        // distinct candidates; duplicates have w = 0 and get nothing).
-        std::fill(g_logit.begin(), g_logit.end(), 0.0);
-        for (int64_t i = 0; i < s; ++i) {
-          for (int64_t k = 0; k < S; ++k) g_logit[k] += gp[base + i * S + k];
-        }
-        double mean = 0;
-        for (int64_t k = 0; k < S; ++k) mean += wp[base + k] * g_logit[k];
-        for (int64_t k = 0; k < S; ++k) {
-          g_logit[k] = wp[base + k] * (g_logit[k] - mean);
-        }
-        // d log p_k / d z_i = o_ki - sigmoid(z_i), z_i = C (x_i - m). The
-        // sigmoid term drops out: sum_k g_logit[k] = 0 (softmax). So does
-        // the median: shifting m moves every log p_k by the same
-        // C (sum_i sigmoid(z_i) - s/2), every candidate being balanced, and
-        // the normalised proportions do not change. Hence
-        // d loss / d x_i = C sum_k g_logit[k] o_ki, no sort needed.
-        for (int64_t i = 0; i < s; ++i) {
-          double gz = 0;
-          for (int64_t k = 0; k < S; ++k) {
-            const int64_t r = rp[base + i * S + k];
-            in_buckets &= r >= start && r < start + s;
-            gz += g_logit[k] * static_cast<double>(r >= start + half);
-          }
-          out[b * n + start + i] = static_cast<scalar_t>(temperature * gz);
-        }
-      }
-      if (!in_buckets) rows_ok = false;
-    });
+  bool in_buckets = true;
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "half_permutation_backward_cpu", [&] {
+    in_buckets = keys_backward<scalar_t>(gc.data_ptr<scalar_t>(), rc.data_ptr<int64_t>(),
+                                         wc.data_ptr<scalar_t>(), batch, sh, temperature,
+                                         grad_keys.data_ptr<scalar_t>(), 1);
   });
-  if (!rows_ok) detail::fail_rows_outside_buckets(op, rows, s);
+  if (!in_buckets) detail::fail_rows_outside_buckets(op, rows, sh.s);
   return grad_keys;
 }
 
@@ -295,6 +309,26 @@ bool apply_kernel(const int64_t* rows, const scalar_t* w, const scalar_t* v,
     });
   }
   return in_range;
+}
+
+// dw[b,i,k] = <col_side[b,i], row_side[b,r]>, r = rows[b,i,k]: the
+// gradient of the weights of y = P v (col_side = v, row_side = dy) or of
+// y = P^T v (col_side = dy, row_side = v). Rows must be in range.
+template <typename scalar_t>
+void weight_grads(const int64_t* rows, const scalar_t* col_side, const scalar_t* row_side,
+                  int64_t batch, int64_t n, int64_t S, int64_t f, scalar_t* gw) {
+  at::parallel_for(0, batch * n, grain_for(S * f), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / n;
+      const scalar_t* a = col_side + t * f;
+      for (int64_t k = 0; k < S; ++k) {
+        const scalar_t* c = row_side + (b * n + rows[t * S + k]) * f;
+        scalar_t dot = 0;
+        for (int64_t j = 0; j < f; ++j) dot += a[j] * c[j];
+        gw[t * S + k] = dot;
+      }
+    }
+  });
 }
 
 int64_t features_of(const at::Tensor& values) {
@@ -351,23 +385,9 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_apply_backward_cpu(
                                 !transpose, grad_values.data_ptr<scalar_t>())) {
       detail::check_rows_in_range(op, rows);
     }
-    // dw[b,i,k] = <column side, row side>: (v[b,i], g[b,r]) for P,
-    // (g[b,i], v[b,r]) for P^T, with r = rows[b,i,k].
-    const scalar_t* col_side = transpose ? g : v;
-    const scalar_t* row_side = transpose ? v : g;
-    scalar_t* gw = grad_weights.data_ptr<scalar_t>();
-    at::parallel_for(0, batch * n, grain_for(S * f), [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t b = t / n;
-        const scalar_t* a = col_side + t * f;
-        for (int64_t k = 0; k < S; ++k) {
-          const scalar_t* c = row_side + (b * n + rp[t * S + k]) * f;
-          scalar_t dot = 0;
-          for (int64_t j = 0; j < f; ++j) dot += a[j] * c[j];
-          gw[t * S + k] = dot;
-        }
-      }
-    });
+    // P: (v[b,i], g[b,r]); P^T: (g[b,i], v[b,r]).
+    weight_grads<scalar_t>(rp, transpose ? g : v, transpose ? v : g, batch, n, S, f,
+                           grad_weights.data_ptr<scalar_t>());
   });
   return {grad_values, grad_weights};
 }
