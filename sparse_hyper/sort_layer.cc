@@ -37,17 +37,15 @@ SortOutput SortLayerImpl::forward(const at::Tensor& keys, const at::Tensor& valu
   calls.add_(1);
   std::vector<int64_t> level_shape = values.sizes().vec();
   level_shape[1] = length;
+  // x_i = P^i(o(x_{i-1})) x_{i-1}, all levels in one op; level d is seeded
+  // with seed * 1000003 + call * 64 + d.
+  auto [levels, rows, weights] = quicksort_levels(
+      k, x, options.num_samples(), options.temperature(), options.seed() * 1000003 + call * 64);
   SortOutput out;
-  // x_i = P^i(o(x_{i-1})) x_{i-1}; the keys travel with the values (they
-  // are the column the next level's medians are taken of).
-  at::Tensor kx = at::cat({k.unsqueeze(2), x}, 2);  // [batch, N, 1 + f]
   for (int64_t depth = 0; depth < depth_count; ++depth) {
-    const int64_t seed = options.seed() * 1000003 + call * 64 + depth;
-    auto [rows, weights] = half_permutation(kx.select(2, 0), depth, options.num_samples(),
-                                            options.temperature(), seed);
-    kx = half_permutation_apply(rows, weights, kx, /*transpose=*/false);
-    out.steps.emplace_back(rows, weights);
-    out.levels.push_back(kx.narrow(2, 1, x.size(2)).reshape(level_shape));
+    out.steps.emplace_back(rows[depth], weights[depth]);
+    // [batch, N, 1 + f] -> the values part, viewed in the caller's shape.
+    out.levels.push_back(levels[depth].narrow(2, 1, x.size(2)).view(level_shape));
   }
   out.output = out.levels.back().narrow(1, 0, n);
   return out;

@@ -33,7 +33,27 @@ at::Tensor half_permutation_apply(const at::Tensor& rows,
   return op.call(rows, weights, values, transpose);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels(
+    const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
+    double temperature, int64_t seed) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("indexgrad::quicksort_levels", "")
+                       .typed<decltype(quicksort_levels)>();
+  return op.call(keys, values, num_samples, temperature, seed);
+}
+
 namespace detail {
+
+std::tuple<at::Tensor, at::Tensor> _quicksort_levels_backward(
+    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    double temperature) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("indexgrad::_quicksort_levels_backward", "")
+          .typed<decltype(_quicksort_levels_backward)>();
+  return op.call(grad_levels, keys, values, levels, rows, weights, temperature);
+}
 
 at::Tensor _half_permutation_backward(const at::Tensor& grad_weights,
                                       const at::Tensor& keys,
@@ -140,4 +160,11 @@ TORCH_LIBRARY_FRAGMENT(indexgrad, m) {
   m.def(
       "_half_permutation_apply_backward(Tensor grad, Tensor rows, "
       "Tensor weights, Tensor values, bool transpose) -> (Tensor, Tensor)");
+  m.def(
+      "quicksort_levels(Tensor keys, Tensor values, int num_samples, "
+      "float temperature, int seed) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "_quicksort_levels_backward(Tensor grad_levels, Tensor keys, "
+      "Tensor values, Tensor levels, Tensor rows, Tensor weights, "
+      "float temperature) -> (Tensor, Tensor)");
 }

@@ -62,7 +62,31 @@ at::Tensor half_permutation_apply(const at::Tensor& rows,
                                   const at::Tensor& weights,
                                   const at::Tensor& values, bool transpose);
 
+// All log2 n levels of the quicksort in one op (what SortLayer runs): no
+// per-level op calls, autograd nodes or views.
+//   keys [batch, n] (n a power of two >= 2), values [batch, n, f], same
+//   dtype. Level d (0-based) applies half_permutation(keys_d, d,
+//   num_samples, temperature, seed + d) to [keys_d | values_d]: the keys
+//   travel with the values and each level takes its medians from the
+//   (mixed) keys the level before produced, as in equation (1).
+// returns levels  [L, batch, n, 1 + f]: [keys | values] after each level,
+//         rows    [L, batch, n, S], weights [L, batch, n, S]: each level's
+//         half-permutation, as half_permutation returns it.
+// Differentiable in keys and values through levels
+// (`_quicksort_levels_backward`); rows and weights are outputs for the
+// intermediate loss (their gradients are not propagated: pass targets
+// through half_permutation_apply under no-grad, as SortLoss does).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels(
+    const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
+    double temperature, int64_t seed);
+
 namespace detail {
+
+// Returns (grad_keys [batch, n], grad_values [batch, n, f]).
+std::tuple<at::Tensor, at::Tensor> _quicksort_levels_backward(
+    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    double temperature);
 
 // Returns grad_keys [batch, n].
 at::Tensor _half_permutation_backward(const at::Tensor& grad_weights,

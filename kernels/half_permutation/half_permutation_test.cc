@@ -216,6 +216,57 @@ TEST(HalfPermutationApply, GradientsMatchFiniteDifferences) {
   }
 }
 
+// quicksort_levels runs the same levels as composing half_permutation and
+// half_permutation_apply by hand, keys travelling with the values.
+TEST(QuicksortLevels, MatchesTheLevelByLevelComposition) {
+  at::manual_seed(6);
+  const at::Tensor keys = at::randn({3, 16}, kDouble).requires_grad_();
+  const at::Tensor values = at::randn({3, 16, 2}, kDouble).requires_grad_();
+  auto [levels, rows, weights] = quicksort_levels(keys, values, 3, 4.0, 100);
+  ASSERT_EQ(levels.sizes(), (std::vector<int64_t>{4, 3, 16, 3}));
+  const at::Tensor probe = at::randn({4, 3, 16, 3}, kDouble);
+  (levels * probe).sum().backward();
+  const at::Tensor gk = keys.grad().clone(), gv = values.grad().clone();
+  keys.mutable_grad() = at::Tensor();
+  values.mutable_grad() = at::Tensor();
+  at::Tensor kx = at::cat({keys.unsqueeze(2), values}, 2);
+  at::Tensor loss = at::zeros({}, kDouble);
+  for (int64_t d = 0; d < 4; ++d) {
+    auto [r, w] = half_permutation(kx.select(2, 0), d, 3, 4.0, 100 + d);
+    EXPECT_TRUE(at::equal(r, rows[d])) << d;
+    EXPECT_TRUE(at::allclose(w, weights[d], 0, 1e-15)) << d;
+    kx = half_permutation_apply(r, w, kx, false);
+    EXPECT_TRUE(at::allclose(kx, levels[d], 0, 1e-14)) << d;
+    loss = loss + (kx * probe[d]).sum();
+  }
+  loss.backward();
+  EXPECT_TRUE(at::allclose(keys.grad(), gk, 1e-10, 1e-12));
+  EXPECT_TRUE(at::allclose(values.grad(), gv, 1e-10, 1e-12));
+}
+
+TEST(QuicksortLevels, GradientMatchesFiniteDifferences) {
+  at::manual_seed(7);
+  const at::Tensor keys = at::randperm(8, at::kLong).to(at::kDouble).view({1, 8}) * 0.1 +
+                          at::rand({1, 8}, kDouble) * 0.01;
+  const at::Tensor values = at::randn({1, 8, 2}, kDouble);
+  auto f = [](const std::vector<at::Tensor>& in) {
+    return std::get<0>(quicksort_levels(in[0], in[1], 4, 3.0, 1));
+  };
+  EXPECT_LT(testing::max_gradient_error(f, {keys.clone(), values.clone()}, 0), 1e-7);
+  EXPECT_LT(testing::max_gradient_error(f, {keys.clone(), values.clone()}, 1), 1e-7);
+}
+
+TEST(QuicksortLevels, BadInputIsAClearError) {
+  EXPECT_ERROR_CONTAINS(quicksort_levels(at::randn({2, 6}), at::randn({2, 6, 1}), 2, 10.0, 0),
+                        "keys must hold a power of two n >= 2 per row, got n = 6");
+  EXPECT_ERROR_CONTAINS(quicksort_levels(at::randn({2, 8}), at::randn({2, 8}), 2, 10.0, 0),
+                        "values must be [batch, n, f] with batch = 2 and n = 8");
+  at::Tensor keys = at::randn({2, 8});
+  keys[1][2] = NAN;
+  EXPECT_ERROR_CONTAINS(quicksort_levels(keys, at::randn({2, 8, 1}), 2, 10.0, 0),
+                        "quicksort_levels: keys contain NaN or infinity");
+}
+
 TEST(HalfPermutation, BadInputIsAClearError) {
   const at::Tensor keys = at::randn({2, 8});
   EXPECT_ERROR_CONTAINS(half_permutation(keys.view({16}), 0, 2, 10.0, 0),

@@ -101,6 +101,67 @@ class ApplyBackwardFunction
   }
 };
 
+class QuicksortLevelsFunction
+    : public torch::autograd::Function<QuicksortLevelsFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Variable& keys,
+                               const Variable& values, int64_t num_samples,
+                               double temperature, int64_t seed) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [levels, rows, weights] =
+        quicksort_levels(keys, values, num_samples, temperature, seed);
+    ctx->save_for_backward({keys, values, levels, rows, weights});
+    ctx->saved_data["temperature"] = temperature;
+    ctx->mark_non_differentiable({rows, weights});
+    return {levels, rows, weights};
+  }
+
+  static variable_list backward(AutogradContext* ctx,
+                                const variable_list& grad_output) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor grad_levels = grad_output[0];
+    if (!grad_levels.defined()) grad_levels = at::zeros_like(saved[2]);
+    auto [grad_keys, grad_values] = detail::_quicksort_levels_backward(
+        grad_levels, saved[0], saved[1], saved[2], saved[3], saved[4],
+        ctx->saved_data["temperature"].toDouble());
+    return {grad_keys, grad_values, Variable(), Variable(), Variable()};
+  }
+};
+
+class QuicksortLevelsBackwardFunction
+    : public torch::autograd::Function<QuicksortLevelsBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext*, const Variable& grad_levels,
+                               const Variable& keys, const Variable& values,
+                               const Variable& levels, const Variable& rows,
+                               const Variable& weights, double temperature) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [gk, gv] = detail::_quicksort_levels_backward(grad_levels, keys, values, levels,
+                                                       rows, weights, temperature);
+    return {gk, gv};
+  }
+
+  static variable_list backward(AutogradContext*, const variable_list&) {
+    TORCH_CHECK(false, "_quicksort_levels_backward: double backward is not supported");
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels_autograd(
+    const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
+    double temperature, int64_t seed) {
+  auto out = QuicksortLevelsFunction::apply(keys, values, num_samples, temperature, seed);
+  return {out[0], out[1], out[2]};
+}
+
+std::tuple<at::Tensor, at::Tensor> quicksort_levels_backward_autograd(
+    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    double temperature) {
+  auto out = QuicksortLevelsBackwardFunction::apply(grad_levels, keys, values, levels, rows,
+                                                    weights, temperature);
+  return {out[0], out[1]};
+}
+
 std::tuple<at::Tensor, at::Tensor> half_permutation_autograd(
     const at::Tensor& keys, int64_t depth, int64_t num_samples,
     double temperature, int64_t seed) {
@@ -139,6 +200,8 @@ TORCH_LIBRARY_IMPL(indexgrad, Autograd, m) {
          TORCH_FN(half_permutation_backward_autograd));
   m.impl("half_permutation_apply", TORCH_FN(apply_autograd));
   m.impl("_half_permutation_apply_backward", TORCH_FN(apply_backward_autograd));
+  m.impl("quicksort_levels", TORCH_FN(quicksort_levels_autograd));
+  m.impl("_quicksort_levels_backward", TORCH_FN(quicksort_levels_backward_autograd));
 }
 
 }  // namespace indexgrad

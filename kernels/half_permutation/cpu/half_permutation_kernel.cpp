@@ -47,7 +47,7 @@ BucketShape shape_of(const at::Tensor& keys, int64_t depth,
 
 // Tasks per thread chunk so that a chunk holds at least ~`work` elements:
 // small problems run inline instead of waking the thread pool.
-int64_t grain_for(int64_t work_per_task, int64_t work = 8192) {
+int64_t grain_for(int64_t work_per_task, int64_t work = 2048) {
   return std::max<int64_t>(1, work / std::max<int64_t>(1, work_per_task));
 }
 
@@ -392,6 +392,108 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_apply_backward_cpu(
   return {grad_values, grad_weights};
 }
 
+
+// ---- quicksort_levels: every level in one op ----
+
+void check_quicksort_args(const char* op, const at::Tensor& keys, const at::Tensor& values,
+                          int64_t num_samples, double temperature) {
+  detail::check_half_permutation_args(op, keys, /*depth=*/0, num_samples, temperature);
+  const int64_t n = keys.size(1);
+  TORCH_CHECK((n & (n - 1)) == 0, op, ": keys must hold a power of two n >= 2 per row, got n = ",
+              n, " (SortLayer pads other lengths)");
+  TORCH_CHECK(values.dim() == 3 && values.size(0) == keys.size(0) && values.size(1) == n, op,
+              ": values must be [batch, n, f] with batch = ", keys.size(0), " and n = ", n,
+              " (from keys), got shape ", values.sizes());
+  TORCH_CHECK(values.scalar_type() == keys.scalar_type(), op,
+              ": keys and values must have the same dtype, got ", keys.scalar_type(), " and ",
+              values.scalar_type());
+}
+
+int64_t levels_of(int64_t n) {
+  int64_t levels = 0;
+  while ((int64_t{1} << levels) < n) ++levels;
+  return levels;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels_cpu(
+    const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
+    double temperature, int64_t seed) {
+  const char* op = "quicksort_levels";
+  check_quicksort_args(op, keys, values, num_samples, temperature);
+  const int64_t batch = keys.size(0), n = keys.size(1), f1 = values.size(2) + 1;
+  const int64_t L = levels_of(n), S = 1 + num_samples;
+  const at::Tensor kx0 = at::cat({keys.unsqueeze(2), values}, 2).contiguous();  // [batch, n, 1 + f]
+  at::Tensor levels = at::zeros({L, batch, n, f1}, keys.options());
+  at::Tensor rows = at::empty({L, batch, n, S}, keys.options().dtype(at::kLong));
+  at::Tensor weights = at::empty({L, batch, n, S}, keys.options());
+  if (batch == 0) return {levels, rows, weights};
+  bool finite = true;
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "quicksort_levels_cpu", [&] {
+    const scalar_t* in = kx0.data_ptr<scalar_t>();
+    for (int64_t d = 0; d < L && finite; ++d) {
+      const BucketShape sh{n, n >> d, int64_t{1} << d, S};
+      int64_t* r = rows[d].data_ptr<int64_t>();
+      scalar_t* w = weights[d].data_ptr<scalar_t>();
+      scalar_t* out = levels[d].data_ptr<scalar_t>();
+      finite = forward_buckets<scalar_t>(in, f1, batch, sh, d, temperature,
+                                         static_cast<uint64_t>(seed + d), r, w);
+      if (finite) apply_kernel<scalar_t>(r, w, in, batch, n, S, f1, false, out);
+      in = out;
+    }
+  });
+  TORCH_CHECK(finite, op, ": keys contain NaN or infinity");
+  return {levels, rows, weights};
+}
+
+std::tuple<at::Tensor, at::Tensor> quicksort_levels_backward_cpu(
+    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    double temperature) {
+  const char* op = "_quicksort_levels_backward";
+  check_quicksort_args(op, keys, values, static_cast<int64_t>(rows.size(-1)) - 1, temperature);
+  const int64_t batch = keys.size(0), n = keys.size(1), f1 = values.size(2) + 1;
+  const int64_t L = levels_of(n), S = rows.size(-1);
+  const std::vector<int64_t> level_shape = {L, batch, n, f1}, step_shape = {L, batch, n, S};
+  TORCH_CHECK(levels.sizes() == at::IntArrayRef(level_shape) &&
+                  grad_levels.sizes() == at::IntArrayRef(level_shape),
+              op, ": levels and grad_levels must be [", L, ", ", batch, ", ", n, ", ", f1,
+              "], got ", levels.sizes(), " and ", grad_levels.sizes());
+  TORCH_CHECK(rows.sizes() == at::IntArrayRef(step_shape) && weights.sizes() == rows.sizes(),
+              op, ": rows and weights must be [", L, ", ", batch, ", ", n, ", ", S, "], got ",
+              rows.sizes(), " and ", weights.sizes());
+  const at::Tensor kx0 = at::cat({keys.unsqueeze(2), values}, 2).contiguous();
+  const at::Tensor lc = levels.contiguous(), gl = grad_levels.contiguous(),
+                   rc = rows.contiguous(), wc = weights.contiguous();
+  at::Tensor g = gl[L - 1].clone();  // d loss / d (output of the level being undone)
+  at::Tensor grad_in = at::empty_like(g);
+  at::Tensor grad_w = at::empty({batch, n, S}, keys.options());
+  bool rows_ok = true;
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "quicksort_levels_backward_cpu", [&] {
+    for (int64_t d = L - 1; d >= 0 && rows_ok; --d) {
+      const BucketShape sh{n, n >> d, int64_t{1} << d, S};
+      const int64_t* r = rc[d].data_ptr<int64_t>();
+      const scalar_t* w = wc[d].data_ptr<scalar_t>();
+      const scalar_t* in = d == 0 ? kx0.data_ptr<scalar_t>() : lc[d - 1].data_ptr<scalar_t>();
+      // y = P in: d in = P^T g (values and the key column alike) ...
+      grad_in.zero_();
+      rows_ok = apply_kernel<scalar_t>(r, w, g.data_ptr<scalar_t>(), batch, n, S, f1, true,
+                                       grad_in.data_ptr<scalar_t>());
+      if (!rows_ok) break;
+      // ... plus, through P's weights, the keys this level sorted by.
+      weight_grads<scalar_t>(r, in, g.data_ptr<scalar_t>(), batch, n, S, f1,
+                             grad_w.data_ptr<scalar_t>());
+      rows_ok = keys_backward<scalar_t>(grad_w.data_ptr<scalar_t>(), r, w, batch, sh,
+                                        temperature, grad_in.data_ptr<scalar_t>(), f1);
+      if (d > 0) grad_in.add_(gl[d - 1]);  // the loss also reads this level's input
+      std::swap(g, grad_in);
+    }
+  });
+  if (!rows_ok) {
+    detail::check_rows_in_range(op, rows.flatten(0, 1));
+    TORCH_CHECK(false, op, ": rows must stay in their column's bucket at every level");
+  }
+  return {g.select(2, 0).contiguous(), g.narrow(2, 1, f1 - 1).contiguous()};
+}
 }  // namespace
 
 TORCH_LIBRARY_IMPL(indexgrad, CPU, m) {
@@ -400,6 +502,8 @@ TORCH_LIBRARY_IMPL(indexgrad, CPU, m) {
   m.impl("half_permutation_apply", TORCH_FN(half_permutation_apply_cpu));
   m.impl("_half_permutation_apply_backward",
          TORCH_FN(half_permutation_apply_backward_cpu));
+  m.impl("quicksort_levels", TORCH_FN(quicksort_levels_cpu));
+  m.impl("_quicksort_levels_backward", TORCH_FN(quicksort_levels_backward_cpu));
 }
 
 }  // namespace indexgrad
