@@ -33,7 +33,7 @@ at::Tensor half_permutation_apply(const at::Tensor& rows,
   return op.call(rows, weights, values, transpose);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels(
+std::tuple<TensorVector, TensorVector, TensorVector> quicksort_levels(
     const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
     double temperature, int64_t seed) {
   static auto op = c10::Dispatcher::singleton()
@@ -45,8 +45,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels(
 namespace detail {
 
 std::tuple<at::Tensor, at::Tensor> _quicksort_levels_backward(
-    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
-    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    at::TensorList grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    at::TensorList levels, at::TensorList rows, at::TensorList weights,
     double temperature) {
   static auto op =
       c10::Dispatcher::singleton()
@@ -162,9 +162,9 @@ TORCH_LIBRARY_FRAGMENT(indexgrad, m) {
       "Tensor weights, Tensor values, bool transpose) -> (Tensor, Tensor)");
   m.def(
       "quicksort_levels(Tensor keys, Tensor values, int num_samples, "
-      "float temperature, int seed) -> (Tensor, Tensor, Tensor)");
+      "float temperature, int seed) -> (Tensor[], Tensor[], Tensor[])");
   m.def(
-      "_quicksort_levels_backward(Tensor grad_levels, Tensor keys, "
-      "Tensor values, Tensor levels, Tensor rows, Tensor weights, "
+      "_quicksort_levels_backward(Tensor[] grad_levels, Tensor keys, "
+      "Tensor values, Tensor[] levels, Tensor[] rows, Tensor[] weights, "
       "float temperature) -> (Tensor, Tensor)");
 }

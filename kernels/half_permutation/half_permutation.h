@@ -49,6 +49,7 @@
 #include <ATen/ATen.h>
 
 #include <tuple>
+#include <vector>
 
 namespace indexgrad {
 
@@ -69,14 +70,18 @@ at::Tensor half_permutation_apply(const at::Tensor& rows,
 //   num_samples, temperature, seed + d) to [keys_d | values_d]: the keys
 //   travel with the values and each level takes its medians from the
 //   (mixed) keys the level before produced, as in equation (1).
-// returns levels  [L, batch, n, 1 + f]: [keys | values] after each level,
-//         rows    [L, batch, n, S], weights [L, batch, n, S]: each level's
-//         half-permutation, as half_permutation returns it.
+// returns L = log2 n tensors each (one allocation per level, so the
+//   allocator recycles them across calls; one block for all levels was
+//   mapped afresh on every call, 1.5x slower at n = 16,384):
+//   levels  [batch, n, 1 + f]: [keys | values] after each level,
+//   rows    [batch, n, S], weights [batch, n, S]: each level's
+//           half-permutation, as half_permutation returns it.
 // Differentiable in keys and values through levels
-// (`_quicksort_levels_backward`); rows and weights are outputs for the
-// intermediate loss (their gradients are not propagated: pass targets
-// through half_permutation_apply under no-grad, as SortLoss does).
-std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels(
+// (`_quicksort_levels_backward`); rows and weights carry no gradient
+// (for the intermediate loss, pass targets through half_permutation_apply
+// under no-grad, as SortLoss does).
+using TensorVector = std::vector<at::Tensor>;
+std::tuple<TensorVector, TensorVector, TensorVector> quicksort_levels(
     const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
     double temperature, int64_t seed);
 
@@ -84,8 +89,8 @@ namespace detail {
 
 // Returns (grad_keys [batch, n], grad_values [batch, n, f]).
 std::tuple<at::Tensor, at::Tensor> _quicksort_levels_backward(
-    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
-    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    at::TensorList grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    at::TensorList levels, at::TensorList rows, at::TensorList weights,
     double temperature);
 
 // Returns grad_keys [batch, n].

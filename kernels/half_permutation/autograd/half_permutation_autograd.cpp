@@ -26,6 +26,7 @@ class HalfPermutationFunction
     ctx->saved_data["depth"] = depth;
     ctx->saved_data["temperature"] = temperature;
     ctx->mark_non_differentiable({rows});
+    ctx->set_materialize_grads(false);  // no zero gradient for rows
     return {rows, weights};
   }
 
@@ -101,6 +102,7 @@ class ApplyBackwardFunction
   }
 };
 
+// Outputs: levels (L), rows (L), weights (L), in that order.
 class QuicksortLevelsFunction
     : public torch::autograd::Function<QuicksortLevelsFunction> {
  public:
@@ -110,19 +112,37 @@ class QuicksortLevelsFunction
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [levels, rows, weights] =
         quicksort_levels(keys, values, num_samples, temperature, seed);
-    ctx->save_for_backward({keys, values, levels, rows, weights});
+    variable_list out, saved = {keys, values};
+    for (const auto* part : {&levels, &rows, &weights}) {
+      out.insert(out.end(), part->begin(), part->end());
+      saved.insert(saved.end(), part->begin(), part->end());
+    }
+    ctx->save_for_backward(saved);
     ctx->saved_data["temperature"] = temperature;
-    ctx->mark_non_differentiable({rows, weights});
-    return {levels, rows, weights};
+    ctx->saved_data["levels"] = static_cast<int64_t>(levels.size());
+    variable_list fixed(rows.begin(), rows.end());
+    fixed.insert(fixed.end(), weights.begin(), weights.end());
+    ctx->mark_non_differentiable(fixed);
+    // No zero gradients materialised for rows and weights (as large as
+    // everything else together when num_samples = n).
+    ctx->set_materialize_grads(false);
+    return out;
   }
 
   static variable_list backward(AutogradContext* ctx,
                                 const variable_list& grad_output) {
     const auto saved = ctx->get_saved_variables();
-    at::Tensor grad_levels = grad_output[0];
-    if (!grad_levels.defined()) grad_levels = at::zeros_like(saved[2]);
+    const int64_t L = ctx->saved_data["levels"].toInt();
+    auto part = [&](int64_t first) {
+      return variable_list(saved.begin() + 2 + first * L, saved.begin() + 2 + (first + 1) * L);
+    };
+    const variable_list levels = part(0), rows = part(1), weights = part(2);
+    variable_list grad_levels(grad_output.begin(), grad_output.begin() + L);
+    for (int64_t d = 0; d < L; ++d) {
+      if (!grad_levels[d].defined()) grad_levels[d] = at::zeros_like(levels[d]);
+    }
     auto [grad_keys, grad_values] = detail::_quicksort_levels_backward(
-        grad_levels, saved[0], saved[1], saved[2], saved[3], saved[4],
+        grad_levels, saved[0], saved[1], levels, rows, weights,
         ctx->saved_data["temperature"].toDouble());
     return {grad_keys, grad_values, Variable(), Variable(), Variable()};
   }
@@ -131,10 +151,10 @@ class QuicksortLevelsFunction
 class QuicksortLevelsBackwardFunction
     : public torch::autograd::Function<QuicksortLevelsBackwardFunction> {
  public:
-  static variable_list forward(AutogradContext*, const Variable& grad_levels,
+  static variable_list forward(AutogradContext*, at::TensorList grad_levels,
                                const Variable& keys, const Variable& values,
-                               const Variable& levels, const Variable& rows,
-                               const Variable& weights, double temperature) {
+                               at::TensorList levels, at::TensorList rows,
+                               at::TensorList weights, double temperature) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [gk, gv] = detail::_quicksort_levels_backward(grad_levels, keys, values, levels,
                                                        rows, weights, temperature);
@@ -146,16 +166,20 @@ class QuicksortLevelsBackwardFunction
   }
 };
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels_autograd(
+std::tuple<TensorVector, TensorVector, TensorVector> quicksort_levels_autograd(
     const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
     double temperature, int64_t seed) {
-  auto out = QuicksortLevelsFunction::apply(keys, values, num_samples, temperature, seed);
-  return {out[0], out[1], out[2]};
+  const variable_list out =
+      QuicksortLevelsFunction::apply(keys, values, num_samples, temperature, seed);
+  const size_t L = out.size() / 3;
+  return {TensorVector(out.begin(), out.begin() + L),
+          TensorVector(out.begin() + L, out.begin() + 2 * L),
+          TensorVector(out.begin() + 2 * L, out.end())};
 }
 
 std::tuple<at::Tensor, at::Tensor> quicksort_levels_backward_autograd(
-    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
-    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    at::TensorList grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    at::TensorList levels, at::TensorList rows, at::TensorList weights,
     double temperature) {
   auto out = QuicksortLevelsBackwardFunction::apply(grad_levels, keys, values, levels, rows,
                                                     weights, temperature);

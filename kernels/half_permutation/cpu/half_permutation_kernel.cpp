@@ -47,7 +47,7 @@ BucketShape shape_of(const at::Tensor& keys, int64_t depth,
 
 // Tasks per thread chunk so that a chunk holds at least ~`work` elements:
 // small problems run inline instead of waking the thread pool.
-int64_t grain_for(int64_t work_per_task, int64_t work = 2048) {
+int64_t grain_for(int64_t work_per_task, int64_t work = 4096) {
   return std::max<int64_t>(1, work / std::max<int64_t>(1, work_per_task));
 }
 
@@ -415,7 +415,7 @@ int64_t levels_of(int64_t n) {
   return levels;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels_cpu(
+std::tuple<TensorVector, TensorVector, TensorVector> quicksort_levels_cpu(
     const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
     double temperature, int64_t seed) {
   const char* op = "quicksort_levels";
@@ -423,18 +423,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels_cpu(
   const int64_t batch = keys.size(0), n = keys.size(1), f1 = values.size(2) + 1;
   const int64_t L = levels_of(n), S = 1 + num_samples;
   const at::Tensor kx0 = at::cat({keys.unsqueeze(2), values}, 2).contiguous();  // [batch, n, 1 + f]
-  at::Tensor levels = at::zeros({L, batch, n, f1}, keys.options());
-  at::Tensor rows = at::empty({L, batch, n, S}, keys.options().dtype(at::kLong));
-  at::Tensor weights = at::empty({L, batch, n, S}, keys.options());
-  if (batch == 0) return {levels, rows, weights};
+  TensorVector levels, rows, weights;
   bool finite = true;
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "quicksort_levels_cpu", [&] {
     const scalar_t* in = kx0.data_ptr<scalar_t>();
     for (int64_t d = 0; d < L && finite; ++d) {
       const BucketShape sh{n, n >> d, int64_t{1} << d, S};
-      int64_t* r = rows[d].data_ptr<int64_t>();
-      scalar_t* w = weights[d].data_ptr<scalar_t>();
-      scalar_t* out = levels[d].data_ptr<scalar_t>();
+      levels.push_back(at::zeros({batch, n, f1}, keys.options()));
+      rows.push_back(at::empty({batch, n, S}, keys.options().dtype(at::kLong)));
+      weights.push_back(at::empty({batch, n, S}, keys.options()));
+      if (batch == 0) continue;
+      int64_t* r = rows.back().data_ptr<int64_t>();
+      scalar_t* w = weights.back().data_ptr<scalar_t>();
+      scalar_t* out = levels.back().data_ptr<scalar_t>();
       finite = forward_buckets<scalar_t>(in, f1, batch, sh, d, temperature,
                                          static_cast<uint64_t>(seed + d), r, w);
       if (finite) apply_kernel<scalar_t>(r, w, in, batch, n, S, f1, false, out);
@@ -446,52 +447,62 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> quicksort_levels_cpu(
 }
 
 std::tuple<at::Tensor, at::Tensor> quicksort_levels_backward_cpu(
-    const at::Tensor& grad_levels, const at::Tensor& keys, const at::Tensor& values,
-    const at::Tensor& levels, const at::Tensor& rows, const at::Tensor& weights,
+    at::TensorList grad_levels, const at::Tensor& keys, const at::Tensor& values,
+    at::TensorList levels, at::TensorList rows, at::TensorList weights,
     double temperature) {
   const char* op = "_quicksort_levels_backward";
-  check_quicksort_args(op, keys, values, static_cast<int64_t>(rows.size(-1)) - 1, temperature);
-  const int64_t batch = keys.size(0), n = keys.size(1), f1 = values.size(2) + 1;
-  const int64_t L = levels_of(n), S = rows.size(-1);
-  const std::vector<int64_t> level_shape = {L, batch, n, f1}, step_shape = {L, batch, n, S};
-  TORCH_CHECK(levels.sizes() == at::IntArrayRef(level_shape) &&
-                  grad_levels.sizes() == at::IntArrayRef(level_shape),
-              op, ": levels and grad_levels must be [", L, ", ", batch, ", ", n, ", ", f1,
-              "], got ", levels.sizes(), " and ", grad_levels.sizes());
-  TORCH_CHECK(rows.sizes() == at::IntArrayRef(step_shape) && weights.sizes() == rows.sizes(),
-              op, ": rows and weights must be [", L, ", ", batch, ", ", n, ", ", S, "], got ",
-              rows.sizes(), " and ", weights.sizes());
+  const int64_t batch = keys.size(0), n = keys.size(1);
+  const int64_t L = levels_of(n);
+  TORCH_CHECK(static_cast<int64_t>(grad_levels.size()) == L &&
+                  static_cast<int64_t>(levels.size()) == L &&
+                  static_cast<int64_t>(rows.size()) == L &&
+                  static_cast<int64_t>(weights.size()) == L,
+              op, ": needs one grad_levels, levels, rows and weights tensor per level (", L,
+              " for n = ", n, "), got ", grad_levels.size(), ", ", levels.size(), ", ",
+              rows.size(), " and ", weights.size());
+  check_quicksort_args(op, keys, values, L > 0 ? rows[0].size(-1) - 1 : 0, temperature);
+  const int64_t f1 = values.size(2) + 1, S = L > 0 ? rows[0].size(-1) : 1;
+  const std::vector<int64_t> level_shape = {batch, n, f1}, step_shape = {batch, n, S};
+  for (int64_t d = 0; d < L; ++d) {
+    TORCH_CHECK(levels[d].sizes() == at::IntArrayRef(level_shape) &&
+                    grad_levels[d].sizes() == at::IntArrayRef(level_shape) &&
+                    rows[d].sizes() == at::IntArrayRef(step_shape) &&
+                    weights[d].sizes() == at::IntArrayRef(step_shape) &&
+                    rows[d].scalar_type() == at::kLong &&
+                    weights[d].scalar_type() == keys.scalar_type() &&
+                    grad_levels[d].scalar_type() == keys.scalar_type(),
+                op, ": level ", d, " must have levels and grad_levels [", batch, ", ", n, ", ",
+                f1, "] and rows (int64) and weights [", batch, ", ", n, ", ", S,
+                "] of the keys' dtype, got ", levels[d].sizes(), ", ", grad_levels[d].sizes(),
+                ", ", rows[d].sizes(), " and ", weights[d].sizes());
+  }
   const at::Tensor kx0 = at::cat({keys.unsqueeze(2), values}, 2).contiguous();
-  const at::Tensor lc = levels.contiguous(), gl = grad_levels.contiguous(),
-                   rc = rows.contiguous(), wc = weights.contiguous();
-  at::Tensor g = gl[L - 1].clone();  // d loss / d (output of the level being undone)
+  at::Tensor g = grad_levels[L - 1].contiguous().clone();  // d loss / d (output of the level undone)
   at::Tensor grad_in = at::empty_like(g);
   at::Tensor grad_w = at::empty({batch, n, S}, keys.options());
   bool rows_ok = true;
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "quicksort_levels_backward_cpu", [&] {
     for (int64_t d = L - 1; d >= 0 && rows_ok; --d) {
       const BucketShape sh{n, n >> d, int64_t{1} << d, S};
-      const int64_t* r = rc[d].data_ptr<int64_t>();
-      const scalar_t* w = wc[d].data_ptr<scalar_t>();
-      const scalar_t* in = d == 0 ? kx0.data_ptr<scalar_t>() : lc[d - 1].data_ptr<scalar_t>();
+      const at::Tensor rc = rows[d].contiguous(), wc = weights[d].contiguous();
+      const at::Tensor input = d == 0 ? kx0 : levels[d - 1].contiguous();
+      const int64_t* r = rc.data_ptr<int64_t>();
+      const scalar_t* w = wc.data_ptr<scalar_t>();
       // y = P in: d in = P^T g (values and the key column alike) ...
       grad_in.zero_();
       rows_ok = apply_kernel<scalar_t>(r, w, g.data_ptr<scalar_t>(), batch, n, S, f1, true,
                                        grad_in.data_ptr<scalar_t>());
       if (!rows_ok) break;
       // ... plus, through P's weights, the keys this level sorted by.
-      weight_grads<scalar_t>(r, in, g.data_ptr<scalar_t>(), batch, n, S, f1,
-                             grad_w.data_ptr<scalar_t>());
+      weight_grads<scalar_t>(r, input.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), batch, n,
+                             S, f1, grad_w.data_ptr<scalar_t>());
       rows_ok = keys_backward<scalar_t>(grad_w.data_ptr<scalar_t>(), r, w, batch, sh,
                                         temperature, grad_in.data_ptr<scalar_t>(), f1);
-      if (d > 0) grad_in.add_(gl[d - 1]);  // the loss also reads this level's input
+      if (d > 0) grad_in.add_(grad_levels[d - 1]);  // the loss also reads this level's input
       std::swap(g, grad_in);
     }
   });
-  if (!rows_ok) {
-    detail::check_rows_in_range(op, rows.flatten(0, 1));
-    TORCH_CHECK(false, op, ": rows must stay in their column's bucket at every level");
-  }
+  TORCH_CHECK(rows_ok, op, ": rows must lie in their column's bucket at every level");
   return {g.select(2, 0).contiguous(), g.narrow(2, 1, f1 - 1).contiguous()};
 }
 }  // namespace
