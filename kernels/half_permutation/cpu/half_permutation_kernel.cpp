@@ -192,7 +192,7 @@ bool keys_backward(const scalar_t* gp, const int64_t* rp, const scalar_t* wp,
   const int64_t n = sh.n, s = sh.s, S = sh.num_candidates, half = s / 2;
   std::atomic<bool> rows_ok{true};
   at::parallel_for(0, batch * sh.num_buckets, grain_for(s * S), [&](int64_t t0, int64_t t1) {
-    std::vector<double> g_logit(S);
+    std::vector<double> g_logit(S), pick(2 * S, 0.0);  // pick: [zeros | g_logit]
     bool in_buckets = true;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / sh.num_buckets;
@@ -200,14 +200,15 @@ bool keys_backward(const scalar_t* gp, const int64_t* rp, const scalar_t* wp,
       const int64_t base = (b * n + start) * S;  // [s, S] block
       // d loss / d log p_k through the normalisation (softmax over the
       // distinct candidates; duplicates have w = 0 and get nothing).
-      std::fill(g_logit.begin(), g_logit.end(), 0.0);
-      for (int64_t i = 0; i < s; ++i) {
-        for (int64_t k = 0; k < S; ++k) g_logit[k] += gp[base + i * S + k];
+      for (int64_t k = 0; k < S; ++k) {  // a register sum per candidate
+        double acc = 0;
+        for (int64_t i = 0; i < s; ++i) acc += gp[base + i * S + k];
+        g_logit[k] = acc;
       }
       double mean = 0;
       for (int64_t k = 0; k < S; ++k) mean += wp[base + k] * g_logit[k];
       for (int64_t k = 0; k < S; ++k) {
-        g_logit[k] = wp[base + k] * (g_logit[k] - mean);
+        pick[S + k] = wp[base + k] * (g_logit[k] - mean);
       }
       // d log p_k / d z_i = o_ki - sigmoid(z_i), z_i = C (x_i - m). The
       // sigmoid term drops out: sum_k g_logit[k] = 0 (softmax). So does
@@ -220,7 +221,9 @@ bool keys_backward(const scalar_t* gp, const int64_t* rp, const scalar_t* wp,
         for (int64_t k = 0; k < S; ++k) {
           const int64_t r = rp[base + i * S + k];
           in_buckets &= r >= start && r < start + s;
-          gz += g_logit[k] * static_cast<double>(r >= start + half);
+          // g_logit[k] where candidate k sends key i up, else 0: a table
+          // lookup, not a branch (o is random).
+          gz += pick[(r >= start + half) * S + k];
         }
         out[(b * n + start + i) * out_stride] += static_cast<scalar_t>(temperature * gz);
       }
