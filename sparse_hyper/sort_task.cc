@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "kernels/common/checks.h"
+#include "sparse_hyper/sorting.h"
 
 namespace indexgrad {
 namespace sparse_hyper {
@@ -68,8 +69,7 @@ SortBatch SampleSortBatch(const DigitPool& pool, int64_t batch, int64_t n,
                    .permute({0, 1, 3, 2, 4})
                    .reshape({batch, n, 1, 28, digits * 28});
   const at::Tensor order = std::get<1>(out.numbers.sort(/*stable=*/true, 1, false));
-  out.target = out.images.gather(
-      1, order.view({batch, n, 1, 1, 1}).expand(out.images.sizes()));
+  out.target = PermuteRows(out.images, order);
   return out;
 }
 

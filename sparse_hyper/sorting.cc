@@ -28,14 +28,6 @@ void CheckSortArgs(const char* op, const at::Tensor& keys, const at::Tensor& val
 
 namespace {
 
-// Gathers values [batch, n, ...] along dim 1 by index [batch, n].
-at::Tensor GatherRows(const at::Tensor& values, const at::Tensor& index) {
-  std::vector<int64_t> shape(values.dim(), 1);
-  shape[0] = index.size(0);
-  shape[1] = index.size(1);
-  return values.gather(1, index.view(shape).expand(values.sizes()));
-}
-
 at::Tensor PadRows(const at::Tensor& t, int64_t length) {
   if (t.size(1) == length) return t;
   std::vector<int64_t> shape = t.sizes().vec();
@@ -45,11 +37,18 @@ at::Tensor PadRows(const at::Tensor& t, int64_t length) {
 
 }  // namespace
 
+at::Tensor PermuteRows(const at::Tensor& values, const at::Tensor& index) {
+  std::vector<int64_t> shape(values.dim(), 1);
+  shape[0] = index.size(0);
+  shape[1] = index.size(1);
+  return values.gather(1, index.view(shape).expand(values.sizes()));
+}
+
 SortOutput HardSort(const at::Tensor& keys, const at::Tensor& values) {
   CheckSortArgs("HardSort", keys, values);
   SortOutput out;
   out.permutation = std::get<1>(keys.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false));
-  out.output = GatherRows(values, out.permutation);
+  out.output = PermuteRows(values, out.permutation);
   out.levels = {out.output};
   return out;
 }

@@ -48,6 +48,10 @@ class SortModuleImpl : public torch::nn::Module {
 // [batch, n, ...] of the keys' dtype; `op` names the caller in messages.
 void CheckSortArgs(const char* op, const at::Tensor& keys, const at::Tensor& values);
 
+// values [batch, n, ...] reordered along n: out[b, i] = values[b, index[b, i]]
+// for index [batch, n] int64 (a permutation, e.g. from a stable argsort).
+at::Tensor PermuteRows(const at::Tensor& values, const at::Tensor& index);
+
 // The exact ascending sort (stable: equal keys keep their order):
 // output and permutation set, levels = {output}.
 SortOutput HardSort(const at::Tensor& keys, const at::Tensor& values);

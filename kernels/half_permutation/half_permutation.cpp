@@ -97,13 +97,6 @@ void check_half_permutation_args(const char* op, const at::Tensor& keys,
               temperature);
 }
 
-void check_keys_finite(const char* op, const at::Tensor& keys) {
-  if (keys.numel() > 0) {
-    TORCH_CHECK(at::isfinite(keys).all().item<bool>(), op,
-                ": keys contain NaN or infinity");
-  }
-}
-
 void check_apply_args(const char* op, const at::Tensor& rows,
                       const at::Tensor& weights, const at::Tensor& values) {
   check_dim(op, "rows", rows, 3);

@@ -109,13 +109,12 @@ std::tuple<at::Tensor, at::Tensor> _half_permutation_apply_backward(
 // Shapes, dtypes, devices and scalar arguments only: the checks that read
 // every value (finite keys, rows in range) cost a pass each, so the CPU
 // kernels fold them into their loops and call the functions below only to
-// word the error (a CUDA entry would call them up front).
+// word the error.
 void check_half_permutation_args(const char* op, const at::Tensor& keys,
                                  int64_t depth, int64_t num_samples,
                                  double temperature);
 void check_apply_args(const char* op, const at::Tensor& rows,
                       const at::Tensor& weights, const at::Tensor& values);
-void check_keys_finite(const char* op, const at::Tensor& keys);
 void check_rows_in_range(const char* op, const at::Tensor& rows);
 // Always throws: rows outside [0, n), or outside their column's bucket.
 [[noreturn]] void fail_rows_outside_buckets(const char* op, const at::Tensor& rows,
