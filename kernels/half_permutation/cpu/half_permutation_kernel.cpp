@@ -13,6 +13,7 @@
 #include <numeric>
 #include <vector>
 
+#include "kernels/common/checks.h"
 #include "kernels/half_permutation/half_permutation.h"
 #include "kernels/half_permutation/half_permutation_math.h"
 
@@ -410,6 +411,7 @@ void check_quicksort_args(const char* op, const at::Tensor& keys, const at::Tens
   TORCH_CHECK(values.scalar_type() == keys.scalar_type(), op,
               ": keys and values must have the same dtype, got ", keys.scalar_type(), " and ",
               values.scalar_type());
+  check_same_device(op, "keys", keys, "values", values);
 }
 
 int64_t levels_of(int64_t n) {
