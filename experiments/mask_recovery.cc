@@ -33,7 +33,7 @@
 #include "experiments/common/threads.h"
 #include "experiments/common/train_loop.h"
 #include "experiments/mask_decoder_training.h"
-#include "tools/data/idx.h"
+#include "datasets/idx.h"
 
 ABSL_FLAG(std::string, operators, "gaussian,gumbel,mlp,reinforce",
           "comma-separated mask operators: gaussian, gumbel, mlp (its decoder "

@@ -20,7 +20,7 @@
 #include "experiments/common/progress.h"
 #include "experiments/common/threads.h"
 #include "kernels/sparse_contract/sparse_contract.h"
-#include "tools/data/idx.h"
+#include "datasets/idx.h"
 
 ABSL_FLAG(std::string, data_dir, "",
           "folder holding mnist/ and fashion-mnist/ IDX files (default: "

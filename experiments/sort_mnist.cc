@@ -26,7 +26,7 @@
 #include "experiments/common/threads.h"
 #include "experiments/sort_mnist_presets.h"
 #include "experiments/sort_mnist_run.h"
-#include "tools/data/idx.h"
+#include "datasets/idx.h"
 
 ABSL_FLAG(std::string, preset, "default",
           "default: n = 4, 3-digit numbers, small key network, 2 seeds, 400 steps "

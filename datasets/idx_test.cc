@@ -1,6 +1,6 @@
 // IDX reading: round trip of a written file, and clear errors for missing,
 // truncated and malformed files.
-#include "tools/data/idx.h"
+#include "datasets/idx.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "tools/data/idx.h"
+#include "datasets/idx.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -10,11 +10,13 @@
 
 namespace indexgrad {
 namespace data {
-namespace {
-
-constexpr char kHowToCreate[] =
+const char kMnistHowToCreate[] =
     "create it with `tools/install_deps.sh` (or `/usr/bin/python3 "
     "tools/prepare_data.py --data_dir <dir>`) from the repository root";
+
+namespace {
+
+constexpr const char* kHowToCreate = kMnistHowToCreate;
 
 uint32_t BigEndian(const unsigned char* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) |
@@ -23,18 +25,21 @@ uint32_t BigEndian(const unsigned char* p) {
 
 }  // namespace
 
-absl::StatusOr<at::Tensor> ReadIdx(const std::string& path) {
+absl::StatusOr<at::Tensor> ReadIdx(const std::string& path,
+                                   absl::string_view how_to_create) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(
-        absl::StrCat("IDX file '", path, "' does not exist; ", kHowToCreate));
+        absl::StrCat("IDX file '", path, "' does not exist; ", how_to_create));
   }
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
-                                   std::istreambuf_iterator<char>());
+  in.seekg(0, std::ios::end);
+  std::vector<unsigned char> bytes(static_cast<size_t>(in.tellg()));
+  in.seekg(0, std::ios::beg);
+  in.read(reinterpret_cast<char*>(bytes.data()), bytes.size());
   if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0) {
     return absl::DataLossError(absl::StrCat(
         "IDX file '", path, "' is corrupt: it does not start with the IDX "
-        "magic 0x0000; ", kHowToCreate));
+        "magic 0x0000; ", how_to_create));
   }
   if (bytes[2] != 0x08) {
     return absl::UnimplementedError(absl::StrCat(
@@ -47,7 +52,7 @@ absl::StatusOr<at::Tensor> ReadIdx(const std::string& path) {
     return absl::DataLossError(absl::StrCat("IDX file '", path,
                                             "' is corrupt: header of rank ",
                                             rank, " is truncated; ",
-                                            kHowToCreate));
+                                            how_to_create));
   }
   std::vector<int64_t> shape;
   size_t numel = 1;
@@ -59,11 +64,34 @@ absl::StatusOr<at::Tensor> ReadIdx(const std::string& path) {
     return absl::DataLossError(absl::StrCat(
         "IDX file '", path, "' is corrupt: its header promises ", numel,
         " bytes of data, the file holds ", bytes.size() - header, "; ",
-        kHowToCreate));
+        how_to_create));
   }
   at::Tensor t = at::empty(shape, at::kByte);
   std::copy(bytes.begin() + header, bytes.end(), t.data_ptr<uint8_t>());
   return t;
+}
+
+absl::Status WriteIdx(const std::string& path, const at::Tensor& bytes) {
+  if (!bytes.defined() || bytes.scalar_type() != at::kByte || bytes.dim() < 1 ||
+      bytes.dim() > 255) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "WriteIdx('", path, "'): needs a uint8 tensor of rank 1..255"));
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  std::vector<unsigned char> header = {0, 0, 0x08,
+                                       static_cast<unsigned char>(bytes.dim())};
+  for (int64_t s : bytes.sizes()) {
+    const uint32_t v = static_cast<uint32_t>(s);
+    for (int shift = 24; shift >= 0; shift -= 8) header.push_back((v >> shift) & 0xff);
+  }
+  const at::Tensor c = bytes.contiguous();
+  out.write(reinterpret_cast<const char*>(header.data()), header.size());
+  out.write(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), c.numel());
+  out.close();
+  if (!out) {
+    return absl::InternalError(absl::StrCat("could not write IDX file '", path, "'"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ImageSet> LoadImageSet(const std::string& data_dir,
