@@ -1,0 +1,108 @@
+#include "sparse_hyper/attention.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/pooling.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/common/checks.h"
+
+namespace indexgrad {
+namespace sparse_hyper {
+namespace {
+
+torch::nn::Conv2d Conv(int64_t in, int64_t out) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
+}
+
+}  // namespace
+
+void CheckImages(const char* op, const at::Tensor& images, int64_t channels, int64_t side) {
+  TORCH_CHECK(images.defined() && images.dim() == 4 && images.size(1) == channels &&
+                  images.size(2) == side && images.size(3) == side,
+              op, ": images must be [batch, ", channels, ", ", side, ", ", side, "], got ",
+              images.defined() ? shape_string(images.sizes()) : "undefined");
+  TORCH_CHECK(at::isFloatingType(images.scalar_type()), op,
+              ": images must be floating point, got ", images.scalar_type());
+}
+
+torch::nn::Sequential SourceNetwork(const SourceNetworkOptions& o) {
+  TORCH_CHECK(o.side() >= 8, "SourceNetwork: side must be >= 8 (two poolings, 4 and 2), got ",
+              o.side());
+  TORCH_CHECK(o.width() > 0, "SourceNetwork: width must be > 0, got ", o.width());
+  TORCH_CHECK(o.hidden() >= 1 && o.outputs() >= 1 && o.channels() >= 1,
+              "SourceNetwork: hidden, outputs and channels must be >= 1, got ", o.hidden(), ", ",
+              o.outputs(), ", ", o.channels());
+  const auto ch = [&](int64_t c) {
+    return std::max<int64_t>(1, static_cast<int64_t>(std::lround(c * o.width())));
+  };
+  const int64_t c1 = ch(32), c2 = ch(64), c3 = ch(128);
+  const int64_t after = (o.side() / 4) / 2;
+  torch::nn::Sequential net(
+      Conv(o.channels(), c1), torch::nn::ReLU(), Conv(c1, c1), torch::nn::ReLU(),
+      torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(4)),
+      Conv(c1, c2), torch::nn::ReLU(), Conv(c2, c2), torch::nn::ReLU(),
+      torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)),
+      Conv(c2, c3), torch::nn::ReLU(), Conv(c3, c3), torch::nn::ReLU(),
+      torch::nn::Flatten(),
+      torch::nn::Linear(c3 * after * after, o.hidden()), torch::nn::ReLU(),
+      torch::nn::Linear(o.hidden(), o.hidden()), torch::nn::ReLU(),
+      torch::nn::Linear(o.hidden(), o.outputs()));
+  return net;
+}
+
+SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
+    : options(std::move(options_)) {
+  const char* op = "SparseAttention";
+  TORCH_CHECK(options.glimpses() >= 1, op, ": glimpses must be >= 1, got ", options.glimpses());
+  TORCH_CHECK(options.classifier_hidden() >= 1 && options.classes() >= 2, op,
+              ": classifier_hidden must be >= 1 and classes >= 2, got ",
+              options.classifier_hidden(), " and ", options.classes());
+  const int64_t g = options.glimpses(), k = options.glimpse_size();
+  source = register_module(
+      "source", SourceNetwork(SourceNetworkOptions()
+                                  .side(options.side())
+                                  .channels(options.channels())
+                                  .width(options.source_width())
+                                  .hidden(options.source_hidden())
+                                  .outputs(4 * g)));
+  // Our choice (the paper is silent): every box starts near the central
+  // 76 % of the image, sigmoid(-+2), with a small input dependence, so the
+  // first glimpses are coarse views of the whole digit area.
+  {
+    at::NoGradGuard no_grad;
+    auto last = source->ptr<torch::nn::LinearImpl>(source->size() - 1);
+    last->weight.mul_(0.1);
+    last->bias.copy_(at::tensor({-2.0, -2.0, 2.0, 2.0}).repeat({g}));
+  }
+  glimpse = register_module("glimpse", GlimpseLayer(GlimpseOptions()
+                                                        .glimpses(g)
+                                                        .size(k)
+                                                        .num_global(options.num_global())
+                                                        .num_local(options.num_local())
+                                                        .region({options.region(), options.region()})
+                                                        .seed(options.seed())));
+  classifier = register_module(
+      "classifier",
+      torch::nn::Sequential(torch::nn::Linear(g * options.channels() * k * k,
+                                              options.classifier_hidden()),
+                            torch::nn::ReLU(),
+                            torch::nn::Linear(options.classifier_hidden(), options.classes())));
+}
+
+SparseAttentionImpl::Output SparseAttentionImpl::forward(const at::Tensor& images) {
+  CheckImages("SparseAttention", images, options.channels(), options.side());
+  const int64_t batch = images.size(0);
+  Output out;
+  out.raw_boxes = source->forward(images).view({batch, options.glimpses(), 4});
+  out.glimpses = glimpse->forward(images, out.raw_boxes);
+  out.logits = classifier->forward(out.glimpses.reshape({batch, -1}));
+  return out;
+}
+
+}  // namespace sparse_hyper
+}  // namespace indexgrad

@@ -1,0 +1,78 @@
+// The attention model of Bloem et al. 2018 (section 3.2, appendix A.1 and
+// Table 2): a ConvNet source network reads the whole image and gives 4
+// values per glimpse (the glimpse's box, see glimpse.h); the glimpses are
+// flattened, concatenated and classified by a 2-layer MLP (128 ReLU units,
+// 10 logits). The paper's classifier applied softmax twice (once in the
+// model, once in the loss); this one returns logits for a cross-entropy.
+//
+//   SparseAttention model(SparseAttentionOptions().glimpses(8).glimpse_size(12));
+//   SparseAttentionImpl::Output out = model->forward(images);  // [B, 1, 100, 100]
+//   at::Tensor loss = at::cross_entropy_loss(out.logits, labels);
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+
+#include "sparse_hyper/glimpse.h"
+
+namespace indexgrad {
+namespace sparse_hyper {
+
+// Table 2 for a [B, channels, side, side] image: conv 32, 32, maxpool 4,
+// conv 64, 64, maxpool 2, conv 128, 128 (3 x 3, padding 1, ReLU), flatten,
+// linear 512, 512 (ReLU), linear `outputs`. `width` scales the channel
+// counts (32 -> 32 * width) and `hidden` the two linear layers; the paper
+// is width 1, hidden 512.
+struct SourceNetworkOptions {
+  TORCH_ARG(int64_t, side) = 100;
+  TORCH_ARG(int64_t, channels) = 1;
+  TORCH_ARG(double, width) = 1.0;
+  TORCH_ARG(int64_t, hidden) = 512;
+  TORCH_ARG(int64_t, outputs) = 4;
+};
+torch::nn::Sequential SourceNetwork(const SourceNetworkOptions& options);
+
+struct SparseAttentionOptions {
+  TORCH_ARG(int64_t, side) = 100;
+  TORCH_ARG(int64_t, channels) = 1;
+  TORCH_ARG(int64_t, glimpses) = 1;
+  TORCH_ARG(int64_t, glimpse_size) = 32;
+  TORCH_ARG(double, source_width) = 1.0;
+  TORCH_ARG(int64_t, source_hidden) = 512;
+  TORCH_ARG(int64_t, classifier_hidden) = 128;
+  TORCH_ARG(int64_t, classes) = 10;
+  // Sampling (the paper: alpha_g = 16, alpha_l = 32, region (20, 20)).
+  TORCH_ARG(int64_t, num_global) = 16;
+  TORCH_ARG(int64_t, num_local) = 32;
+  TORCH_ARG(int64_t, region) = 20;
+  TORCH_ARG(int64_t, seed) = 0;
+};
+
+class SparseAttentionImpl : public torch::nn::Module {
+ public:
+  explicit SparseAttentionImpl(SparseAttentionOptions options = {});
+
+  struct Output {
+    at::Tensor logits;     // [B, classes]
+    at::Tensor raw_boxes;  // [B, glimpses, 4] (GlimpseBoxes gives pixels)
+    at::Tensor glimpses;   // [B, glimpses, channels, k, k]
+  };
+  // images [B, channels, side, side]
+  Output forward(const at::Tensor& images);
+
+  SparseAttentionOptions options;
+  torch::nn::Sequential source{nullptr};
+  GlimpseLayer glimpse{nullptr};
+  torch::nn::Sequential classifier{nullptr};
+};
+TORCH_MODULE(SparseAttention);
+
+// Checks images are [B, channels, side, side] floating point; an error
+// names `op` and the shape seen.
+void CheckImages(const char* op, const at::Tensor& images, int64_t channels, int64_t side);
+
+}  // namespace sparse_hyper
+}  // namespace indexgrad

@@ -1,0 +1,151 @@
+// Glimpses: exact crops when variances are tiny and positions integer; the
+// same numbers as the generic templated 6-tensor product; finite-difference
+// gradients; gradients reaching the source network; clear errors.
+#include "sparse_hyper/glimpse.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kernels/testing/expect_error.h"
+#include "kernels/testing/gradcheck.h"
+#include "sparse_hyper/attention.h"
+#include "sparse_hyper/sampled_sparse.h"
+
+namespace indexgrad {
+namespace sparse_hyper {
+namespace {
+
+// raw value whose sigmoid(raw) * (size - 1) is `pixel`.
+double RawFor(double pixel, int64_t size) {
+  const double p = pixel / double(size - 1);
+  return std::log(p / (1 - p));
+}
+
+TEST(GlimpseLayer, TinyVariancesAndIntegerPositionsCropExactly) {
+  at::manual_seed(0);
+  const int64_t h = 20, w = 24;
+  const at::Tensor image = at::rand({2, 3, h, w}, at::kDouble);
+  // Glimpse 0: rows 4..7, columns 10..13; glimpse 1: rows 15..12 (flipped),
+  // columns 2..5.
+  const at::Tensor raw = at::tensor({RawFor(4, h), RawFor(10, w), RawFor(7, h), RawFor(13, w),
+                                     RawFor(15, h), RawFor(2, w), RawFor(12, h), RawFor(5, w)},
+                                    at::kDouble)
+                             .view({1, 2, 4})
+                             .repeat({2, 1, 1});
+  GlimpseLayer layer(GlimpseOptions().glimpses(2).size(4).region({3, 3}).variance_scale(1e-9).min_variance(1e-6));
+  layer->to(at::kDouble);
+  {
+    at::NoGradGuard no_grad;
+    layer->value.copy_(at::tensor({2.0, -0.5}));
+  }
+  for (bool training : {true, false}) {
+    layer->train(training);
+    const at::Tensor out = layer->forward(image, raw);
+    ASSERT_EQ(out.sizes(), at::IntArrayRef({2, 2, 3, 4, 4}));
+    const at::Tensor crop0 = image.slice(2, 4, 8).slice(3, 10, 14) * 2.0;
+    const at::Tensor crop1 = image.slice(2, 12, 16).flip({2}).slice(3, 2, 6) * -0.5;
+    EXPECT_LT((out.select(1, 0) - crop0).abs().max().item<double>(), 1e-12) << training;
+    EXPECT_LT((out.select(1, 1) - crop1).abs().max().item<double>(), 1e-12) << training;
+  }
+}
+
+// The templated sparse layer of the paper, built with the generic product:
+// W of shape (c, k, k, c, h, w), tuple (c, i, j, c, y_ij, x_ij), dimensions
+// 0..3 fixed. With no random samples both draw the same points.
+TEST(SampledGather, EqualsTheTemplatedSixTensorProduct) {
+  at::manual_seed(1);
+  const int64_t batch = 2, c = 2, k = 3, h = 9, w = 11, K = k * k;
+  const at::Tensor image = at::rand({batch, c, h, w}, at::kDouble);
+  const at::Tensor pos = at::rand({batch, K, 2}, at::kDouble) * at::tensor({h - 1.0, w - 1.0}, at::kDouble);
+  const at::Tensor var = at::rand({batch, K, 2}, at::kDouble) * 2 + 0.3;
+  const at::Tensor val = at::randn({batch, K}, at::kDouble);
+  GlimpseOptions o;
+  o.num_global(0).num_local(0).tolerance(0);
+  const at::Tensor ours = SampledGather(image, pos, var, val, o, /*seed=*/5);  // [B, c, K]
+
+  // Generic: K * c tuples of rank 6.
+  std::vector<at::Tensor> means, vars, vals;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const at::Tensor idx = at::arange(K, at::kDouble);
+    means.push_back(at::stack({at::full({batch, K}, double(ch), at::kDouble),
+                               (idx.div(k, "floor")).expand({batch, K}),
+                               idx.remainder(k).expand({batch, K}),
+                               at::full({batch, K}, double(ch), at::kDouble),
+                               pos.select(2, 0), pos.select(2, 1)},
+                              2));
+    vars.push_back(at::cat({at::ones({batch, K, 4}, at::kDouble), var}, 2));
+    vals.push_back(val);
+  }
+  SamplingOptions s;
+  s.num_global = 0;
+  s.num_local = 0;
+  s.region = {1, 1, 1, 1, 1, 1};
+  s.tolerance = 0;
+  const at::Tensor generic = SampledSparseProduct(
+      image, at::cat(means, 1), at::cat(vars, 1), at::cat(vals, 1), {c, k, k},
+      {c, k, k, c, h, w}, s, {true, true, true, true, false, false}, 5);
+  EXPECT_LT((generic.reshape({batch, c, K}) - ours).abs().max().item<double>(), 1e-12);
+}
+
+TEST(SampledGather, GradientsMatchFiniteDifferences) {
+  at::manual_seed(2);
+  const int64_t batch = 2, h = 12, w = 10, K = 5;
+  const at::Tensor image = at::rand({batch, 1, h, w}, at::kDouble);
+  // Positions away from half-integers (the sampled points stay put under
+  // the finite-difference steps).
+  const at::Tensor pos = (at::randint(1, 9, {batch, K, 2}, at::kDouble) +
+                          at::rand({batch, K, 2}, at::kDouble) * 0.6 + 0.2);
+  const at::Tensor var = at::rand({batch, K, 2}, at::kDouble) + 0.5;
+  const at::Tensor val = at::randn({batch, K}, at::kDouble);
+  GlimpseOptions o;
+  o.num_global(3).num_local(4).region({3, 3});
+  auto f = [&](const std::vector<at::Tensor>& in) {
+    return SampledGather(in[0], in[1], in[2], in[3], o, 9);
+  };
+  for (size_t wrt = 0; wrt < 4; ++wrt) {
+    EXPECT_LT(testing::max_gradient_error(f, {image, pos, var, val}, wrt), 1e-6) << wrt;
+  }
+}
+
+TEST(SparseAttention, GradientsReachTheSourceNetwork) {
+  at::manual_seed(3);
+  SparseAttention model(SparseAttentionOptions().side(24).glimpses(2).glimpse_size(5)
+                            .source_width(0.25).source_hidden(16).region(6));
+  const at::Tensor images = at::rand({4, 1, 24, 24});
+  const at::Tensor labels = at::tensor({0, 3, 7, 9}, at::kLong);
+  SparseAttentionImpl::Output out = model->forward(images);
+  ASSERT_EQ(out.logits.sizes(), at::IntArrayRef({4, 10}));
+  ASSERT_EQ(out.glimpses.sizes(), at::IntArrayRef({4, 2, 1, 5, 5}));
+  at::cross_entropy_loss(out.logits, labels).backward();
+  for (const auto& p : model->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_TRUE(at::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+  }
+  // The first convolution's weights and the glimpse variances and values
+  // get a gradient (through the positions: no other path reaches them).
+  EXPECT_GT(model->source->ptr(0)->parameters()[0].grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(model->glimpse->raw_variance.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(model->glimpse->value.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(GlimpseErrors, NameTheArgument) {
+  EXPECT_ERROR_CONTAINS(GlimpseLayer(GlimpseOptions().glimpses(0)), "glimpses must be >= 1, got 0");
+  EXPECT_ERROR_CONTAINS(GlimpseLayer(GlimpseOptions().size(0)), "size (k of a k x k glimpse) must be >= 1, got 0");
+  EXPECT_ERROR_CONTAINS(SparseAttention(SparseAttentionOptions().glimpses(0)), "glimpses must be >= 1, got 0");
+  GlimpseLayer layer(GlimpseOptions().glimpses(2).size(3));
+  EXPECT_ERROR_CONTAINS(layer->forward(at::rand({2, 1, 8, 8}), at::zeros({2, 1, 4})),
+                        "raw_boxes must be [batch, glimpses, 4] = [2, 2, 4], got [2, 1, 4]");
+  EXPECT_ERROR_CONTAINS(layer->forward(at::rand({2, 8, 8}), at::zeros({2, 2, 4})),
+                        "image must be [batch, channels, height, width], got [2, 8, 8]");
+  at::Tensor nan_boxes = at::zeros({2, 2, 4});
+  nan_boxes[1][0][2] = std::nan("");
+  EXPECT_ERROR_CONTAINS(layer->forward(at::rand({2, 1, 8, 8}), nan_boxes), "raw_boxes holds NaN");
+  SparseAttention model(SparseAttentionOptions().side(24).source_width(0.25).source_hidden(8));
+  EXPECT_ERROR_CONTAINS(model->forward(at::rand({2, 1, 28, 28})),
+                        "SparseAttention: images must be [batch, 1, 24, 24], got [2, 1, 28, 28]");
+}
+
+}  // namespace
+}  // namespace sparse_hyper
+}  // namespace indexgrad
