@@ -1,0 +1,139 @@
+#include "baselines/ram.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "kernels/common/checks.h"
+
+namespace indexgrad {
+namespace baselines {
+namespace {
+
+torch::nn::Linear Dense(int64_t in, int64_t out) { return torch::nn::Linear(in, out); }
+
+// Pixel index of a location coordinate in [-1, 1] over `size` pixels.
+at::Tensor PixelOf(const at::Tensor& coordinate, int64_t size) {
+  return at::floor((coordinate.clamp(-1, 1) + 1) * 0.5 * double(size - 1) + 0.5).to(at::kLong);
+}
+
+}  // namespace
+
+at::Tensor Retina(const at::Tensor& images, const at::Tensor& locations, int64_t patch,
+                  int64_t scales) {
+  const char* op = "Retina";
+  TORCH_CHECK(images.dim() == 4, op, ": images must be [batch, channels, height, width], got ",
+              shape_string(images.sizes()));
+  TORCH_CHECK(locations.dim() == 2 && locations.size(0) == images.size(0) &&
+                  locations.size(1) == 2,
+              op, ": locations must be [batch, 2] = [", images.size(0), ", 2], got ",
+              shape_string(locations.sizes()));
+  TORCH_CHECK(patch >= 1 && scales >= 1, op, ": patch and scales must be >= 1, got ", patch,
+              " and ", scales);
+  const int64_t batch = images.size(0), c = images.size(1), h = images.size(2),
+                w = images.size(3);
+  const int64_t pad = (patch << (scales - 1)) / 2 + 1;  // > half the largest side
+  const at::Tensor padded =
+      at::constant_pad_nd(images, {pad, pad, pad, pad}, 0).reshape({batch, c, -1});
+  const int64_t wp = w + 2 * pad;
+  const at::Tensor cy = PixelOf(locations.select(1, 0).detach(), h) + pad;  // [B]
+  const at::Tensor cx = PixelOf(locations.select(1, 1).detach(), w) + pad;
+  std::vector<at::Tensor> out;
+  for (int64_t s = 0; s < scales; ++s) {
+    const int64_t side = patch << s;
+    const at::Tensor offsets = at::arange(side, cy.options()) - side / 2;
+    const at::Tensor rows = cy.unsqueeze(1) + offsets;  // [B, side]
+    const at::Tensor cols = cx.unsqueeze(1) + offsets;
+    const at::Tensor idx = (rows.unsqueeze(2) * wp + cols.unsqueeze(1)).view({batch, 1, -1});
+    at::Tensor crop = padded.gather(2, idx.expand({batch, c, side * side}))
+                          .view({batch, c, side, side});
+    if (s > 0) crop = at::avg_pool2d(crop, {1 << s, 1 << s});
+    out.push_back(crop);
+  }
+  return at::cat(out, 1);
+}
+
+RamImpl::RamImpl(RamOptions options_) : options(std::move(options_)) {
+  const char* op = "Ram";
+  const RamOptions& o = options;
+  TORCH_CHECK(o.glimpses() >= 1, op, ": glimpses must be >= 1, got ", o.glimpses());
+  TORCH_CHECK(o.patch() >= 1 && o.scales() >= 1, op, ": patch and scales must be >= 1, got ",
+              o.patch(), " and ", o.scales());
+  TORCH_CHECK(o.location_std() > 0, op, ": location_std must be > 0, got ", o.location_std());
+  TORCH_CHECK(o.classes() >= 2, op, ": classes must be >= 2, got ", o.classes());
+  const int64_t retina = o.scales() * o.channels() * o.patch() * o.patch();
+  glimpse_patch = register_module("glimpse_patch", Dense(retina, o.glimpse_hidden()));
+  glimpse_location = register_module("glimpse_location", Dense(2, o.glimpse_hidden()));
+  glimpse_what = register_module("glimpse_what", Dense(o.glimpse_hidden(), o.glimpse_out()));
+  glimpse_where = register_module("glimpse_where", Dense(o.glimpse_hidden(), o.glimpse_out()));
+  core_hidden = register_module("core_hidden", Dense(o.hidden(), o.hidden()));
+  core_glimpse = register_module("core_glimpse", Dense(o.glimpse_out(), o.hidden()));
+  location = register_module("location", Dense(o.hidden(), 2));
+  baseline = register_module("baseline", Dense(o.hidden(), 1));
+  classifier = register_module("classifier", Dense(o.hidden(), o.classes()));
+}
+
+RamImpl::Output RamImpl::forward(const at::Tensor& images) {
+  const RamOptions& o = options;
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == o.channels() && images.size(2) == o.side() &&
+                  images.size(3) == o.side(),
+              "Ram: images must be [batch, ", o.channels(), ", ", o.side(), ", ", o.side(),
+              "], got ", shape_string(images.sizes()));
+  const int64_t batch = images.size(0), steps = o.glimpses();
+  const at::Tensor x = images.to(glimpse_patch->weight.scalar_type());
+  at::Tensor l = at::zeros({batch, 2}, x.options());
+  at::Tensor h = at::zeros({batch, o.hidden()}, x.options());
+  std::vector<at::Tensor> locations, log_probs, baselines;
+  for (int64_t t = 0; t < steps; ++t) {
+    locations.push_back(l);
+    const at::Tensor patches = Retina(x, l, o.patch(), o.scales()).reshape({batch, -1});
+    const at::Tensor what = at::relu(glimpse_patch->forward(patches));
+    const at::Tensor where = at::relu(glimpse_location->forward(l));
+    const at::Tensor g = at::relu(glimpse_what->forward(what) + glimpse_where->forward(where));
+    h = at::relu(core_hidden->forward(h) + core_glimpse->forward(g));
+    if (t + 1 == steps) break;
+    const at::Tensor hd = h.detach();
+    const at::Tensor mean = at::tanh(location->forward(hd));
+    baselines.push_back(baseline->forward(hd).squeeze(1));
+    if (is_training()) {
+      l = (mean.detach() + at::randn_like(mean) * o.location_std()).clamp(-1, 1);
+    } else {
+      l = mean.detach();
+    }
+    log_probs.push_back(GaussianLogProb(l, mean, o.location_std()));
+  }
+  Output out;
+  out.logits = classifier->forward(h);
+  out.locations = at::stack(locations, 1);
+  out.log_probs = steps > 1 ? at::stack(log_probs, 1) : at::zeros({batch, 0}, x.options());
+  out.baselines = steps > 1 ? at::stack(baselines, 1) : at::zeros({batch, 0}, x.options());
+  return out;
+}
+
+at::Tensor GaussianLogProb(const at::Tensor& sample, const at::Tensor& mean, double std) {
+  const double var = std * std;
+  return -0.5 * (sample - mean).pow(2).sum(-1) / var -
+         0.5 * double(sample.size(-1)) * std::log(2 * M_PI * var);
+}
+
+at::Tensor ReinforceLoss(const at::Tensor& log_probs, const at::Tensor& reward,
+                         const at::Tensor& baselines) {
+  const at::Tensor advantage = reward.unsqueeze(1) - baselines.detach();
+  return -(log_probs * advantage).sum(1).mean();
+}
+
+RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels) {
+  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == out.logits.size(0),
+              "RamLosses: labels must be [batch] = [", out.logits.size(0), "], got ",
+              shape_string(labels.sizes()));
+  RamLoss loss;
+  loss.reward = (out.logits.detach().argmax(1) == labels).to(out.logits.scalar_type());
+  loss.classification = at::cross_entropy_loss(out.logits, labels);
+  loss.reinforce = ReinforceLoss(out.log_probs, loss.reward, out.baselines);
+  loss.baseline = (out.baselines - loss.reward.unsqueeze(1)).pow(2).sum(1).mean();
+  loss.total = loss.classification + loss.reinforce + loss.baseline;
+  return loss;
+}
+
+}  // namespace baselines
+}  // namespace indexgrad

@@ -1,0 +1,151 @@
+// RAM: the retina against loops, shapes, the policy gradient's sign, the
+// learned baseline's variance reduction, clear errors.
+#include "baselines/ram.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kernels/testing/expect_error.h"
+
+namespace indexgrad {
+namespace baselines {
+namespace {
+
+// Average of the side x side square centred (offsets -side/2 .. side -
+// side/2 - 1) at pixel (cy, cx), pooled in blocks of `pool`, zeros outside.
+double LoopPatchPixel(const at::Tensor& image, int64_t cy, int64_t cx, int64_t side,
+                      int64_t pool, int64_t i, int64_t j) {
+  const int64_t h = image.size(0), w = image.size(1);
+  double sum = 0;
+  for (int64_t a = 0; a < pool; ++a) {
+    for (int64_t b = 0; b < pool; ++b) {
+      const int64_t y = cy - side / 2 + i * pool + a, x = cx - side / 2 + j * pool + b;
+      if (y >= 0 && y < h && x >= 0 && x < w) sum += image[y][x].item<double>();
+    }
+  }
+  return sum / double(pool * pool);
+}
+
+TEST(Retina, MatchesLoopsAtEveryScaleAndBorder) {
+  at::manual_seed(0);
+  const int64_t h = 11, w = 9, patch = 2, scales = 3;
+  const at::Tensor images = at::rand({3, 1, h, w}, at::kDouble);
+  // Centre, a corner, an off-centre point.
+  const at::Tensor loc = at::tensor({0.0, 0.0, -1.0, 1.0, 0.3, -0.55}, at::kDouble).view({3, 2});
+  const at::Tensor out = Retina(images, loc, patch, scales);
+  ASSERT_EQ(out.sizes(), at::IntArrayRef({3, scales, patch, patch}));
+  for (int64_t b = 0; b < 3; ++b) {
+    const int64_t cy = std::lround((loc[b][0].item<double>() + 1) / 2 * (h - 1));
+    const int64_t cx = std::lround((loc[b][1].item<double>() + 1) / 2 * (w - 1));
+    for (int64_t s = 0; s < scales; ++s) {
+      for (int64_t i = 0; i < patch; ++i) {
+        for (int64_t j = 0; j < patch; ++j) {
+          EXPECT_NEAR(out[b][s][i][j].item<double>(),
+                      LoopPatchPixel(images[b][0], cy, cx, patch << s, 1 << s, i, j), 1e-12)
+              << b << " " << s << " " << i << " " << j;
+        }
+      }
+    }
+  }
+}
+
+TEST(Ram, Shapes) {
+  at::manual_seed(1);
+  Ram ram(RamOptions().side(40).glimpses(5).scales(3));
+  const RamImpl::Output out = ram->forward(at::rand({6, 1, 40, 40}));
+  EXPECT_EQ(out.logits.sizes(), at::IntArrayRef({6, 10}));
+  EXPECT_EQ(out.locations.sizes(), at::IntArrayRef({6, 5, 2}));
+  EXPECT_EQ(out.log_probs.sizes(), at::IntArrayRef({6, 4}));
+  EXPECT_EQ(out.baselines.sizes(), at::IntArrayRef({6, 4}));
+  EXPECT_TRUE(out.locations.select(1, 0).eq(0).all().item<bool>());  // l_0: centre
+  EXPECT_LE(out.locations.abs().max().item<double>(), 1.0);
+  const RamLoss loss = RamLosses(out, at::tensor({0, 1, 2, 3, 4, 5}, at::kLong));
+  loss.total.backward();
+  // Every head gets a gradient: classifier and core by cross-entropy, the
+  // location head by REINFORCE, the baseline head by its squared error.
+  for (const auto& p : ram->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();
+  }
+  ram->eval();
+  const RamImpl::Output a = ram->forward(at::ones({2, 1, 40, 40}));
+  const RamImpl::Output b = ram->forward(at::ones({2, 1, 40, 40}));
+  EXPECT_TRUE(a.locations.equal(b.locations));  // evaluation: the means
+}
+
+TEST(Reinforce, DescentRaisesTheLogProbabilityOfRewardedLocations) {
+  // A one-parameter policy mean tanh(theta) and one sampled location per
+  // case: rewarded above the baseline -> more likely after a step, below
+  // -> less likely.
+  const at::Tensor sample = at::tensor({0.4, -0.2}, at::kDouble).view({1, 2});
+  for (double reward : {1.0, 0.0}) {
+    at::Tensor theta = at::zeros({1, 2}, at::kDouble).requires_grad_(true);
+    auto log_prob = [&] { return GaussianLogProb(sample, at::tanh(theta), 0.2); };
+    const double before = log_prob().item<double>();
+    const at::Tensor loss = ReinforceLoss(log_prob().view({1, 1}), at::tensor({reward}, at::kDouble),
+                                          at::full({1, 1}, 0.5, at::kDouble));
+    loss.backward();
+    {
+      at::NoGradGuard no_grad;
+      theta.sub_(theta.grad() * 0.01);
+    }
+    const double after = log_prob().item<double>();
+    if (reward > 0.5) {
+      EXPECT_GT(after, before);
+    } else {
+      EXPECT_LT(after, before);
+    }
+  }
+  // The log-density itself: N(x | m, s^2 I) in 2-D.
+  const double lp = GaussianLogProb(at::tensor({1.0, 2.0}, at::kDouble).view({1, 2}),
+                                    at::tensor({0.5, 2.5}, at::kDouble).view({1, 2}), 0.5)
+                        .item<double>();
+  EXPECT_NEAR(lp, -0.5 * (0.25 + 0.25) / 0.25 - std::log(2 * M_PI * 0.25), 1e-6);
+}
+
+TEST(Reinforce, LearnedBaselineReducesGradientVariance) {
+  // Bandit: location l ~ N(mu, 0.5^2) in 1-D, reward 5 + l. Per-sample
+  // REINFORCE estimates of d/dmu, without and with a baseline fitted by
+  // squared error (as RAM's baseline head is).
+  at::manual_seed(2);
+  const int64_t n = 4000;
+  const double std = 0.5;
+  const at::Tensor l = at::randn({n, 1}, at::kDouble) * std;
+  const at::Tensor reward = 5 + l.squeeze(1);
+  at::Tensor b = at::zeros({1}, at::kDouble).requires_grad_(true);
+  for (int step = 0; step < 300; ++step) {
+    const at::Tensor mse = (b - reward).pow(2).mean();
+    b.mutable_grad() = at::Tensor();
+    mse.backward();
+    at::NoGradGuard no_grad;
+    b.sub_(b.grad() * 0.1);
+  }
+  EXPECT_NEAR(b.item<double>(), 5.0, 0.1);
+  auto estimates = [&](const at::Tensor& baseline) {
+    at::Tensor mu = at::zeros({n, 1}, at::kDouble).requires_grad_(true);
+    const at::Tensor lp = GaussianLogProb(l, mu, std).view({n, 1});
+    (ReinforceLoss(lp, reward, baseline.detach().expand({n, 1})) * double(n)).backward();
+    return mu.grad().squeeze(1);  // one estimate per sample
+  };
+  const at::Tensor without = estimates(at::zeros({1, 1}, at::kDouble));
+  const at::Tensor with = estimates(b.view({1, 1}));
+  // Same expectation (the true gradient of E[reward] is 1), far less spread.
+  EXPECT_NEAR(without.mean().item<double>(), -1.0, 0.5);
+  EXPECT_NEAR(with.mean().item<double>(), -1.0, 0.1);
+  EXPECT_LT(with.var().item<double>(), 0.1 * without.var().item<double>());
+}
+
+TEST(RamErrors, NameTheArgument) {
+  EXPECT_ERROR_CONTAINS(Ram(RamOptions().glimpses(0)), "glimpses must be >= 1, got 0");
+  EXPECT_ERROR_CONTAINS(Ram(RamOptions().location_std(0)), "location_std must be > 0, got 0");
+  Ram ram(RamOptions().side(40));
+  EXPECT_ERROR_CONTAINS(ram->forward(at::rand({2, 1, 100, 100})),
+                        "Ram: images must be [batch, 1, 40, 40], got [2, 1, 100, 100]");
+  EXPECT_ERROR_CONTAINS(Retina(at::rand({2, 1, 8, 8}), at::zeros({3, 2}), 2, 2),
+                        "locations must be [batch, 2] = [2, 2], got [3, 2]");
+}
+
+}  // namespace
+}  // namespace baselines
+}  // namespace indexgrad
