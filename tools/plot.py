@@ -27,6 +27,15 @@
       method; and each OUT_DIR/levels_n<n>.csv as levels_n<n>.png like
       figure 7 of Bloem et al. 2018 (quicksort levels x_0 .. x_L on the
       left, intermediate targets t_0 .. t_L on the right).
+
+  /usr/bin/python3 tools/plot.py attention OUT_DIR
+      Reads OUT_DIR/runs/<method>.csv (//experiments:cluttered_attention)
+      and draws OUT_DIR/attention.png (training loss and validation error
+      against the step, one line per method); and OUT_DIR/glimpses.png
+      like figure 4 of Bloem et al. 2018 from runs/<method>_glimpses.csv:
+      per method, test images with the learned boxes (RAM: its finest
+      patches, numbered by step), and the glimpse contents (blue positive,
+      red negative).
 """
 import csv
 import glob
@@ -248,9 +257,95 @@ def plot_sort(out_dir):
         print("plot: wrote %s" % png)
 
 
+def read_glimpses(path):
+    images, boxes, glimpses = {}, {}, {}
+    with open(path) as f:
+        for row in csv.reader(f):
+            kind, i = row[0], int(row[1])
+            if kind == "image":
+                px = [float(v) for v in row[4:]]
+                side = int(round(math.sqrt(len(px))))
+                images[i] = (int(row[2]), int(row[3]),
+                             [px[r * side:(r + 1) * side] for r in range(side)])
+            elif kind == "box":
+                boxes.setdefault(i, []).append([float(v) for v in row[3:7]])
+            elif kind == "glimpse":
+                k = int(row[3])
+                v = [float(x) for x in row[4:]]
+                glimpses.setdefault(i, []).append([v[r * k:(r + 1) * k] for r in range(k)])
+    return images, boxes, glimpses
+
+
+def plot_attention(out_dir):
+    paths = sorted(p for p in glob.glob(os.path.join(out_dir, "runs", "*.csv"))
+                   if not p.endswith("_glimpses.csv"))
+    if not paths:
+        sys.exit("plot.py: no runs under %s/runs" % out_dir)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for path in paths:
+        method = os.path.basename(path)[:-4]
+        steps, loss = read_eval_curve(path, "loss")
+        axes[0].plot(steps, smooth(loss, 25), label=method)
+        steps, err = read_eval_curve(path, "val_error")
+        axes[1].plot(steps, [100 * e for e in err], marker="o", ms=3, label=method)
+    axes[0].set_ylabel("training loss (smoothed)")
+    axes[1].set_ylabel("validation error (%)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "attention.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print("plot: wrote %s" % path)
+
+    figs = []
+    for path in sorted(glob.glob(os.path.join(out_dir, "runs", "*_glimpses.csv"))):
+        images, boxes, glimpses = read_glimpses(path)
+        if boxes:
+            figs.append((os.path.basename(path)[:-len("_glimpses.csv")], images, boxes, glimpses))
+    if not figs:
+        return
+    shown = 4
+    rows = []
+    for method, images, boxes, glimpses in figs:
+        rows.append((method, images, boxes, None))
+        rows.append((method, images, boxes, glimpses))
+    fig, axes = plt.subplots(len(rows), shown, figsize=(2.6 * shown, 2.4 * len(rows)),
+                             squeeze=False)
+    for r, (method, images, boxes, glimpses) in enumerate(rows):
+        for c in range(shown):
+            ax = axes[r][c]
+            ax.set_axis_off()
+            if c not in images:
+                continue
+            label, pred, img = images[c]
+            if glimpses is None:
+                ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+                for g, (y0, x0, y1, x1) in enumerate(boxes.get(c, [])):
+                    ax.add_patch(plt.Rectangle((min(x0, x1) - 0.5, min(y0, y1) - 0.5),
+                                               abs(x1 - x0) + 1, abs(y1 - y0) + 1, fill=False,
+                                               color="C%d" % (g % 10), lw=1))
+                    if len(boxes[c]) > 1:
+                        ax.text(x0, y0, str(g), color="C%d" % (g % 10), fontsize=6)
+                ax.set_title("%s: label %d, predicted %d" % (method, label, pred), fontsize=7)
+            else:
+                tiles = glimpses.get(c, [])
+                k = len(tiles[0])
+                strip = [sum((t[y] + [0.0] for t in tiles), []) for y in range(k)]
+                lim = max(1e-9, max(abs(v) for row in strip for v in row))
+                ax.imshow(strip, cmap="RdBu", vmin=-lim, vmax=lim, interpolation="nearest")
+                ax.set_title("%s glimpses" % method, fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "glimpses.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print("plot: wrote %s" % path)
+
+
 def main():
     figures = {"identity": plot_identity, "masks": plot_masks, "decoder": plot_decoder,
-               "sort": plot_sort}
+               "sort": plot_sort, "attention": plot_attention}
     if len(sys.argv) != 3 or sys.argv[1] not in figures:
         sys.exit(__doc__)
     figures[sys.argv[1]](sys.argv[2])

@@ -1,0 +1,150 @@
+// Attention on cluttered MNIST (Bloem et al. 2018 section 3.2, Table 1):
+// sparse-hyperlayer glimpses (1 x 32 x 32 and 8 x 12 x 12) against the
+// Recurrent Attention Model and a plain ConvNet, same data and budget.
+// Writes, under --out_dir:
+//   runs/<method>.csv            per step: loss, batch error; per evaluation:
+//                                validation error
+//   runs/<method>.ckpt           checkpoint (a rerun resumes)
+//   runs/<method>_glimpses.csv   first 8 test images, boxes, glimpse contents
+//   summary.csv, summary.md      validation and test error, time per epoch
+//   attention.png, glimpses.png  tools/plot.py attention (curves; Figure 4)
+//
+//   bazel run //experiments:cluttered_attention                    # minutes, CPU
+//   bazel run //experiments:cluttered_attention -- --preset=paper  # the paper's runs
+// The cluttered data is generated into the data folder on first use
+// (datasets/cluttered_mnist.h; about 10 s, 750 MB for 100 x 100).
+#include <cstdio>
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "datasets/cluttered_mnist.h"
+#include "experiments/cluttered_attention_run.h"
+#include "experiments/common/csv.h"
+#include "experiments/common/main.h"
+#include "experiments/common/threads.h"
+
+ABSL_FLAG(std::string, preset, "default",
+          "default: 3,000 training images x 3 epochs, a quarter-width source network, lr 1e-3 "
+          "(minutes on 2 CPU cores, not converged); paper: 60,000 x 70 epochs, batch 128, "
+          "lr 1e-4, the paper's source network. Explicit flags override the preset.");
+ABSL_FLAG(std::string, methods, "", "comma-separated: sparse1, sparse8, ram, convnet (all if empty)");
+ABSL_FLAG(int64_t, canvas, -1, "cluttered canvas side (preset: 100)");
+ABSL_FLAG(int64_t, distractors, -1, "distractors per image (preset: 8)");
+ABSL_FLAG(int64_t, train_size, -1, "training images, first of the 60,000 (preset if < 0)");
+ABSL_FLAG(int64_t, val_size, -1, "validation images, of 5,000 (preset if < 0)");
+ABSL_FLAG(int64_t, test_size, -1, "test images, of 10,000 (preset if < 0)");
+ABSL_FLAG(int64_t, epochs, -1, "epochs (preset if < 0)");
+ABSL_FLAG(int64_t, batch, -1, "batch size (preset if < 0)");
+ABSL_FLAG(double, lr, -1, "Adam learning rate (preset if < 0)");
+ABSL_FLAG(double, source_width, -1, "source network channel multiplier, 1 = the paper's (preset if < 0)");
+ABSL_FLAG(int64_t, source_hidden, -1, "source network linear units, 512 = the paper's (preset if < 0)");
+ABSL_FLAG(int64_t, evals_per_epoch, -1, "validations per epoch (preset if < 0)");
+ABSL_FLAG(int64_t, seed, 0, "random seed of the models and batches");
+ABSL_FLAG(bool, generate_data, true, "generate missing cluttered data files");
+ABSL_FLAG(std::string, data_dir, "", "data folder (default: see README)");
+ABSL_FLAG(std::string, out_dir, "", "output folder (default <workspace>/out/cluttered_attention)");
+ABSL_FLAG(bool, resume, true, "resume runs from their checkpoints");
+ABSL_FLAG(bool, plot, true, "draw the figures with tools/plot.py");
+
+namespace {
+
+namespace ig = indexgrad;
+namespace ex = indexgrad::experiments;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "cluttered_attention: %s\n", message.c_str());
+  return 1;
+}
+
+absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
+  absl::StatusOr<ex::AttentionPreset> p = ex::AttentionPresetNamed(absl::GetFlag(FLAGS_preset));
+  if (!p.ok()) return p.status();
+  ex::AttentionFlagOverrides o;
+  o.methods = absl::GetFlag(FLAGS_methods);
+  o.canvas = absl::GetFlag(FLAGS_canvas);
+  o.distractors = absl::GetFlag(FLAGS_distractors);
+  o.train_size = absl::GetFlag(FLAGS_train_size);
+  o.val_size = absl::GetFlag(FLAGS_val_size);
+  o.test_size = absl::GetFlag(FLAGS_test_size);
+  o.epochs = absl::GetFlag(FLAGS_epochs);
+  o.batch = absl::GetFlag(FLAGS_batch);
+  o.lr = absl::GetFlag(FLAGS_lr);
+  o.source_width = absl::GetFlag(FLAGS_source_width);
+  o.source_hidden = absl::GetFlag(FLAGS_source_hidden);
+  o.evals_per_epoch = absl::GetFlag(FLAGS_evals_per_epoch);
+  if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
+  return p;
+}
+
+absl::StatusOr<ig::data::ClutteredSet> Load(const std::string& dir, const ex::AttentionPreset& p,
+                                            ig::data::Split split, int64_t size) {
+  auto set = ig::data::LoadCluttered(dir, p.data, split, absl::GetFlag(FLAGS_generate_data));
+  if (!set.ok()) return set.status();
+  set->images = set->images.slice(0, 0, size);
+  set->labels = set->labels.slice(0, 0, size);
+  set->positions = set->positions.slice(0, 0, size);
+  return set;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Attention on cluttered MNIST: sparse-hyperlayer glimpses vs RAM vs a ConvNet "
+      "(Bloem et al. 2018 section 3.2).");
+  absl::ParseCommandLine(argc, argv);
+  ex::ApplyThreadsFlag();
+  absl::StatusOr<ex::AttentionPreset> preset = PresetFromFlags();
+  if (!preset.ok()) return Fail(std::string(preset.status().message()));
+  std::string data_dir = ex::UserPath(absl::GetFlag(FLAGS_data_dir));
+  if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
+  ex::AttentionData data;
+  for (auto [split, size, target] :
+       {std::make_tuple(ig::data::Split::kTrain, preset->train_size, &data.train),
+        std::make_tuple(ig::data::Split::kValidation, preset->val_size, &data.validation),
+        std::make_tuple(ig::data::Split::kTest, preset->test_size, &data.test)}) {
+    auto set = Load(data_dir, *preset, split, size);
+    if (!set.ok()) return Fail(std::string(set.status().message()));
+    *target = *set;
+  }
+  const std::string out_dir =
+      ex::OutputDir(absl::GetFlag(FLAGS_out_dir), "cluttered_attention");
+  if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return Fail(std::string(st.message()));
+  auto summary_csv = ex::CsvWriter::Open(
+      out_dir + "/summary.csv", {"method", "steps", "epochs", "val_error", "test_error",
+                                 "final_loss", "seconds", "seconds_per_epoch"});
+  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+  std::printf("cluttered_attention: preset %s, %s, output in %s\n",
+              absl::GetFlag(FLAGS_preset).c_str(), ex::DescribeAttentionPreset(*preset).c_str(),
+              out_dir.c_str());
+
+  std::vector<ex::AttentionRunResult> runs;
+  for (const std::string& method : preset->methods) {
+    auto r = ex::RunAttention(method, *preset, data, absl::GetFlag(FLAGS_seed),
+                              out_dir + "/runs", absl::GetFlag(FLAGS_resume));
+    if (!r.ok()) return Fail(std::string(r.status().message()));
+    const int64_t per_epoch = (preset->train_size + preset->batch - 1) / preset->batch;
+    summary_csv->TextRow({method, absl::StrCat(r->steps_done),
+                          absl::StrCat(double(r->steps_done) / double(per_epoch)),
+                          absl::StrCat(r->validation_error), absl::StrCat(r->test_error),
+                          absl::StrCat(r->final_loss), absl::StrCat(r->seconds),
+                          absl::StrCat(r->seconds_per_epoch)});
+    runs.push_back(*r);
+  }
+  const std::string md = ex::AttentionSummaryMarkdown(*preset, runs);
+  std::printf("\n%s\n", md.c_str());
+  std::ofstream(out_dir + "/summary.md") << md;
+  if (absl::GetFlag(FLAGS_plot)) {
+    if (auto st = ex::RunPlot("attention", out_dir); !st.ok()) {
+      std::fprintf(stderr, "cluttered_attention: %s\n", std::string(st.message()).c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return indexgrad::experiments::RunMain("cluttered_attention", Main, argc, argv);
+}

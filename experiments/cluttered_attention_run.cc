@@ -1,0 +1,337 @@
+#include "experiments/cluttered_attention_run.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/optim/adam.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "baselines/ram.h"
+#include "experiments/common/train_loop.h"
+#include "sparse_hyper/attention.h"
+
+namespace indexgrad {
+namespace experiments {
+
+namespace sh = sparse_hyper;
+
+namespace {
+
+constexpr int64_t kFigureImages = 8;
+
+// One interface over the four methods, so one loop trains them all.
+class AttentionModel : public torch::nn::Module {
+ public:
+  // The scalar to minimise on a batch, and the training forward's logits.
+  virtual std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+                                                 const at::Tensor& labels) = 0;
+  virtual at::Tensor Logits(const at::Tensor& images) = 0;
+  // Evaluation-mode boxes [B, g, 4] (y0, x0, y1, x1 in pixels) and glimpse
+  // contents [B, g, k * k]; undefined for a model without glimpses.
+  virtual std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) = 0;
+};
+
+class SparseModel : public AttentionModel {
+ public:
+  explicit SparseModel(const sh::SparseAttentionOptions& o)
+      : net(register_module("net", sh::SparseAttention(o))) {}
+  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+                                         const at::Tensor& labels) override {
+    const at::Tensor logits = net->forward(images).logits;
+    return {at::cross_entropy_loss(logits, labels), logits};
+  }
+  at::Tensor Logits(const at::Tensor& images) override { return net->forward(images).logits; }
+  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
+    const sh::SparseAttentionImpl::Output out = net->forward(images);
+    return {sh::GlimpseBoxes(out.raw_boxes, images.size(2), images.size(3)),
+            out.glimpses.reshape({images.size(0), net->options.glimpses(), -1})};
+  }
+  sh::SparseAttention net;
+};
+
+class RamModel : public AttentionModel {
+ public:
+  explicit RamModel(const baselines::RamOptions& o)
+      : net(register_module("net", baselines::Ram(o))) {}
+  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+                                         const at::Tensor& labels) override {
+    const baselines::RamImpl::Output out = net->forward(images);
+    return {baselines::RamLosses(out, labels).total, out.logits};
+  }
+  at::Tensor Logits(const at::Tensor& images) override { return net->forward(images).logits; }
+  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
+    // The finest patch at each location, as a box and its contents.
+    const baselines::RamImpl::Output out = net->forward(images);
+    const int64_t b = images.size(0), t = out.locations.size(1), p = net->options.patch();
+    const at::Tensor loc = out.locations.reshape({b * t, 2});
+    const at::Tensor centre =
+        at::floor((loc + 1) * 0.5 * double(images.size(2) - 1) + 0.5);  // [b t, 2]
+    const at::Tensor top_left = centre - p / 2;
+    const at::Tensor boxes = at::cat({top_left, top_left + (p - 1)}, 1).view({b, t, 4});
+    const at::Tensor repeated = images.unsqueeze(1).expand({b, t, -1, -1, -1})
+                                    .reshape({b * t, images.size(1), images.size(2), images.size(3)});
+    const at::Tensor patches = baselines::Retina(repeated, loc, p, 1).view({b, t, -1});
+    return {boxes, patches};
+  }
+  baselines::Ram net;
+};
+
+class ConvNetModel : public AttentionModel {
+ public:
+  explicit ConvNetModel(const sh::SourceNetworkOptions& o)
+      : net(register_module("net", sh::SourceNetwork(o))) {}
+  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+                                         const at::Tensor& labels) override {
+    const at::Tensor logits = net->forward(images);
+    return {at::cross_entropy_loss(logits, labels), logits};
+  }
+  at::Tensor Logits(const at::Tensor& images) override { return net->forward(images); }
+  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor&) override { return {}; }
+  torch::nn::Sequential net;
+};
+
+absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& method,
+                                                          const AttentionPreset& p,
+                                                          int64_t seed) {
+  const int64_t side = p.data.canvas;
+  if (method == "sparse1" || method == "sparse8") {
+    const bool one = method == "sparse1";
+    return std::shared_ptr<AttentionModel>(std::make_shared<SparseModel>(
+        sh::SparseAttentionOptions()
+            .side(side)
+            .glimpses(one ? 1 : 8)
+            .glimpse_size(one ? 32 : 12)
+            .source_width(p.source_width)
+            .source_hidden(p.source_hidden)
+            .seed(seed)));
+  }
+  if (method == "ram") {
+    return std::shared_ptr<AttentionModel>(std::make_shared<RamModel>(
+        baselines::RamOptions().side(side).scales(side > 60 ? 4 : 3)));
+  }
+  if (method == "convnet") {
+    return std::shared_ptr<AttentionModel>(std::make_shared<ConvNetModel>(
+        sh::SourceNetworkOptions()
+            .side(side)
+            .width(p.source_width)
+            .hidden(p.source_hidden)
+            .outputs(10)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "method must be sparse1, sparse8, ram or convnet, got '", method, "'"));
+}
+
+// Error rate (fraction) of the model in evaluation mode, batches of 250.
+double ErrorRate(AttentionModel& model, const data::ClutteredSet& set) {
+  at::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  int64_t wrong = 0;
+  const int64_t n = set.images.size(0);
+  for (int64_t b = 0; b < n; b += 250) {
+    const int64_t e = std::min(n, b + 250);
+    const at::Tensor pred = model.Logits(ToModelImages(set.images.slice(0, b, e))).argmax(1);
+    wrong += pred.ne(set.labels.slice(0, b, e)).sum().item<int64_t>();
+  }
+  model.train(was_training);
+  return n == 0 ? 0.0 : double(wrong) / double(n);
+}
+
+// Rows: image,i,label,prediction,pixels... / box,i,g,y0,x0,y1,x1 /
+// glimpse,i,g,k,values...
+absl::Status WriteGlimpseFigure(AttentionModel& model, const data::ClutteredSet& test,
+                                const std::string& path) {
+  at::NoGradGuard no_grad;
+  model.eval();
+  const int64_t n = std::min<int64_t>(kFigureImages, test.images.size(0));
+  const at::Tensor images = ToModelImages(test.images.slice(0, 0, n));
+  const at::Tensor pred = model.Logits(images).argmax(1);
+  const auto [boxes, glimpses] = model.Glimpses(images);
+  model.train();
+  std::ofstream out(path);
+  if (!out) return absl::InternalError(absl::StrCat("could not write '", path, "'"));
+  for (int64_t i = 0; i < n; ++i) {
+    const at::Tensor px = images[i].reshape({-1}).contiguous();
+    out << "image," << i << "," << test.labels[i].item<int64_t>() << ","
+        << pred[i].item<int64_t>() << ","
+        << absl::StrJoin(px.data_ptr<float>(), px.data_ptr<float>() + px.numel(), ",") << "\n";
+    if (!boxes.defined()) continue;
+    for (int64_t g = 0; g < boxes.size(1); ++g) {
+      const at::Tensor b = boxes[i][g].to(at::kDouble).contiguous();
+      out << "box," << i << "," << g << ","
+          << absl::StrJoin(b.data_ptr<double>(), b.data_ptr<double>() + 4, ",") << "\n";
+      const at::Tensor v = glimpses[i][g].to(at::kDouble).contiguous();
+      const int64_t k = std::lround(std::sqrt(double(v.numel())));
+      out << "glimpse," << i << "," << g << "," << k << ","
+          << absl::StrJoin(v.data_ptr<double>(), v.data_ptr<double>() + v.numel(), ",") << "\n";
+    }
+  }
+  return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("could not write '", path, "'"));
+}
+
+}  // namespace
+
+absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name) {
+  AttentionPreset p;
+  if (name == "default") return p;
+  if (name != "paper") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--preset must be default or paper, got '", name, "'"));
+  }
+  p.train_size = 60000;
+  p.val_size = 5000;
+  p.test_size = 10000;
+  p.epochs = 70;
+  p.batch = 128;
+  p.lr = 1e-4;
+  p.source_width = 1.0;
+  p.source_hidden = 512;
+  return p;
+}
+
+absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionPreset* p) {
+  auto bad = [](const char* flag, const std::string& what, const auto& got) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be ", what, ", got ", got));
+  };
+  if (!o.methods.empty()) {
+    p->methods.clear();
+    for (absl::string_view m : absl::StrSplit(o.methods, ',')) {
+      if (m != "sparse1" && m != "sparse8" && m != "ram" && m != "convnet") {
+        return bad("methods", "sparse1, sparse8, ram and/or convnet", absl::StrCat("'", m, "'"));
+      }
+      p->methods.emplace_back(m);
+    }
+  }
+  if (o.canvas >= 0) p->data.canvas = o.canvas;
+  if (o.distractors >= 0) p->data.distractors = o.distractors;
+  if (p->data.canvas < 32 || p->data.canvas > 255) {
+    return bad("canvas", "in [32, 255]", p->data.canvas);
+  }
+  const int64_t max_split[3] = {60000, data::kValidationSize, 10000};
+  const char* size_flags[3] = {"train_size", "val_size", "test_size"};
+  int64_t* sizes[3] = {&p->train_size, &p->val_size, &p->test_size};
+  const int64_t given[3] = {o.train_size, o.val_size, o.test_size};
+  for (int i = 0; i < 3; ++i) {
+    if (given[i] >= 0) *sizes[i] = given[i];
+    if (*sizes[i] < 1 || *sizes[i] > max_split[i]) {
+      return bad(size_flags[i], absl::StrCat("in [1, ", max_split[i], "]"), *sizes[i]);
+    }
+  }
+  if (o.epochs >= 0) p->epochs = o.epochs;
+  if (p->epochs < 1) return bad("epochs", ">= 1", p->epochs);
+  if (o.batch >= 0) p->batch = o.batch;
+  if (p->batch < 1 || p->batch > p->train_size) {
+    return bad("batch", absl::StrCat("in [1, train_size = ", p->train_size, "]"), p->batch);
+  }
+  if (o.lr >= 0) p->lr = o.lr;
+  if (!(p->lr > 0) || !std::isfinite(p->lr)) return bad("lr", "> 0", p->lr);
+  if (o.source_width >= 0) p->source_width = o.source_width;
+  if (!(p->source_width > 0) || p->source_width > 4) {
+    return bad("source_width", "in (0, 4]", p->source_width);
+  }
+  if (o.source_hidden >= 0) p->source_hidden = o.source_hidden;
+  if (p->source_hidden < 1) return bad("source_hidden", ">= 1", p->source_hidden);
+  if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
+  if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
+  return absl::OkStatus();
+}
+
+std::string DescribeAttentionPreset(const AttentionPreset& p) {
+  return absl::StrFormat(
+      "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g, "
+      "source network width %g / hidden %d, %d validation and %d test images",
+      p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
+      p.source_width, p.source_hidden, p.val_size, p.test_size);
+}
+
+at::Tensor ToModelImages(const at::Tensor& bytes) {
+  return bytes.to(at::kFloat).div_(255.0f).unsqueeze(1);
+}
+
+absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
+                                                const AttentionPreset& p,
+                                                const AttentionData& data, int64_t seed,
+                                                const std::string& run_dir, bool resume) {
+  at::manual_seed(seed);
+  absl::StatusOr<std::shared_ptr<AttentionModel>> made = MakeModel(method, p, seed);
+  if (!made.ok()) return made.status();
+  AttentionModel& model = **made;
+  torch::optim::Adam adam(model.parameters(), torch::optim::AdamOptions(p.lr));
+  const int64_t n = data.train.images.size(0);
+  const int64_t per_epoch = (n + p.batch - 1) / p.batch;
+
+  TrainLoopOptions loop;
+  loop.label = absl::StrFormat("cluttered_attention %s", method);
+  loop.steps = per_epoch * p.epochs;
+  loop.eval_every = std::max<int64_t>(1, per_epoch / p.evals_per_epoch);
+  loop.checkpoint_every = loop.eval_every;
+  loop.checkpoint_path = absl::StrCat(run_dir, "/", method, ".ckpt");
+  loop.resume = resume;
+  loop.csv_path = absl::StrCat(run_dir, "/", method, ".csv");
+  loop.train_columns = {"loss", "batch_error"};
+  loop.eval_columns = {"val_error"};
+
+  // A fixed permutation per epoch (seeded by the epoch: resumes see the same).
+  int64_t perm_epoch = -1;
+  at::Tensor perm;
+  absl::StatusOr<TrainResult> r = RunTrainLoop(
+      loop, model, adam,
+      [&](int64_t step) {
+        const int64_t epoch = step / per_epoch, i = step % per_epoch;
+        if (epoch != perm_epoch) {
+          at::Generator gen = at::detail::createCPUGenerator(seed * 100003 + epoch);
+          perm = at::randperm(n, gen);
+          perm_epoch = epoch;
+        }
+        const at::Tensor idx = perm.slice(0, i * p.batch, std::min(n, (i + 1) * p.batch));
+        const at::Tensor images = ToModelImages(data.train.images.index_select(0, idx));
+        const at::Tensor labels = data.train.labels.index_select(0, idx);
+        const auto [loss, logits] = model.Loss(images, labels);
+        adam.zero_grad();
+        loss.backward();
+        adam.step();
+        const double batch_error =
+            logits.detach().argmax(1).ne(labels).to(at::kDouble).mean().item<double>();
+        return std::vector<double>{loss.item<double>(), batch_error};
+      },
+      [&](int64_t, bool*) { return std::vector<double>{ErrorRate(model, data.validation)}; });
+  if (!r.ok()) return r.status();
+  AttentionRunResult result;
+  result.method = method;
+  result.steps_done = r->steps_done;
+  result.seconds = r->seconds;
+  result.seconds_per_epoch = r->steps_done > 0 ? r->seconds * per_epoch / r->steps_done : 0;
+  result.final_loss = r->last_train.empty() ? NAN : r->last_train[0];
+  result.validation_error = ErrorRate(model, data.validation);
+  result.test_error = ErrorRate(model, data.test);
+  if (absl::Status st = WriteGlimpseFigure(model, data.test,
+                                           absl::StrCat(run_dir, "/", method, "_glimpses.csv"));
+      !st.ok()) {
+    return st;
+  }
+  return result;
+}
+
+std::string AttentionSummaryMarkdown(const AttentionPreset& p,
+                                     const std::vector<AttentionRunResult>& runs) {
+  std::string md = absl::StrCat("Budget: ", DescribeAttentionPreset(p), ".\n\n",
+                                "| method | validation error | test error | epochs | s / epoch |\n",
+                                "|---|---|---|---|---|\n");
+  for (const AttentionRunResult& r : runs) {
+    const int64_t per_epoch = (p.train_size + p.batch - 1) / p.batch;
+    absl::StrAppendFormat(&md, "| %s | %.2f %% | %.2f %% | %.2f | %.1f |\n", r.method,
+                          100 * r.validation_error, 100 * r.test_error,
+                          double(r.steps_done) / double(per_epoch), r.seconds_per_epoch);
+  }
+  return md;
+}
+
+}  // namespace experiments
+}  // namespace indexgrad

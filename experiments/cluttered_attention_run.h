@@ -1,0 +1,94 @@
+// The attention experiment (//experiments:cluttered_attention; Bloem et al.
+// 2018 section 3.2, Table 1): on cluttered MNIST, with the same data and
+// budget,
+//   sparse1   sparse-hyperlayer attention, one 32 x 32 glimpse
+//   sparse8   sparse-hyperlayer attention, eight 12 x 12 glimpses
+//   ram       the Recurrent Attention Model (8 glimpses, 4 scales)
+//   convnet   the source network with a classification head (no attention)
+// Presets:
+//   default   3,000 training images, 3 epochs, batch 32, Adam lr 1e-3, the
+//             source network at a quarter of its channels and 128 hidden
+//             units; 500 validation and 1,000 test images (minutes on 2
+//             CPU cores; far from converged)
+//   paper     60,000 training images, 70 epochs, batch 128, lr 1e-4, the
+//             paper's source network; 5,000 validation, 10,000 test images
+// Shared by the main and its test.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "datasets/cluttered_mnist.h"
+
+namespace indexgrad {
+namespace experiments {
+
+struct AttentionPreset {
+  std::vector<std::string> methods = {"sparse1", "sparse8", "ram", "convnet"};
+  data::ClutterOptions data;  // 100 x 100, 8 distractors, seed 0
+  int64_t train_size = 3000;
+  int64_t val_size = 500;
+  int64_t test_size = 1000;
+  int64_t epochs = 3;
+  int64_t batch = 32;
+  double lr = 1e-3;
+  double source_width = 0.25;
+  int64_t source_hidden = 128;
+  int64_t evals_per_epoch = 1;
+};
+
+// "default" or "paper".
+absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name);
+
+// Flag values; "unset" is empty or negative, as the flags' defaults.
+struct AttentionFlagOverrides {
+  std::string methods;
+  int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
+          epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1;
+  double lr = -1, source_width = -1;
+};
+
+// Applies and checks the overrides; an error names the flag and the value.
+absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionPreset* p);
+
+std::string DescribeAttentionPreset(const AttentionPreset& p);
+
+// Images as the models take them: uint8 [N, side, side] -> float [N, 1,
+// side, side] in [0, 1].
+at::Tensor ToModelImages(const at::Tensor& bytes);
+
+struct AttentionData {
+  data::ClutteredSet train, validation, test;  // already cut to the preset's sizes
+};
+
+struct AttentionRunResult {
+  std::string method;
+  int64_t steps_done = 0;
+  double seconds = 0;          // training wall time (resumed parts included)
+  double seconds_per_epoch = 0;
+  double validation_error = 0; // fraction
+  double test_error = 0;
+  double final_loss = 0;
+};
+
+// Trains `method` under `preset` with `seed`; writes <run_dir>/<method>.csv
+// and .ckpt (resumed when present and `resume`), and
+// <run_dir>/<method>_glimpses.csv: the first 8 test images, the learned
+// boxes (RAM: its 12 x 12 patches) and the glimpse contents, for
+// tools/plot.py attention.
+absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
+                                                const AttentionPreset& preset,
+                                                const AttentionData& data, int64_t seed,
+                                                const std::string& run_dir, bool resume);
+
+// Markdown table: method, error on validation and test, epochs, time per epoch.
+std::string AttentionSummaryMarkdown(const AttentionPreset& preset,
+                                     const std::vector<AttentionRunResult>& runs);
+
+}  // namespace experiments
+}  // namespace indexgrad
