@@ -27,12 +27,13 @@
 #include "experiments/common/threads.h"
 
 ABSL_FLAG(std::string, preset, "default",
-          "default: 3,000 training images x 3 epochs, a quarter-width source network, lr 1e-3 "
-          "(minutes on 2 CPU cores, not converged); paper: 60,000 x 70 epochs, batch 128, "
-          "lr 1e-4, the paper's source network. Explicit flags override the preset.");
+          "default: 60 x 60 canvas, 4 distractors, 6,000 training images x 3 epochs, a "
+          "quarter-width source network, lr 3e-4 (minutes on 2 CPU cores, not converged); "
+          "paper: 100 x 100, 8 distractors, 60,000 x 70 epochs, batch 128, lr 1e-4, the "
+          "paper's source network. Explicit flags override the preset.");
 ABSL_FLAG(std::string, methods, "", "comma-separated: sparse1, sparse8, ram, convnet (all if empty)");
-ABSL_FLAG(int64_t, canvas, -1, "cluttered canvas side (preset: 100)");
-ABSL_FLAG(int64_t, distractors, -1, "distractors per image (preset: 8)");
+ABSL_FLAG(int64_t, canvas, -1, "cluttered canvas side (preset: default 60, paper 100)");
+ABSL_FLAG(int64_t, distractors, -1, "distractors per image (preset: default 4, paper 8)");
 ABSL_FLAG(int64_t, train_size, -1, "training images, first of the 60,000 (preset if < 0)");
 ABSL_FLAG(int64_t, val_size, -1, "validation images, of 5,000 (preset if < 0)");
 ABSL_FLAG(int64_t, test_size, -1, "test images, of 10,000 (preset if < 0)");

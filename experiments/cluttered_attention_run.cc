@@ -185,6 +185,8 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name) {
     return absl::InvalidArgumentError(
         absl::StrCat("--preset must be default or paper, got '", name, "'"));
   }
+  p.data.canvas = 100;
+  p.data.distractors = 8;
   p.train_size = 60000;
   p.val_size = 5000;
   p.test_size = 10000;

@@ -31,11 +31,13 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   ASSERT_TRUE(p.ok());
   AttentionFlagOverrides o;
   o.methods = "sparse8,ram";
-  o.canvas = 60;
-  o.distractors = 4;
+  EXPECT_EQ(p->data.canvas, 60);  // the default preset: 60 x 60, 4 distractors
+  EXPECT_EQ(p->data.distractors, 4);
+  o.canvas = 100;
+  o.distractors = 8;
   ASSERT_TRUE(ApplyAttentionOverrides(o, &*p).ok());
   EXPECT_EQ(p->methods, (std::vector<std::string>{"sparse8", "ram"}));
-  EXPECT_EQ(p->data.canvas, 60);
+  EXPECT_EQ(p->data.canvas, 100);
   auto message = [](AttentionFlagOverrides bad) {
     AttentionPreset q;
     return std::string(ApplyAttentionOverrides(bad, &q).message());
@@ -47,8 +49,8 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad.train_size = 0;
   EXPECT_EQ(message(bad), "--train_size must be in [1, 60000], got 0");
   bad = {};
-  bad.batch = 5000;
-  EXPECT_EQ(message(bad), "--batch must be in [1, train_size = 3000], got 5000");
+  bad.batch = 7000;
+  EXPECT_EQ(message(bad), "--batch must be in [1, train_size = 6000], got 7000");
   bad = {};
   bad.canvas = 20;
   EXPECT_EQ(message(bad), "--canvas must be in [32, 255], got 20");
