@@ -42,6 +42,9 @@ ABSL_FLAG(int64_t, batch, -1, "batch size (preset if < 0)");
 ABSL_FLAG(double, lr, -1, "Adam learning rate (preset if < 0)");
 ABSL_FLAG(double, source_width, -1, "source network channel multiplier, 1 = the paper's (preset if < 0)");
 ABSL_FLAG(int64_t, source_hidden, -1, "source network linear units, 512 = the paper's (preset if < 0)");
+ABSL_FLAG(double, initial_variance, -1,
+          "sparse glimpses' starting variance in px^2; 0: the paper's parametrisation at raw 0 "
+          "(preset if < 0)");
 ABSL_FLAG(int64_t, evals_per_epoch, -1, "validations per epoch (preset if < 0)");
 ABSL_FLAG(int64_t, seed, 0, "random seed of the models and batches");
 ABSL_FLAG(bool, generate_data, true, "generate missing cluttered data files");
@@ -76,6 +79,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.source_width = absl::GetFlag(FLAGS_source_width);
   o.source_hidden = absl::GetFlag(FLAGS_source_hidden);
   o.evals_per_epoch = absl::GetFlag(FLAGS_evals_per_epoch);
+  o.initial_variance = absl::GetFlag(FLAGS_initial_variance);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;
 }

@@ -110,6 +110,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .glimpse_size(one ? 32 : 12)
             .source_width(p.source_width)
             .source_hidden(p.source_hidden)
+            .initial_variance(p.initial_variance)
             .seed(seed)));
   }
   if (method == "ram") {
@@ -240,6 +241,10 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   }
   if (o.source_hidden >= 0) p->source_hidden = o.source_hidden;
   if (p->source_hidden < 1) return bad("source_hidden", ">= 1", p->source_hidden);
+  if (o.initial_variance >= 0) p->initial_variance = o.initial_variance;
+  if (p->initial_variance != 0 && !(p->initial_variance > 0.1)) {
+    return bad("initial_variance", "0 (the paper's) or > 0.1 px^2", p->initial_variance);
+  }
   if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
   if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
   return absl::OkStatus();
@@ -248,9 +253,13 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
 std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g, "
-      "source network width %g / hidden %d, %d validation and %d test images",
+      "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
+      "images",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
-      p.source_width, p.source_hidden, p.val_size, p.test_size);
+      p.source_width, p.source_hidden,
+      p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
+                             : std::string("the paper's"),
+      p.val_size, p.test_size);
 }
 
 at::Tensor ToModelImages(const at::Tensor& bytes) {

@@ -86,6 +86,16 @@ SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
                                                         .num_local(options.num_local())
                                                         .region({options.region(), options.region()})
                                                         .seed(options.seed())));
+  if (options.initial_variance() > 0) {
+    // Invert variance = softplus(raw + 2) * side * scale + min.
+    const GlimpseOptions& go = glimpse->options;
+    const double excess = (options.initial_variance() - go.min_variance()) /
+                          (double(options.side()) * go.variance_scale());
+    TORCH_CHECK(excess > 0, op, ": initial_variance must be above min_variance (",
+                go.min_variance(), "), got ", options.initial_variance());
+    at::NoGradGuard no_grad;
+    glimpse->raw_variance.fill_(std::log(std::expm1(excess)) - 2);
+  }
   classifier = register_module(
       "classifier",
       torch::nn::Sequential(torch::nn::Linear(g * options.channels() * k * k,

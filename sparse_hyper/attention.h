@@ -48,6 +48,10 @@ struct SparseAttentionOptions {
   TORCH_ARG(int64_t, num_global) = 16;
   TORCH_ARG(int64_t, num_local) = 32;
   TORCH_ARG(int64_t, region) = 20;
+  // The glimpses' starting variance in px^2; 0: the paper's
+  // parametrisation at raw 0 (softplus(2) x side x 0.1 + 0.1, 21.4 px^2
+  // at side 100).
+  TORCH_ARG(double, initial_variance) = 0;
   TORCH_ARG(int64_t, seed) = 0;
 };
 

@@ -10,6 +10,7 @@
 #include "kernels/testing/expect_error.h"
 #include "kernels/testing/gradcheck.h"
 #include "sparse_hyper/attention.h"
+#include "sparse_hyper/parametrisation.h"
 #include "sparse_hyper/sampled_sparse.h"
 
 namespace indexgrad {
@@ -127,6 +128,17 @@ TEST(SparseAttention, GradientsReachTheSourceNetwork) {
   EXPECT_GT(model->source->ptr(0)->parameters()[0].grad().abs().sum().item<double>(), 0);
   EXPECT_GT(model->glimpse->raw_variance.grad().abs().sum().item<double>(), 0);
   EXPECT_GT(model->glimpse->value.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(SparseAttention, InitialVarianceInPixels) {
+  SparseAttention model(SparseAttentionOptions().side(40).glimpses(3).glimpse_size(4)
+                            .source_width(0.25).source_hidden(8).initial_variance(2.5));
+  const at::Tensor v = VariancesFromRaw(model->glimpse->raw_variance, at::tensor({40.0f, 40.0f}),
+                                        0.1, 0.1);
+  EXPECT_LT((v - 2.5).abs().max().item<double>(), 1e-5);
+  EXPECT_ERROR_CONTAINS(SparseAttention(SparseAttentionOptions().side(40).source_hidden(8)
+                                            .source_width(0.25).initial_variance(0.05)),
+                        "initial_variance must be above min_variance (0.1), got 0.05");
 }
 
 TEST(GlimpseErrors, NameTheArgument) {

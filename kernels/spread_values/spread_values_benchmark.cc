@@ -41,6 +41,25 @@ void BM_SpreadValuesIdentity(benchmark::State& state, double tolerance) {
   state.counters["maxrss_MB"] = MaxRssMb();
 }
 
+// The attention layout (sparse_hyper/glimpse.h): one 32 x 32 glimpse on a
+// 100 x 100 image per batch row (batch 32), 4 + 32 local (region 20) + 16
+// global points per tuple, variance 21.4 px^2, each tuple its own chunk.
+void BM_SpreadValuesGlimpse(benchmark::State& state) {
+  const int64_t k = 1024, side = 100, batch = 32;
+  at::manual_seed(0);
+  const at::Tensor means = (at::rand({batch, k, 2}) * (side - 1)).requires_grad_();
+  const double var = std::log1p(std::exp(2.0)) * side * 0.1 + 0.1;
+  const at::Tensor sigmas = at::full({batch, k, 2}, var).requires_grad_();
+  const at::Tensor values = at::ones({batch, k}).requires_grad_();
+  const at::Tensor points = sample_tuples(means.detach(), {side, side}, 16, 32, {20, 20}, 1);
+  for (auto _ : state) {
+    spread_values(points, means, sigmas, values, 1, 1e-6).sum().backward();
+  }
+  state.SetItemsProcessed(state.iterations() * batch * k * points.size(2));
+  state.counters["points"] = double(batch * k * points.size(2));
+}
+BENCHMARK(BM_SpreadValuesGlimpse)->Unit(benchmark::kMillisecond);
+
 BENCHMARK_CAPTURE(BM_SpreadValuesIdentity, sparse, 1e-6)
     ->RangeMultiplier(2)->Range(16, 8192)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SpreadValuesIdentity, dense, 0.0)

@@ -11,8 +11,10 @@ void ChunkGrid::MarkRepeats() {
   if (n_ == 0) return;
   // Spans per dimension; when their product fits in 62 bits the tuples get
   // exact mixed-radix keys (fast pair sort), otherwise a lexicographic sort.
-  std::vector<int64_t> lo(rank_), hi(rank_);
-  for (int d = 0; d < rank_; ++d) lo[d] = hi[d] = points_[d];
+  std::vector<int64_t>& lo = span_lo_;
+  std::vector<int64_t>& hi = span_hi_;
+  lo.assign(points_, points_ + rank_);
+  hi.assign(points_, points_ + rank_);
   for (int64_t j = 1; j < n_; ++j) {
     for (int d = 0; d < rank_; ++d) {
       lo[d] = std::min(lo[d], points_[j * rank_ + d]);
@@ -104,9 +106,9 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank) {
   }
   for (int64_t c = 0; c < cells; ++c) cell_start_[c + 1] += cell_start_[c];
   items_.resize(distinct);
-  std::vector<int64_t> fill(cell_start_.begin(), cell_start_.end() - 1);
+  fill_.assign(cell_start_.begin(), cell_start_.end() - 1);
   for (int64_t j = 0; j < n_; ++j) {
-    if (is_first_[j]) items_[fill[cell_of(j)]++] = j;
+    if (is_first_[j]) items_[fill_[cell_of(j)]++] = j;
   }
 }
 

@@ -64,8 +64,9 @@ class ChunkGrid {
   int64_t num_cells_[2] = {1, 1};
   std::vector<int64_t> cell_start_;  // [cells + 1]
   std::vector<int64_t> items_;       // distinct point ids, grouped by cell
-  std::vector<std::pair<int64_t, int64_t>> keys_;  // scratch
-  std::vector<int64_t> order_;                     // scratch
+  // Scratch, kept between Builds (one grid serves a thread's chunks).
+  std::vector<std::pair<int64_t, int64_t>> keys_;
+  std::vector<int64_t> order_, span_lo_, span_hi_, fill_;
 };
 
 }  // namespace indexgrad

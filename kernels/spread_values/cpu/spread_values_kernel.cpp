@@ -21,12 +21,15 @@ struct Pair {
   double w;   // relative weight exp(-(m - m0) / 2), in (0, 1]
 };
 
-// Per-tuple scratch: the separable factors of the weight in the first two
-// dimensions, tabulated over the integer range the cut-off allows.
+// Per-thread scratch, reused across chunks and tuples (small chunks would
+// otherwise spend their time in malloc): a tuple's kept pairs; the separable
+// factors of the weight in the first two dimensions, tabulated over the
+// integer range the cut-off allows; a chunk's point values.
 struct Scratch {
   std::vector<Pair> pairs;  // capacity: the chunk's distinct points
   int64_t num_kept = 0;     // pairs[0, num_kept) are this tuple's
   std::vector<double> table[2];
+  std::vector<double> acc;
 };
 
 // Collects the kept pairs of one tuple (mu, sigma) into scratch.pairs; returns
@@ -160,7 +163,8 @@ Shape shape_of(const at::Tensor& points, int64_t chunk) {
           chunk};
 }
 
-// Runs body(b, g, grid, chunk_points, first_tuple) for every chunk.
+// Runs body(c, grid, chunk_points, scratch) for every chunk c (batch row
+// major); grid and scratch belong to the calling thread.
 template <typename Body>
 void for_each_chunk(const Shape& sh, const int64_t* points, Body&& body) {
   const int64_t chunks_per_row = sh.k / sh.chunk;
@@ -168,10 +172,11 @@ void for_each_chunk(const Shape& sh, const int64_t* points, Body&& body) {
   at::parallel_for(0, sh.batch * chunks_per_row, 1, [&](int64_t c0,
                                                           int64_t c1) {
     ChunkGrid grid;
+    Scratch scratch;
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t* chunk_points = points + c * chunk_numel;
       grid.Build(chunk_points, sh.chunk * sh.s, static_cast<int>(sh.rank));
-      body(c, grid, chunk_points);
+      body(c, grid, chunk_points, scratch);
     }
   });
 }
@@ -196,9 +201,9 @@ at::Tensor spread_values_cpu(const at::Tensor& points, const at::Tensor& means,
     scalar_t* out_p = out.data_ptr<scalar_t>();
     for_each_chunk(sh, points_c.data_ptr<int64_t>(),
                    [&](int64_t c, const ChunkGrid& grid,
-                       const int64_t* chunk_points) {
-                     Scratch scratch;
-                     std::vector<double> acc(sh.chunk * sh.s, 0.0);
+                       const int64_t* chunk_points, Scratch& scratch) {
+                     std::vector<double>& acc = scratch.acc;
+                     acc.assign(sh.chunk * sh.s, 0.0);
                      for (int64_t i = 0; i < sh.chunk; ++i) {
                        const int64_t t = c * sh.chunk + i;  // tuple id
                        const double total = collect_pairs(
@@ -256,8 +261,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cpu(
     scalar_t* gv_p = grad_values.data_ptr<scalar_t>();
     for_each_chunk(sh, points_c.data_ptr<int64_t>(),
                    [&](int64_t c, const ChunkGrid& grid,
-                       const int64_t* chunk_points) {
-      Scratch scratch;
+                       const int64_t* chunk_points, Scratch& scratch) {
       const scalar_t* g = g_p + c * sh.chunk * sh.s;  // [chunk * s]
       const int rank = static_cast<int>(sh.rank);
       for (int64_t i = 0; i < sh.chunk; ++i) {
