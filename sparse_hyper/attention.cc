@@ -70,14 +70,24 @@ SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
                                   .width(options.source_width())
                                   .hidden(options.source_hidden())
                                   .outputs(4 * g)));
-  // Our choice (the paper is silent): every box starts near the central
-  // 76 % of the image, sigmoid(-+2), with a small input dependence, so the
-  // first glimpses are coarse views of the whole digit area.
+  // Our choice (the paper is silent): the boxes start as the cells of an
+  // n x n grid (n = ceil(sqrt(g))) over the central 76 % of the image
+  // (sigmoid(-+2)); one glimpse: that whole area, a coarse view of where
+  // the digit can be. The last layer's weights are scaled by 0.1, so the
+  // boxes start near these places for every image.
   {
     at::NoGradGuard no_grad;
     auto last = source->ptr<torch::nn::LinearImpl>(source->size() - 1);
     last->weight.mul_(0.1);
-    last->bias.copy_(at::tensor({-2.0, -2.0, 2.0, 2.0}).repeat({g}));
+    const int64_t n = static_cast<int64_t>(std::ceil(std::sqrt(double(g)) - 1e-9));
+    const double lo = 1 / (1 + std::exp(2.0)), step = (1 - 2 * lo) / double(n);
+    auto logit = [](double p) { return std::log(p / (1 - p)); };
+    std::vector<double> bias;
+    for (int64_t i = 0; i < g; ++i) {
+      const double y0 = lo + step * double(i / n), x0 = lo + step * double(i % n);
+      for (double f : {y0, x0, y0 + step, x0 + step}) bias.push_back(logit(f));
+    }
+    last->bias.copy_(at::tensor(bias));
   }
   glimpse = register_module("glimpse", GlimpseLayer(GlimpseOptions()
                                                         .glimpses(g)

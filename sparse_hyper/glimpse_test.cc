@@ -4,6 +4,7 @@
 #include "sparse_hyper/glimpse.h"
 
 #include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
 
 #include <cmath>
 
@@ -139,6 +140,31 @@ TEST(SparseAttention, InitialVarianceInPixels) {
   EXPECT_ERROR_CONTAINS(SparseAttention(SparseAttentionOptions().side(40).source_hidden(8)
                                             .source_width(0.25).initial_variance(0.05)),
                         "initial_variance must be above min_variance (0.1), got 0.05");
+}
+
+TEST(SparseAttention, BoxesStartOnAGridOverTheCentralArea) {
+  at::manual_seed(4);
+  SparseAttention one(SparseAttentionOptions().side(41).glimpses(1).glimpse_size(4)
+                          .source_width(0.25).source_hidden(8));
+  SparseAttention eight(SparseAttentionOptions().side(41).glimpses(8).glimpse_size(4)
+                            .source_width(0.25).source_hidden(8));
+  // The last layer's bias places the boxes (its weights are small): sigmoid(+-2)
+  // * 40 = 4.77, 35.23.
+  auto bias_boxes = [](SparseAttention& m) {
+    const auto last = m->source->ptr<torch::nn::LinearImpl>(m->source->size() - 1);
+    return GlimpseBoxes(last->bias.detach().view({1, -1, 4}), 41, 41);
+  };
+  const at::Tensor b1 = bias_boxes(one);
+  const double lo = 40 / (1 + std::exp(2.0)), hi = 40 - lo;
+  EXPECT_LT((b1 - at::tensor({lo, lo, hi, hi}).view({1, 1, 4})).abs().max().item<double>(), 1e-4);
+  // Eight glimpses: cells of a 3 x 3 grid, row-major, the last cell unused.
+  const at::Tensor b8 = bias_boxes(eight);
+  const double cell = (hi - lo) / 3;
+  for (int64_t i = 0; i < 8; ++i) {
+    const double y0 = lo + cell * double(i / 3), x0 = lo + cell * double(i % 3);
+    EXPECT_LT((b8[0][i] - at::tensor({y0, x0, y0 + cell, x0 + cell})).abs().max().item<double>(),
+              1e-3) << i;
+  }
 }
 
 TEST(GlimpseErrors, NameTheArgument) {
