@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "experiments/common/flags.h"
 #include "baselines/ram.h"
 #include "experiments/common/train_loop.h"
 #include "sparse_hyper/attention.h"
@@ -200,17 +201,13 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name) {
 }
 
 absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionPreset* p) {
-  auto bad = [](const char* flag, const std::string& what, const auto& got) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be ", what, ", got ", got));
+  const auto bad = [](const char* flag, const std::string& what, const auto& got) {
+    return FlagError(flag, what, got);
   };
   if (!o.methods.empty()) {
-    p->methods.clear();
-    for (absl::string_view m : absl::StrSplit(o.methods, ',')) {
-      if (m != "sparse1" && m != "sparse8" && m != "ram" && m != "convnet") {
-        return bad("methods", "sparse1, sparse8, ram and/or convnet", absl::StrCat("'", m, "'"));
-      }
-      p->methods.emplace_back(m);
-    }
+    const absl::Status st =
+        ParseChoices("methods", o.methods, {"sparse1", "sparse8", "ram", "convnet"}, &p->methods);
+    if (!st.ok()) return st;
   }
   if (o.canvas >= 0) p->data.canvas = o.canvas;
   if (o.distractors >= 0) p->data.distractors = o.distractors;

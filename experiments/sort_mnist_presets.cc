@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "experiments/common/flags.h"
 
 namespace indexgrad {
 namespace experiments {
@@ -37,17 +38,13 @@ absl::StatusOr<SortPreset> SortPresetNamed(const std::string& name) {
 }
 
 absl::Status ApplySortOverrides(const SortFlagOverrides& o, SortPreset* p) {
-  auto bad = [](const char* flag, const std::string& what, const auto& got) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be ", what, ", got ", got));
+  const auto bad = [](const char* flag, const std::string& what, const auto& got) {
+    return FlagError(flag, what, got);
   };
   if (!o.methods.empty()) {
-    p->methods.clear();
-    for (absl::string_view m : absl::StrSplit(o.methods, ',')) {
-      if (m != "quicksort" && m != "neuralsort" && m != "softsort") {
-        return bad("methods", "quicksort, neuralsort and/or softsort", absl::StrCat("'", m, "'"));
-      }
-      p->methods.emplace_back(m);
-    }
+    const absl::Status st =
+        ParseChoices("methods", o.methods, {"quicksort", "neuralsort", "softsort"}, &p->methods);
+    if (!st.ok()) return st;
   }
   if (!o.sizes.empty()) {
     p->sizes.clear();
