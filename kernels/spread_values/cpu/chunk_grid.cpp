@@ -5,6 +5,12 @@
 #include <numeric>
 
 namespace indexgrad {
+namespace {
+
+// Up to this many points, repeats are found by comparing all pairs (no sort).
+constexpr int64_t kSmallChunk = 96;
+
+}  // namespace
 
 void ChunkGrid::MarkRepeats() {
   is_first_.assign(n_, 1);
@@ -31,6 +37,18 @@ void ChunkGrid::MarkRepeats() {
         key = key * (hi[d] - lo[d] + 1) + (points_[j * rank_ + d] - lo[d]);
       }
       keys_[j] = {key, j};
+    }
+    if (n_ <= kSmallChunk) {
+      // Few points (a tuple's own, chunk size 1): compare every pair.
+      for (int64_t j = 1; j < n_; ++j) {
+        for (int64_t i = 0; i < j; ++i) {
+          if (keys_[i].first == keys_[j].first) {
+            is_first_[j] = 0;
+            break;
+          }
+        }
+      }
+      return;
     }
     std::sort(keys_.begin(), keys_.end());  // ties by id: first occurrence first
     for (int64_t q = 1; q < n_; ++q) {
