@@ -163,14 +163,20 @@ std::string ClutteredHowToCreate(const ClutterOptions& o) {
 
 absl::Status WriteCluttered(const std::string& data_dir, const ClutterOptions& o) {
   if (absl::Status st = CheckClutterOptions(o); !st.ok()) return st;
+  // The MNIST files first: a missing one is named with its own command.
+  std::vector<ImageSet> sources;
+  for (Split split : {Split::kTrain, Split::kValidation, Split::kTest}) {
+    absl::StatusOr<ImageSet> mnist = LoadImageSet(data_dir, "mnist", split);
+    if (!mnist.ok()) return mnist.status();
+    sources.push_back(*mnist);
+  }
   const std::string dir = ClutteredDir(data_dir, o);
   if (!Exists(dir) && mkdir(dir.c_str(), 0755) != 0) {
     return absl::InternalError(absl::StrCat("could not create folder '", dir, "'"));
   }
   int64_t stream = 0;
   for (Split split : {Split::kTrain, Split::kValidation, Split::kTest}) {
-    absl::StatusOr<ImageSet> mnist = LoadImageSet(data_dir, "mnist", split);
-    if (!mnist.ok()) return mnist.status();
+    const ImageSet* mnist = &sources[stream];
     const at::Tensor bytes = (mnist->images * 255.0f).round_().to(at::kByte);
     absl::StatusOr<ClutteredSet> set =
         MakeCluttered(bytes, mnist->labels, ClutteredSplitSize(split), o, stream++);
