@@ -19,6 +19,12 @@ at::Tensor PixelOf(const at::Tensor& coordinate, int64_t size) {
 
 }  // namespace
 
+at::Tensor LocationPixels(const at::Tensor& locations, int64_t height, int64_t width) {
+  return at::stack({PixelOf(locations.select(-1, 0), height),
+                    PixelOf(locations.select(-1, 1), width)},
+                   -1);
+}
+
 at::Tensor Retina(const at::Tensor& images, const at::Tensor& locations, int64_t patch,
                   int64_t scales) {
   const char* op = "Retina";
@@ -36,8 +42,8 @@ at::Tensor Retina(const at::Tensor& images, const at::Tensor& locations, int64_t
   const at::Tensor padded =
       at::constant_pad_nd(images, {pad, pad, pad, pad}, 0).reshape({batch, c, -1});
   const int64_t wp = w + 2 * pad;
-  const at::Tensor cy = PixelOf(locations.select(1, 0).detach(), h) + pad;  // [B]
-  const at::Tensor cx = PixelOf(locations.select(1, 1).detach(), w) + pad;
+  const at::Tensor centre = LocationPixels(locations.detach(), h, w) + pad;  // [B, 2]
+  const at::Tensor cy = centre.select(1, 0), cx = centre.select(1, 1);
   std::vector<at::Tensor> out;
   for (int64_t s = 0; s < scales; ++s) {
     const int64_t side = patch << s;

@@ -48,6 +48,10 @@ struct RamOptions {
   TORCH_ARG(int64_t, classes) = 10;
 };
 
+// The pixel (row, column) a location in [-1, 1]^2 points at (clipped to
+// the image, round half up): locations [..., 2] -> int64 [..., 2].
+at::Tensor LocationPixels(const at::Tensor& locations, int64_t height, int64_t width);
+
 // images [B, C, H, W], locations [B, 2] (row, column) in [-1, 1] ->
 // [B, scales * C, patch, patch]: scale s is the side patch * 2^s square
 // centred at the location, average-pooled by 2^s; pixels outside the image

@@ -129,9 +129,7 @@ int Main(int argc, char** argv) {
     auto r = ex::RunAttention(method, *preset, data, absl::GetFlag(FLAGS_seed),
                               out_dir + "/runs", absl::GetFlag(FLAGS_resume));
     if (!r.ok()) return Fail(std::string(r.status().message()));
-    const int64_t per_epoch = (preset->train_size + preset->batch - 1) / preset->batch;
-    summary_csv->TextRow({method, absl::StrCat(r->steps_done),
-                          absl::StrCat(double(r->steps_done) / double(per_epoch)),
+    summary_csv->TextRow({method, absl::StrCat(r->steps_done), absl::StrCat(r->epochs),
                           absl::StrCat(r->validation_error), absl::StrCat(r->test_error),
                           absl::StrCat(r->final_loss), absl::StrCat(r->seconds),
                           absl::StrCat(r->seconds_per_epoch)});

@@ -72,9 +72,9 @@ class RamModel : public AttentionModel {
     const baselines::RamImpl::Output out = net->forward(images);
     const int64_t b = images.size(0), t = out.locations.size(1), p = net->options.patch();
     const at::Tensor loc = out.locations.reshape({b * t, 2});
-    const at::Tensor centre =
-        at::floor((loc + 1) * 0.5 * double(images.size(2) - 1) + 0.5);  // [b t, 2]
-    const at::Tensor top_left = centre - p / 2;
+    const at::Tensor top_left =  // [b t, 2], as the retina centres its patches
+        baselines::LocationPixels(loc, images.size(2), images.size(3)).to(loc.scalar_type()) -
+        p / 2;
     const at::Tensor boxes = at::cat({top_left, top_left + (p - 1)}, 1).view({b, t, 4});
     const at::Tensor repeated = images.unsqueeze(1).expand({b, t, -1, -1, -1})
                                     .reshape({b * t, images.size(1), images.size(2), images.size(3)});
@@ -314,6 +314,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   AttentionRunResult result;
   result.method = method;
   result.steps_done = r->steps_done;
+  result.epochs = double(r->steps_done) / double(per_epoch);
   result.seconds = r->seconds;
   result.seconds_per_epoch = r->steps_done > 0 ? r->seconds * per_epoch / r->steps_done : 0;
   result.final_loss = r->last_train.empty() ? NAN : r->last_train[0];
@@ -333,10 +334,9 @@ std::string AttentionSummaryMarkdown(const AttentionPreset& p,
                                 "| method | validation error | test error | epochs | s / epoch |\n",
                                 "|---|---|---|---|---|\n");
   for (const AttentionRunResult& r : runs) {
-    const int64_t per_epoch = (p.train_size + p.batch - 1) / p.batch;
     absl::StrAppendFormat(&md, "| %s | %.2f %% | %.2f %% | %.2f | %.1f |\n", r.method,
-                          100 * r.validation_error, 100 * r.test_error,
-                          double(r.steps_done) / double(per_epoch), r.seconds_per_epoch);
+                          100 * r.validation_error, 100 * r.test_error, r.epochs,
+                          r.seconds_per_epoch);
   }
   return md;
 }

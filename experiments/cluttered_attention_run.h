@@ -72,6 +72,7 @@ struct AttentionData {
 struct AttentionRunResult {
   std::string method;
   int64_t steps_done = 0;
+  double epochs = 0;           // steps_done in epochs of the training set
   double seconds = 0;          // training wall time (resumed parts included)
   double seconds_per_epoch = 0;
   double validation_error = 0; // fraction
