@@ -3,7 +3,7 @@
 //   bazel run //datasets:make_cluttered_mnist                       # 100 x 100, 8 distractors
 //   bazel run //datasets:make_cluttered_mnist -- --canvas=60 --distractors=4
 //
-// Needs the MNIST files of tools/install_deps.sh. About 10 s and 750 MB for
+// Needs the MNIST files of tools/install_deps.sh. About 3 s and 750 MB for
 // the default setting.
 #include <cstdio>
 

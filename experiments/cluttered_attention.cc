@@ -12,7 +12,7 @@
 //   bazel run //experiments:cluttered_attention                    # minutes, CPU
 //   bazel run //experiments:cluttered_attention -- --preset=paper  # the paper's runs
 // The cluttered data is generated into the data folder on first use
-// (datasets/cluttered_mnist.h; about 10 s, 750 MB for 100 x 100).
+// (datasets/cluttered_mnist.h; about 3 s, 750 MB for 100 x 100).
 #include <cstdio>
 #include <fstream>
 
