@@ -1,5 +1,5 @@
 // Per-pair math of spread_values, shared by the CPU kernel and a future CUDA
-// kernel (no torch headers).
+// kernel (no torch headers). All in double.
 #pragma once
 
 #include <cmath>
@@ -9,27 +9,86 @@
 
 namespace indexgrad {
 
-// Squared Mahalanobis distance of integer point t from (mu, sigma), sigma a
-// per-dimension variance.
-template <typename scalar_t>
-INDEXGRAD_HD double mahalanobis_sq(const int64_t* t, const scalar_t* mu,
-                                   const scalar_t* sigma, int rank) {
-  double m = 0;
-  for (int d = 0; d < rank; ++d) {
-    const double diff = static_cast<double>(t[d]) - static_cast<double>(mu[d]);
-    m += diff * diff / static_cast<double>(sigma[d]);
-  }
-  return m;
-}
+// Largest tuple rank spread_values accepts (fixed-size per-tuple arrays).
+constexpr int kSpreadMaxRank = 8;
 
-// Relative weight of a point at distance m when the tuple's nearest point is
-// at m0 <= m: exp(-(m - m0) / 2), in (0, 1].
-INDEXGRAD_HD double relative_weight(double m, double m0) {
-  return exp(-0.5 * (m - m0));
+// One dimension of a tuple: mean mu, variance sigma. The squared Mahalanobis
+// distance of integer coordinate t, relative to that of the nearest integer
+// t0 (the floor or ceil neighbour), is
+//   ((t - mu)^2 - (t0 - mu)^2) / sigma = (t - t0) (t + t0 - 2 mu) / sigma,
+// written as a product so that it is exactly 0 at t = t0 however small sigma
+// is (no difference of two huge terms), and >= 0 elsewhere.
+struct DimTerm {
+  double t0;          // nearest integer to mu (ties: floor)
+  double shift;       // t0 - 2 mu
+  double inv_sigma;   // 1 / sigma, capped at the largest finite double
+  double nearest_sq;  // (t0 - mu)^2 / sigma: this dimension's share of m0
+
+  INDEXGRAD_HD static DimTerm Make(double mu, double sigma) {
+    DimTerm d;
+    const double lo = floor(mu), hi = ceil(mu);
+    d.t0 = (mu - lo <= hi - mu) ? lo : hi;
+    d.shift = d.t0 - 2.0 * mu;
+    const double inv = 1.0 / sigma;
+    d.inv_sigma = inv < 1.7976931348623157e308 ? inv : 1.7976931348623157e308;
+    const double diff = d.t0 - mu;
+    d.nearest_sq = diff * diff * d.inv_sigma;
+    return d;
+  }
+
+  // Excess of coordinate t over the nearest one; 0 at t0; (t-t0) and
+  // (t+shift) are multiplied first, so 0 * inv_sigma stays 0 when inv_sigma
+  // is the cap.
+  INDEXGRAD_HD double Excess(double t) const {
+    return ((t - t0) * (t + shift)) * inv_sigma;
+  }
+};
+
+// exp(x) for x <= 0, to about one ulp (relative error below 1e-15), in plain
+// arithmetic the compiler vectorises (libm's exp is a call per element).
+// x = k ln2 + r with |r| <= ln2 / 2; exp(r) by its Taylor series to r^13
+// (remainder < 0.35^14 / 14! < 1e-17); 2^k from the exponent bits. Below
+// -708 (where exp leaves the normal range) it returns exp(-708) ~ 3e-308:
+// callers drop such weights by their cut-off, and a dense caller's total is
+// at least 1, so the difference is below 1e-307 of it.
+INDEXGRAD_HD double exp_nonpositive(double x) {
+  x = x < -708.0 ? -708.0 : x;
+  constexpr double kLog2e = 1.4426950408889634;
+  constexpr double kLn2Hi = 6.93147180369123816490e-01;
+  constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52
+  const double kr = x * kLog2e + kRound;           // k in the low bits
+  const double k = kr - kRound;                    // round(x / ln2)
+  const double r = (x - k * kLn2Hi) - k * kLn2Lo;
+  double p = 1.0 / 6227020800.0;  // 1/13!
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  // 2^k: k in [-1022, 0] sits in the low bits of kr; move it to the exponent.
+#if defined(__CUDA_ARCH__)
+  const uint64_t bits = static_cast<uint64_t>(__double_as_longlong(kr));
+  const double scale =
+      __longlong_as_double(static_cast<long long>((bits + 1023) << 52));
+#else  // a bit cast GCC vectorises (memcpy into a local blocks it)
+  const uint64_t bits = __builtin_bit_cast(uint64_t, kr);
+  const double scale = __builtin_bit_cast(double, (bits + 1023) << 52);
+#endif
+  return p * scale;
 }
 
 // The cut-off R^2 for n points in a chunk and a tolerance (> 0): every point
-// beyond m0 + R^2 weighs below tolerance / n of the nearest one.
+// beyond m0 + R^2 weighs below tolerance / n of the nearest one, so the
+// points dropped hold less than `tolerance` of each tuple's normaliser.
 INDEXGRAD_HD double cutoff_sq(int64_t n, double tolerance) {
   return 2.0 * log(static_cast<double>(n > 1 ? n : 1) / tolerance);
 }

@@ -83,11 +83,6 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank) {
   int64_t distinct = 0;
   for (int64_t j = 0; j < n_; ++j) distinct += is_first_[j];
   int64_t hi[2] = {0, 0};
-  for (int d = 0; d < 2; ++d) {
-    origin_[d] = 0;
-    cell_[d] = 1;
-    num_cells_[d] = 1;
-  }
   bool first = true;
   for (int64_t j = 0; j < n_; ++j) {
     if (!is_first_[j]) continue;
@@ -98,14 +93,19 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank) {
     }
     first = false;
   }
-  upper_[0] = hi[0];
-  upper_[1] = hi[1];
-  // About two distinct points per cell.
+  // About two distinct points per cell; small chunks get a single cell.
   const double cells_per_dim =
-      grid_dims_ == 2 ? std::ceil(std::sqrt(distinct / 2.0))
-                      : std::ceil(distinct / 2.0);
-  for (int d = 0; d < grid_dims_; ++d) {
-    const int64_t span = n_ ? hi[d] - origin_[d] + 1 : 1;
+      distinct <= kSmallChunk ? 1.0
+      : grid_dims_ == 2       ? std::ceil(std::sqrt(distinct / 2.0))
+                              : std::ceil(distinct / 2.0);
+  for (int d = 0; d < 2; ++d) {
+    if (d >= grid_dims_ || distinct == 0) {
+      origin_[d] = 0;
+      cell_[d] = 1;
+      num_cells_[d] = distinct == 0 ? 0 : 1;
+      continue;
+    }
+    const int64_t span = hi[d] - origin_[d] + 1;
     const int64_t want =
         std::max<int64_t>(1, std::min<int64_t>(span, int64_t(cells_per_dim)));
     cell_[d] = (span + want - 1) / want;
@@ -113,20 +113,34 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank) {
   }
   const int64_t cells = num_cells_[0] * num_cells_[1];
   cell_start_.assign(cells + 1, 0);
-  auto cell_of = [&](int64_t j) {
+  cell_of_.resize(n_);
+  for (int64_t j = 0; j < n_; ++j) {
+    if (!is_first_[j]) continue;
     const int64_t c0 = (points_[j * rank_] - origin_[0]) / cell_[0];
     const int64_t c1 =
         grid_dims_ == 2 ? (points_[j * rank_ + 1] - origin_[1]) / cell_[1] : 0;
-    return c0 * num_cells_[1] + c1;
-  };
-  for (int64_t j = 0; j < n_; ++j) {
-    if (is_first_[j]) ++cell_start_[cell_of(j) + 1];
+    cell_of_[j] = c0 * num_cells_[1] + c1;
+    ++cell_start_[cell_of_[j] + 1];
   }
   for (int64_t c = 0; c < cells; ++c) cell_start_[c + 1] += cell_start_[c];
   items_.resize(distinct);
+  position_.resize(n_);
   fill_.assign(cell_start_.begin(), cell_start_.end() - 1);
   for (int64_t j = 0; j < n_; ++j) {
-    if (is_first_[j]) items_[fill_[cell_of(j)]++] = j;
+    if (is_first_[j]) {
+      const int64_t q = fill_[cell_of_[j]]++;
+      items_[q] = j;
+      position_[j] = q;
+    } else {
+      position_[j] = -1;
+    }
+  }
+  coords_.resize(rank_ * distinct);
+  for (int d = 0; d < rank_; ++d) {
+    double* c = coords_.data() + d * distinct;
+    for (int64_t q = 0; q < distinct; ++q) {
+      c[q] = static_cast<double>(points_[items_[q] * rank_ + d]);
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 // Spatial index over the integer points of one chunk (CPU): marks repeated
 // points (exact tuple comparison, no pairing function, no overflow) and
-// buckets the distinct points in a uniform grid over their first two
-// coordinates, so that the points inside a box are found without scanning
-// the chunk.
+// orders the distinct points by cell of a uniform grid over their first two
+// coordinates, row-major, with their coordinates copied out as doubles
+// (structure of arrays). The points of a run of cells in one grid row are
+// then one contiguous range, which the kernel evaluates in vectorised loops.
 #pragma once
 
 #include <cstdint>
@@ -17,37 +18,52 @@ class ChunkGrid {
 
   int64_t size() const { return n_; }
   int64_t num_distinct() const { return static_cast<int64_t>(items_.size()); }
-  // Smallest / largest coordinate d (d < 2) over the chunk's points.
-  int64_t lower(int d) const { return origin_[d]; }
-  int64_t upper(int d) const { return upper_[d]; }
+  // Coordinate d of the distinct points in grid order: [num_distinct].
+  const double* coords(int d) const { return coords_.data() + d * num_distinct(); }
+  // Point index (within the chunk) of the q-th distinct point in grid order.
+  const int64_t* items() const { return items_.data(); }
+  // Grid position q of each point j < size(), or -1 for a repeat (a point
+  // equal to an earlier one).
+  const int64_t* positions() const { return position_.data(); }
 
-  // Calls f(j) for every distinct point j whose first min(rank, 2)
-  // coordinates lie in the cells overlapping [lo[d], hi[d]] (a superset of
-  // the box; callers filter by distance).
-  template <typename F>
-  void ForEachInBox(const double* lo, const double* hi, F&& f) const {
-    int64_t c_lo[2] = {0, 0}, c_hi[2] = {0, 0};
-    for (int d = 0; d < grid_dims_; ++d) {
-      const double a = (lo[d] - origin_[d]) / cell_[d];
-      const double b = (hi[d] - origin_[d]) / cell_[d];
-      if (b < 0 || a >= num_cells_[d]) return;
-      c_lo[d] = a < 0 ? 0 : static_cast<int64_t>(a);
-      c_hi[d] = b >= num_cells_[d] ? num_cells_[d] - 1 : static_cast<int64_t>(b);
+  // Calls f(q_begin, q_end) for ranges of grid positions that together hold
+  // every distinct point whose coordinate 0 lies in [lo0, hi0] and whose
+  // coordinate 1 lies in the band extent(a, b, &lo1, &hi1) gives for the
+  // points with coordinate 0 in [a, b] (a superset: cells are whole;
+  // extent returns false when no point of [a, b] can qualify). Rank 1: one
+  // range, extent unused.
+  template <typename Extent, typename F>
+  void ForEachRange(double lo0, double hi0, Extent&& extent, F&& f) const {
+    if (num_cells_[0] == 0) return;
+    const double a = (lo0 - origin_[0]) / cell_[0];
+    const double b = (hi0 - origin_[0]) / cell_[0];
+    if (b < 0 || a >= num_cells_[0]) return;
+    const int64_t c_lo = a < 0 ? 0 : static_cast<int64_t>(a);
+    const int64_t c_hi =
+        b >= num_cells_[0] ? num_cells_[0] - 1 : static_cast<int64_t>(b);
+    if (grid_dims_ == 1) {
+      f(cell_start_[c_lo], cell_start_[c_hi + 1]);
+      return;
     }
-    for (int64_t c0 = c_lo[0]; c0 <= c_hi[0]; ++c0) {
-      for (int64_t c1 = c_lo[1]; c1 <= c_hi[1]; ++c1) {
-        const int64_t cell = c0 * num_cells_[1] + c1;
-        for (int64_t q = cell_start_[cell]; q < cell_start_[cell + 1]; ++q) {
-          f(items_[q]);
-        }
+    for (int64_t c0 = c_lo; c0 <= c_hi; ++c0) {
+      const double row_lo = static_cast<double>(origin_[0] + c0 * cell_[0]);
+      const double row_hi = row_lo + static_cast<double>(cell_[0] - 1);
+      double lo1, hi1;
+      if (!extent(row_lo > lo0 ? row_lo : lo0, row_hi < hi0 ? row_hi : hi0,
+                  &lo1, &hi1)) {
+        continue;
       }
+      const double a1 = (lo1 - origin_[1]) / cell_[1];
+      const double b1 = (hi1 - origin_[1]) / cell_[1];
+      if (b1 < 0 || a1 >= num_cells_[1] || a1 > b1) continue;
+      const int64_t d_lo = a1 < 0 ? 0 : static_cast<int64_t>(a1);
+      const int64_t d_hi =
+          b1 >= num_cells_[1] ? num_cells_[1] - 1 : static_cast<int64_t>(b1);
+      const int64_t row = c0 * num_cells_[1];
+      const int64_t q0 = cell_start_[row + d_lo];
+      const int64_t q1 = cell_start_[row + d_hi + 1];
+      if (q0 < q1) f(q0, q1);
     }
-  }
-
-  // Calls f(j) for every distinct point.
-  template <typename F>
-  void ForEach(F&& f) const {
-    for (int64_t j : items_) f(j);
   }
 
  private:
@@ -59,14 +75,15 @@ class ChunkGrid {
   int grid_dims_ = 0;
   std::vector<char> is_first_;
   int64_t origin_[2] = {0, 0};
-  int64_t upper_[2] = {0, 0};
   int64_t cell_[2] = {1, 1};
-  int64_t num_cells_[2] = {1, 1};
+  int64_t num_cells_[2] = {0, 0};
   std::vector<int64_t> cell_start_;  // [cells + 1]
-  std::vector<int64_t> items_;       // distinct point ids, grouped by cell
+  std::vector<int64_t> items_;       // distinct point ids, in grid order
+  std::vector<int64_t> position_;    // [n]
+  std::vector<double> coords_;       // [rank, distinct]
   // Scratch, kept between Builds (one grid serves a thread's chunks).
   std::vector<std::pair<int64_t, int64_t>> keys_;
-  std::vector<int64_t> order_, span_lo_, span_hi_, fill_;
+  std::vector<int64_t> order_, span_lo_, span_hi_, fill_, cell_of_;
 };
 
 }  // namespace indexgrad
