@@ -12,36 +12,40 @@ namespace indexgrad {
 // Largest tuple rank spread_values accepts (fixed-size per-tuple arrays).
 constexpr int kSpreadMaxRank = 8;
 
-// One dimension of a tuple: mean mu, variance sigma. The squared Mahalanobis
-// distance of integer coordinate t, relative to that of the nearest integer
-// t0 (the floor or ceil neighbour), is
+// One dimension of a tuple: mean mu, variance sigma, in the compute type T
+// (float or double). The squared Mahalanobis distance of integer coordinate
+// t, relative to that of the nearest integer t0 (the floor or ceil
+// neighbour), is
 //   ((t - mu)^2 - (t0 - mu)^2) / sigma = (t - t0) (t + t0 - 2 mu) / sigma,
 // written as a product so that it is exactly 0 at t = t0 however small sigma
 // is (no difference of two huge terms), and >= 0 elsewhere.
+template <typename T>
 struct DimTerm {
-  double t0;          // nearest integer to mu (ties: floor)
-  double shift;       // t0 - 2 mu
-  double inv_sigma;   // 1 / sigma, capped at the largest finite double
-  double nearest_sq;  // (t0 - mu)^2 / sigma: this dimension's share of m0
+  T t0;          // nearest integer to mu (ties: floor)
+  T shift;       // t0 - 2 mu
+  T inv_sigma;   // 1 / sigma, capped at T's largest finite value
+  T nearest_sq;  // (t0 - mu)^2 / sigma: this dimension's share of m0
 
   INDEXGRAD_HD static DimTerm Make(double mu, double sigma) {
-    DimTerm d;
+    constexpr double kMax = sizeof(T) == 4 ? 3.4028234663852886e38
+                                           : 1.7976931348623157e308;
     const double lo = floor(mu), hi = ceil(mu);
-    d.t0 = (mu - lo <= hi - mu) ? lo : hi;
-    d.shift = d.t0 - 2.0 * mu;
+    const double t0 = (mu - lo <= hi - mu) ? lo : hi;
     const double inv = 1.0 / sigma;
-    d.inv_sigma = inv < 1.7976931348623157e308 ? inv : 1.7976931348623157e308;
-    const double diff = d.t0 - mu;
-    d.nearest_sq = diff * diff * d.inv_sigma;
+    DimTerm d;
+    d.t0 = static_cast<T>(t0);
+    d.shift = static_cast<T>(t0 - 2.0 * mu);
+    d.inv_sigma = static_cast<T>(inv < kMax ? inv : kMax);
+    const double diff = t0 - mu;
+    const double nearest = diff * diff * (inv < kMax ? inv : kMax);
+    d.nearest_sq = static_cast<T>(nearest < kMax ? nearest : kMax);
     return d;
   }
 
   // Excess of coordinate t over the nearest one; 0 at t0; (t-t0) and
   // (t+shift) are multiplied first, so 0 * inv_sigma stays 0 when inv_sigma
   // is the cap.
-  INDEXGRAD_HD double Excess(double t) const {
-    return ((t - t0) * (t + shift)) * inv_sigma;
-  }
+  INDEXGRAD_HD T Excess(T t) const { return ((t - t0) * (t + shift)) * inv_sigma; }
 };
 
 // exp(x) for x <= 0, to about one ulp (relative error below 1e-15), in plain
@@ -82,6 +86,36 @@ INDEXGRAD_HD double exp_nonpositive(double x) {
 #else  // a bit cast GCC vectorises (memcpy into a local blocks it)
   const uint64_t bits = __builtin_bit_cast(uint64_t, kr);
   const double scale = __builtin_bit_cast(double, (bits + 1023) << 52);
+#endif
+  return p * scale;
+}
+
+// The float version: exp(x) for x <= 0 to a few float ulps (relative error
+// below 3e-7): Taylor series to r^7 (remainder < 0.35^8 / 8! < 6e-9); below
+// -87, exp(-87) ~ 1.6e-38.
+INDEXGRAD_HD float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  constexpr float kLog2e = 1.44269504f;
+  constexpr float kLn2Hi = 0.693145752f;  // ln 2 in 16 bits
+  constexpr float kLn2Lo = 1.42860677e-06f;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+  const float kr = x * kLog2e + kRound;
+  const float k = kr - kRound;
+  const float r = (x - k * kLn2Hi) - k * kLn2Lo;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+#if defined(__CUDA_ARCH__)
+  const uint32_t bits = static_cast<uint32_t>(__float_as_int(kr));
+  const float scale = __int_as_float(static_cast<int>((bits + 127u) << 23));
+#else
+  const uint32_t bits = __builtin_bit_cast(uint32_t, kr);
+  const float scale = __builtin_bit_cast(float, (bits + 127u) << 23);
 #endif
   return p * scale;
 }

@@ -2,144 +2,198 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+
+#include "kernels/common/vector_clones.h"
 
 namespace indexgrad {
 namespace {
 
-// Up to this many points, repeats are found by comparing all pairs (no sort).
+// Up to this many points a chunk is one cell.
 constexpr int64_t kSmallChunk = 96;
+// Up to this many points in a cell, repeats are found by comparing pairs;
+// beyond, by sorting the cell's points.
+constexpr int64_t kPairwiseCell = 96;
 
 }  // namespace
 
-void ChunkGrid::MarkRepeats() {
-  is_first_.assign(n_, 1);
-  if (n_ == 0) return;
-  // Spans per dimension; when their product fits in 62 bits the tuples get
-  // exact mixed-radix keys (fast pair sort), otherwise a lexicographic sort.
-  std::vector<int64_t>& lo = span_lo_;
-  std::vector<int64_t>& hi = span_hi_;
-  lo.assign(points_, points_ + rank_);
-  hi.assign(points_, points_ + rank_);
-  for (int64_t j = 1; j < n_; ++j) {
-    for (int d = 0; d < rank_; ++d) {
-      lo[d] = std::min(lo[d], points_[j * rank_ + d]);
-      hi[d] = std::max(hi[d], points_[j * rank_ + d]);
-    }
+bool ChunkGrid::Equal(int64_t a, int64_t b) const {
+  if (use_keys_) return keys_[a] == keys_[b];
+  const int64_t* pa = points_ + a * rank_;
+  const int64_t* pb = points_ + b * rank_;
+  for (int d = 0; d < rank_; ++d) {
+    if (pa[d] != pb[d]) return false;
   }
-  double capacity = 1;
-  for (int d = 0; d < rank_; ++d) capacity *= double(hi[d] - lo[d] + 1);
-  if (capacity < 4e18) {
-    keys_.resize(n_);
-    for (int64_t j = 0; j < n_; ++j) {
-      int64_t key = 0;
-      for (int d = 0; d < rank_; ++d) {
-        key = key * (hi[d] - lo[d] + 1) + (points_[j * rank_ + d] - lo[d]);
-      }
-      keys_[j] = {key, j};
-    }
-    if (n_ <= kSmallChunk) {
-      // Few points (a tuple's own, chunk size 1): compare every pair.
-      for (int64_t j = 1; j < n_; ++j) {
-        for (int64_t i = 0; i < j; ++i) {
-          if (keys_[i].first == keys_[j].first) {
-            is_first_[j] = 0;
-            break;
-          }
-        }
-      }
-      return;
-    }
-    std::sort(keys_.begin(), keys_.end());  // ties by id: first occurrence first
-    for (int64_t q = 1; q < n_; ++q) {
-      if (keys_[q].first == keys_[q - 1].first) is_first_[keys_[q].second] = 0;
+  return true;
+}
+
+void ChunkGrid::MarkRepeatsInCell(int64_t* first, int64_t* last) {
+  const int64_t m = last - first;
+  if (m <= kPairwiseCell && use_keys_) {
+    // In point order (the counting sort is stable): the first occurrence
+    // comes first. A branch-free scan the compiler vectorises.
+    int64_t cell_keys[kPairwiseCell];
+    for (int64_t a = 0; a < m; ++a) cell_keys[a] = keys_[first[a]];
+    for (int64_t a = 1; a < m; ++a) {
+      const int64_t key = cell_keys[a];
+      int repeats = 0;
+#pragma omp simd reduction(| : repeats)
+      for (int64_t b = 0; b < a; ++b) repeats |= cell_keys[b] == key;
+      if (repeats) is_first_[first[a]] = 0;
     }
     return;
   }
-  order_.resize(n_);
-  std::iota(order_.begin(), order_.end(), 0);
-  auto less = [&](int64_t a, int64_t b) {
-    return std::lexicographical_compare(points_ + a * rank_,
-                                        points_ + (a + 1) * rank_,
-                                        points_ + b * rank_,
-                                        points_ + (b + 1) * rank_);
-  };
-  std::stable_sort(order_.begin(), order_.end(), less);
-  for (int64_t q = 1; q < n_; ++q) {
-    if (std::equal(points_ + order_[q] * rank_, points_ + (order_[q] + 1) * rank_,
-                   points_ + order_[q - 1] * rank_)) {
-      is_first_[order_[q]] = 0;
+  if (m <= kPairwiseCell) {
+    for (int64_t a = 1; a < m; ++a) {
+      for (int64_t b = 0; b < a; ++b) {
+        if (Equal(first[a], first[b])) {
+          is_first_[first[a]] = 0;
+          break;
+        }
+      }
     }
+    return;
+  }
+  // Sorted by key (or coordinates), ties in point order.
+  if (use_keys_) {
+    std::sort(first, last, [&](int64_t a, int64_t b) {
+      return keys_[a] < keys_[b] || (keys_[a] == keys_[b] && a < b);
+    });
+  } else {
+    std::stable_sort(first, last, [&](int64_t a, int64_t b) {
+      return std::lexicographical_compare(points_ + a * rank_,
+                                          points_ + (a + 1) * rank_,
+                                          points_ + b * rank_,
+                                          points_ + (b + 1) * rank_);
+    });
+  }
+  for (int64_t q = 1; q < m; ++q) {
+    if (Equal(first[q], first[q - 1])) is_first_[first[q]] = 0;
   }
 }
 
-void ChunkGrid::Build(const int64_t* points, int64_t n, int rank) {
+INDEXGRAD_VECTOR_CLONES
+void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
+                      bool prefer_float) {
   points_ = points;
   n_ = n;
   rank_ = rank;
   grid_dims_ = rank >= 2 ? 2 : 1;
-  MarkRepeats();
-
-  int64_t distinct = 0;
-  for (int64_t j = 0; j < n_; ++j) distinct += is_first_[j];
-  int64_t hi[2] = {0, 0};
-  bool first = true;
+  // Spans of every dimension over all points.
+  span_lo_.assign(rank_, 0);
+  span_hi_.assign(rank_, 0);
   for (int64_t j = 0; j < n_; ++j) {
-    if (!is_first_[j]) continue;
-    for (int d = 0; d < grid_dims_; ++d) {
+    for (int d = 0; d < rank_; ++d) {
       const int64_t v = points_[j * rank_ + d];
-      if (first || v < origin_[d]) origin_[d] = v;
-      if (first || v > hi[d]) hi[d] = v;
+      if (j == 0 || v < span_lo_[d]) span_lo_[d] = v;
+      if (j == 0 || v > span_hi_[d]) span_hi_[d] = v;
     }
-    first = false;
   }
-  // About two distinct points per cell; small chunks get a single cell.
-  const double cells_per_dim =
-      distinct <= kSmallChunk ? 1.0
-      : grid_dims_ == 2       ? std::ceil(std::sqrt(distinct / 2.0))
-                              : std::ceil(distinct / 2.0);
+  // Exact mixed-radix keys of the points when the spans' product fits in
+  // 62 bits (one comparison per pair of points), else coordinates compared.
+  double capacity = 1;
+  for (int d = 0; d < rank_; ++d) {
+    capacity *= static_cast<double>(span_hi_[d] - span_lo_[d] + 1);
+  }
+  use_keys_ = capacity < 4e18;
+  if (use_keys_) {
+    keys_.resize(n_);
+    for (int64_t j = 0; j < n_; ++j) {
+      int64_t key = 0;
+      for (int d = 0; d < rank_; ++d) {
+        key = key * (span_hi_[d] - span_lo_[d] + 1) +
+              (points_[j * rank_ + d] - span_lo_[d]);
+      }
+      keys_[j] = key;
+    }
+  }
+  // Cells over the first two dimensions, about two points each; small
+  // chunks are one cell.
+  const double cells_per_dim = n_ <= kSmallChunk ? 1.0
+                               : grid_dims_ == 2 ? std::ceil(std::sqrt(n_ / 2.0))
+                                                 : std::ceil(n_ / 2.0);
   for (int d = 0; d < 2; ++d) {
-    if (d >= grid_dims_ || distinct == 0) {
+    if (d >= grid_dims_ || n_ == 0) {
       origin_[d] = 0;
-      cell_[d] = 1;
-      num_cells_[d] = distinct == 0 ? 0 : 1;
+      shift_[d] = 62;  // every coordinate in cell 0 (offsets are below 2^62)
+      cell_[d] = int64_t(1) << 62;
+      num_cells_[d] = n_ == 0 ? 0 : 1;
       continue;
     }
-    const int64_t span = hi[d] - origin_[d] + 1;
+    origin_[d] = span_lo_[d];
+    const int64_t span = span_hi_[d] - span_lo_[d] + 1;
     const int64_t want =
         std::max<int64_t>(1, std::min<int64_t>(span, int64_t(cells_per_dim)));
-    cell_[d] = (span + want - 1) / want;
-    num_cells_[d] = (span + cell_[d] - 1) / cell_[d];
+    // Cell sides are powers of two: a point's cell is a shift, not a division.
+    shift_[d] = 0;
+    while (shift_[d] < 62 &&
+           (static_cast<uint64_t>(want) << shift_[d]) < static_cast<uint64_t>(span)) {
+      ++shift_[d];
+    }
+    cell_[d] = int64_t(1) << shift_[d];
+    num_cells_[d] = ((span - 1) >> shift_[d]) + 1;
   }
+  // Counting sort of all points by cell (stable: point order within a
+  // cell), then repeats marked cell by cell (equal points share a cell).
   const int64_t cells = num_cells_[0] * num_cells_[1];
   cell_start_.assign(cells + 1, 0);
   cell_of_.resize(n_);
   for (int64_t j = 0; j < n_; ++j) {
-    if (!is_first_[j]) continue;
-    const int64_t c0 = (points_[j * rank_] - origin_[0]) / cell_[0];
+    const int64_t c0 = (points_[j * rank_] - origin_[0]) >> shift_[0];
     const int64_t c1 =
-        grid_dims_ == 2 ? (points_[j * rank_ + 1] - origin_[1]) / cell_[1] : 0;
+        grid_dims_ == 2 ? (points_[j * rank_ + 1] - origin_[1]) >> shift_[1] : 0;
     cell_of_[j] = c0 * num_cells_[1] + c1;
     ++cell_start_[cell_of_[j] + 1];
   }
   for (int64_t c = 0; c < cells; ++c) cell_start_[c + 1] += cell_start_[c];
-  items_.resize(distinct);
-  position_.resize(n_);
+  order_.resize(n_);
   fill_.assign(cell_start_.begin(), cell_start_.end() - 1);
-  for (int64_t j = 0; j < n_; ++j) {
-    if (is_first_[j]) {
-      const int64_t q = fill_[cell_of_[j]]++;
-      items_[q] = j;
-      position_[j] = q;
-    } else {
-      position_[j] = -1;
+  for (int64_t j = 0; j < n_; ++j) order_[fill_[cell_of_[j]]++] = j;
+  is_first_.assign(n_, 1);
+  for (int64_t c = 0; c < cells; ++c) {
+    if (cell_start_[c + 1] - cell_start_[c] > 1) {
+      MarkRepeatsInCell(order_.data() + cell_start_[c],
+                        order_.data() + cell_start_[c + 1]);
     }
   }
-  coords_.resize(rank_ * distinct);
+  // Distinct points only, still grouped by cell.
+  items_.clear();
+  position_.assign(n_, -1);
+  int64_t begin = 0;
+  for (int64_t c = 0; c < cells; ++c) {
+    const int64_t end = cell_start_[c + 1];
+    cell_start_[c] = static_cast<int64_t>(items_.size());
+    for (int64_t q = begin; q < end; ++q) {
+      const int64_t j = order_[q];
+      if (!is_first_[j]) continue;
+      position_[j] = static_cast<int64_t>(items_.size());
+      items_.push_back(j);
+    }
+    begin = end;
+  }
+  cell_start_[cells] = static_cast<int64_t>(items_.size());
+  // Coordinates in grid order, each dimension padded with kPadding zeros.
+  const int64_t distinct = num_distinct();
+  float_coords_ = prefer_float;
+  constexpr int64_t kFloatExact = int64_t(1) << 24;
+  for (int d = 0; d < rank_ && n_ > 0; ++d) {
+    if (span_lo_[d] < -kFloatExact || span_hi_[d] > kFloatExact) {
+      float_coords_ = false;
+    }
+  }
+  const int64_t stride = distinct + kPadding;
+  if (float_coords_) {
+    coords_f_.assign(rank_ * stride, 0.0f);
+  } else {
+    coords_.assign(rank_ * stride, 0.0);
+  }
   for (int d = 0; d < rank_; ++d) {
-    double* c = coords_.data() + d * distinct;
     for (int64_t q = 0; q < distinct; ++q) {
-      c[q] = static_cast<double>(points_[items_[q] * rank_ + d]);
+      const int64_t t = points_[items_[q] * rank_ + d];
+      if (float_coords_) {
+        coords_f_[d * stride + q] = static_cast<float>(t);
+      } else {
+        coords_[d * stride + q] = static_cast<double>(t);
+      }
     }
   }
 }

@@ -1,8 +1,8 @@
 // Spatial index over the integer points of one chunk (CPU): marks repeated
 // points (exact tuple comparison, no pairing function, no overflow) and
 // orders the distinct points by cell of a uniform grid over their first two
-// coordinates, row-major, with their coordinates copied out as doubles
-// (structure of arrays). The points of a run of cells in one grid row are
+// coordinates, row-major, with their coordinates copied out as floats
+// (when asked and exact: all within 2^24) or doubles, structure of arrays. The points of a run of cells in one grid row are
 // then one contiguous range, which the kernel evaluates in vectorised loops.
 #pragma once
 
@@ -13,13 +13,22 @@ namespace indexgrad {
 
 class ChunkGrid {
  public:
-  // points: [n, rank] int64 (not copied; must outlive the grid).
-  void Build(const int64_t* points, int64_t n, int rank);
+  // Entries after the last distinct point in coords() (zeros), so that loops
+  // may run up to kPadding - 1 entries past any range.
+  static constexpr int64_t kPadding = 16;
+
+  // points: [n, rank] int64 (not copied; must outlive the grid). With
+  // prefer_float, coordinates are kept as floats if every one is exact in
+  // float (|t| <= 2^24), else as doubles; float_coords() says which.
+  void Build(const int64_t* points, int64_t n, int rank, bool prefer_float);
 
   int64_t size() const { return n_; }
   int64_t num_distinct() const { return static_cast<int64_t>(items_.size()); }
-  // Coordinate d of the distinct points in grid order: [num_distinct].
-  const double* coords(int d) const { return coords_.data() + d * num_distinct(); }
+  bool float_coords() const { return float_coords_; }
+  // Coordinate d of the distinct points in grid order: [num_distinct] and
+  // kPadding zeros, T the type float_coords() names.
+  template <typename T>
+  const T* coords(int d) const;
   // Point index (within the chunk) of the q-th distinct point in grid order.
   const int64_t* items() const { return items_.data(); }
   // Grid position q of each point j < size(), or -1 for a repeat (a point
@@ -67,7 +76,9 @@ class ChunkGrid {
   }
 
  private:
-  void MarkRepeats();
+  bool Equal(int64_t a, int64_t b) const;  // points a and b, every coordinate
+  // Marks repeats among the points [first, last) of one cell (may reorder).
+  void MarkRepeatsInCell(int64_t* first, int64_t* last);
 
   const int64_t* points_ = nullptr;
   int64_t n_ = 0;
@@ -75,15 +86,28 @@ class ChunkGrid {
   int grid_dims_ = 0;
   std::vector<char> is_first_;
   int64_t origin_[2] = {0, 0};
-  int64_t cell_[2] = {1, 1};
+  int shift_[2] = {0, 0};
+  int64_t cell_[2] = {1, 1};  // 2^shift_
   int64_t num_cells_[2] = {0, 0};
   std::vector<int64_t> cell_start_;  // [cells + 1]
   std::vector<int64_t> items_;       // distinct point ids, in grid order
   std::vector<int64_t> position_;    // [n]
-  std::vector<double> coords_;       // [rank, distinct]
+  bool float_coords_ = false;
+  std::vector<double> coords_;       // [rank, distinct], or
+  std::vector<float> coords_f_;      // when float_coords_
   // Scratch, kept between Builds (one grid serves a thread's chunks).
-  std::vector<std::pair<int64_t, int64_t>> keys_;
+  bool use_keys_ = false;
+  std::vector<int64_t> keys_;  // [n] when use_keys_
   std::vector<int64_t> order_, span_lo_, span_hi_, fill_, cell_of_;
 };
+
+template <>
+inline const double* ChunkGrid::coords<double>(int d) const {
+  return coords_.data() + d * (num_distinct() + kPadding);
+}
+template <>
+inline const float* ChunkGrid::coords<float>(int d) const {
+  return coords_f_.data() + d * (num_distinct() + kPadding);
+}
 
 }  // namespace indexgrad

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "kernels/common/vector_clones.h"
 #include "kernels/spread_values/cpu/chunk_grid.h"
 #include "kernels/spread_values/spread_values.h"
 #include "kernels/spread_values/spread_values_math.h"
@@ -19,65 +21,99 @@
 namespace indexgrad {
 namespace {
 
-// Per-thread scratch, reused across chunks and tuples.
+// Loops over a grid range run to a multiple of kLanes entries (the widest
+// vector), reading past the range into the grid's padding and weighing the
+// extra entries 0: no scalar remainder loops (ranges are short, ~25 points).
+constexpr int64_t kLanes = 8;
+static_assert(kLanes <= ChunkGrid::kPadding, "ranges are padded into the grid");
+inline int64_t padded(int64_t len) { return (len + kLanes - 1) / kLanes * kLanes; }
+
+// Per-thread scratch for compute type T, reused across chunks and tuples.
+template <typename T>
 struct Scratch {
-  std::vector<double> w;  // the current tuple's weights, ranges in order
+  std::vector<T> w;  // the current tuple's weights, its ranges in order
   std::vector<std::pair<int64_t, int64_t>> ranges;  // its grid ranges
-  std::vector<double> acc;  // forward: value per grid position
-  std::vector<double> g;    // backward: incoming gradient per grid position
+  std::vector<T> acc;  // forward: value per grid position
+  std::vector<T> g;    // backward: incoming gradient per grid position
 };
 
-// One tuple: its per-dimension terms relative to the nearest integer point
-// (spread_values_math.h) and the cut-off on the total excess m - m0.
+// One tuple in compute type T: its per-dimension terms relative to the
+// nearest integer point (spread_values_math.h) and the cut-off on the total
+// excess m - m0.
+template <typename T>
 struct Tuple {
   int rank;
-  DimTerm dim[kSpreadMaxRank];
+  DimTerm<T> dim[kSpreadMaxRank];
   double mu[kSpreadMaxRank], sigma[kSpreadMaxRank];
-  double max_excess;  // R^2, or infinity when dense
+  T max_excess;  // R^2, or infinity when dense
 
   template <typename scalar_t>
   Tuple(const scalar_t* mu_p, const scalar_t* sigma_p, int r, double r_sq)
-      : rank(r), max_excess(r_sq) {
+      : rank(r), max_excess(static_cast<T>(r_sq)) {
     for (int d = 0; d < rank; ++d) {
       mu[d] = static_cast<double>(mu_p[d]);
       sigma[d] = static_cast<double>(sigma_p[d]);
-      dim[d] = DimTerm::Make(mu[d], sigma[d]);
+      dim[d] = DimTerm<T>::Make(mu[d], sigma[d]);
+    }
+    if (rank == 1) {  // the grid's second dimension, never used at rank 1
+      mu[1] = 0, sigma[1] = 1, dim[1] = DimTerm<T>::Make(0, 1);
     }
   }
 
   // Half-width in dimension d of the region where that dimension alone
   // stays within an excess `budget`: (t - mu)^2 / sigma - m0_d <= budget.
   double HalfWidth(int d, double budget) const {
-    return std::sqrt((budget + dim[d].nearest_sq) * sigma[d]);
+    const double diff = static_cast<double>(dim[d].t0) - mu[d];
+    return std::sqrt(budget * sigma[d] + diff * diff);
   }
 };
 
 // Weighs the distinct points [q0, q1) of the grid for tuple `tp`:
-// w[i] = exp(-(m - m0) / 2) for point q0 + i, 0 beyond the cut-off. Returns
-// the sum of the weights.
-double weigh_range(const ChunkGrid& grid, const Tuple& tp, int64_t q0,
-                   int64_t q1, double* w) {
-  const int64_t len = q1 - q0;
-  {
-    const double* x = grid.coords(0) + q0;
-    const DimTerm t = tp.dim[0];
-#pragma omp simd
-    for (int64_t i = 0; i < len; ++i) w[i] = t.Excess(x[i]);
-  }
-  for (int d = 1; d < tp.rank; ++d) {
-    const double* x = grid.coords(d) + q0;
-    const DimTerm t = tp.dim[d];
-#pragma omp simd
-    for (int64_t i = 0; i < len; ++i) w[i] += t.Excess(x[i]);
-  }
-  const double max_excess = tp.max_excess;
-  double total = 0;
+// w[i] = exp(-(m - m0) / 2) for point q0 + i, 0 beyond the cut-off and for
+// i in [q1 - q0, padded(q1 - q0)). Returns the sum of the weights. kRank:
+// the tuple rank, or 0 for any.
+template <typename T, int kRank>
+T weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
+              int64_t q1, T* w) {
+  const int64_t in_range = q1 - q0;
+  const int64_t len = padded(in_range);
+  const T max_excess = tp.max_excess;
+  T total = 0;
+  if constexpr (kRank == 1 || kRank == 2) {
+    const T* x0 = grid.coords<T>(0) + q0;
+    const T* x1 = grid.coords<T>(kRank - 1) + q0;
+    const DimTerm<T> d0 = tp.dim[0], d1 = tp.dim[kRank - 1];
 #pragma omp simd reduction(+ : total)
-  for (int64_t i = 0; i < len; ++i) {
-    const double e = w[i];
-    const double v = e <= max_excess ? exp_nonpositive(-0.5 * e) : 0.0;
-    w[i] = v;
-    total += v;
+    for (int64_t i = 0; i < len; ++i) {
+      T e = d0.Excess(x0[i]);
+      if constexpr (kRank == 2) e += d1.Excess(x1[i]);
+      const T v = e <= max_excess && i < in_range
+                      ? exp_nonpositive(T(-0.5) * e)
+                      : T(0);
+      w[i] = v;
+      total += v;
+    }
+  } else {
+    for (int d = 0; d < tp.rank; ++d) {
+      const T* x = grid.coords<T>(d) + q0;
+      const DimTerm<T> t = tp.dim[d];
+      if (d == 0) {
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) w[i] = t.Excess(x[i]);
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) w[i] += t.Excess(x[i]);
+      }
+    }
+#pragma omp simd reduction(+ : total)
+    for (int64_t i = 0; i < len; ++i) {
+      const T e = w[i];
+      const T v = e <= max_excess && i < in_range
+                      ? exp_nonpositive(T(-0.5) * e)
+                      : T(0);
+      w[i] = v;
+      total += v;
+    }
   }
   return total;
 }
@@ -90,30 +126,36 @@ double weigh_range(const ChunkGrid& grid, const Tuple& tp, int64_t q0,
 // The cut-off m - m0 <= R^2 is an ellipse; the grid is visited one row of
 // cells at a time, each row clipped to the band of coordinate 1 that the
 // ellipse allows at that row's nearest coordinate 0.
-double weigh_tuple(const ChunkGrid& grid, const Tuple& tp, Scratch& scratch) {
+template <typename T, int kRank>
+T weigh_tuple(const ChunkGrid& grid, const Tuple<T>& tp, Scratch<T>& scratch) {
   scratch.ranges.clear();
-  if (static_cast<int64_t>(scratch.w.size()) < grid.num_distinct()) {
-    scratch.w.resize(grid.num_distinct());
-  }
-  double total = 0;
+  T total = 0;
   int64_t cursor = 0;
   auto visit = [&](int64_t q0, int64_t q1) {
-    total += weigh_range(grid, tp, q0, q1, scratch.w.data() + cursor);
+    const int64_t need = cursor + padded(q1 - q0);
+    if (static_cast<int64_t>(scratch.w.size()) < need) {
+      scratch.w.resize(std::max(need, grid.num_distinct() + kLanes));
+    }
+    total += weigh_range<T, kRank>(grid, tp, q0, q1, scratch.w.data() + cursor);
     scratch.ranges.emplace_back(q0, q1);
-    cursor += q1 - q0;
+    cursor = need;
   };
   if (!std::isfinite(tp.max_excess)) {  // dense: every distinct point
     if (grid.num_distinct() > 0) visit(0, grid.num_distinct());
     return total;
   }
-  const double h0 = tp.HalfWidth(0, tp.max_excess);
+  const double r_sq = static_cast<double>(tp.max_excess);
+  const double h0 = tp.HalfWidth(0, r_sq);
   const double lo0 = std::ceil(tp.mu[0] - h0), hi0 = std::floor(tp.mu[0] + h0);
   grid.ForEachRange(
       lo0, hi0,
       [&](double a, double b, double* lo1, double* hi1) {
         // The smallest excess of coordinate 0 over the integers in [a, b].
-        const double t = std::min(std::max(tp.dim[0].t0, a), b);
-        const double budget = tp.max_excess - tp.dim[0].Excess(t);
+        const double t0 = static_cast<double>(tp.dim[0].t0);
+        const double t = std::min(std::max(t0, a), b);
+        const double inv = 1.0 / tp.sigma[0];
+        const double excess = (t - t0) * (t + t0 - 2.0 * tp.mu[0]) * inv;
+        const double budget = r_sq - excess;
         if (budget < 0) return false;
         const double h1 = tp.HalfWidth(1, budget);
         *lo1 = std::ceil(tp.mu[1] - h1);
@@ -133,122 +175,186 @@ Shape shape_of(const at::Tensor& points, int64_t chunk) {
           chunk};
 }
 
-// Runs body(c, grid, scratch) for every chunk c (batch row major); grid and
-// scratch belong to the calling thread.
-template <typename Body>
-void for_each_chunk(const Shape& sh, const int64_t* points, Body&& body) {
+// The op's inputs and outputs as raw pointers (outputs null in forward's
+// gradient slots and vice versa).
+template <typename scalar_t>
+struct Args {
+  Shape sh;
+  const scalar_t *mu, *sigma, *v, *g;  // g: backward's incoming gradient
+  double r_sq;
+  scalar_t *out, *gmu, *gsigma, *gv;
+};
+
+// Forward of chunk c: point values of its points.
+template <typename scalar_t, typename T, int kRank>
+void forward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
+                   Scratch<T>& scratch) {
+  const int rank = static_cast<int>(a.sh.rank);
+  std::vector<T>& acc = scratch.acc;
+  acc.assign(grid.num_distinct() + ChunkGrid::kPadding, T(0));
+  for (int64_t i = 0; i < a.sh.chunk; ++i) {
+    const int64_t t = c * a.sh.chunk + i;  // tuple id
+    const Tuple<T> tp(a.mu + t * rank, a.sigma + t * rank, rank, a.r_sq);
+    const T total = weigh_tuple<T, kRank>(grid, tp, scratch);
+    if (total == 0) continue;  // no point in reach
+    const T scale = static_cast<T>(static_cast<double>(a.v[t]) / total);
+    const T* w = scratch.w.data();
+    for (const auto& [q0, q1] : scratch.ranges) {
+      T* out = acc.data() + q0;
+      const int64_t len = padded(q1 - q0);
+#pragma omp simd
+      for (int64_t q = 0; q < len; ++q) out[q] += scale * w[q];
+      w += len;
+    }
+  }
+  scalar_t* o = a.out + c * a.sh.chunk * a.sh.s;
+  const int64_t* pos = grid.positions();
+  for (int64_t j = 0; j < grid.size(); ++j) {
+    o[j] = pos[j] < 0 ? scalar_t(0) : static_cast<scalar_t>(acc[pos[j]]);
+  }
+}
+
+// Backward of chunk c: the gradients of its tuples (each tuple's own
+// entries: no races).
+template <typename scalar_t, typename T, int kRank>
+void backward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
+                    Scratch<T>& scratch) {
+  const int rank = static_cast<int>(a.sh.rank);
+  // The incoming gradient of each distinct point, in grid order.
+  const scalar_t* g_chunk = a.g + c * a.sh.chunk * a.sh.s;
+  std::vector<T>& g = scratch.g;
+  g.assign(grid.num_distinct() + ChunkGrid::kPadding, T(0));
+  const int64_t* items = grid.items();
+  for (int64_t q = 0; q < grid.num_distinct(); ++q) {
+    g[q] = static_cast<T>(g_chunk[items[q]]);
+  }
+  for (int64_t i = 0; i < a.sh.chunk; ++i) {
+    const int64_t t = c * a.sh.chunk + i;
+    const Tuple<T> tp(a.mu + t * rank, a.sigma + t * rank, rank, a.r_sq);
+    const T total = weigh_tuple<T, kRank>(grid, tp, scratch);
+    if (total == 0) continue;  // no point in reach: zero gradients
+    // dL/dv_i = sum_j p'_ij g_j
+    T g_sum = 0;
+    const T* w = scratch.w.data();
+    for (const auto& [q0, q1] : scratch.ranges) {
+      const T* gq = g.data() + q0;
+      const int64_t len = padded(q1 - q0);
+#pragma omp simd reduction(+ : g_sum)
+      for (int64_t q = 0; q < len; ++q) g_sum += w[q] * gq[q];
+      w += len;
+    }
+    const T g_bar = g_sum / total;
+    a.gv[t] = static_cast<scalar_t>(g_bar);
+    // dL/dlog p_ij = v_i p'_ij (g_j - g_bar) = v_i / total * c_ij with
+    // c_ij = w_ij (g_j - g_bar); dlog p_ij / dmu_d = (t_d - mu_d) / sigma_d,
+    // dlog p_ij / dsigma_d = (t_d - mu_d)^2 / (2 sigma_d^2). Per dimension:
+    // s1 = sum_j c_ij (t_d - mu_d), s2 = sum_j c_ij (t_d - mu_d)^2.
+    T s1[kSpreadMaxRank] = {}, s2[kSpreadMaxRank] = {};
+    if constexpr (kRank == 2) {
+      const T mu0 = static_cast<T>(tp.mu[0]), mu1 = static_cast<T>(tp.mu[1]);
+      T a0 = 0, b0 = 0, a1 = 0, b1 = 0;
+      const T* wq = scratch.w.data();
+      for (const auto& [q0, q1] : scratch.ranges) {
+        const T* gq = g.data() + q0;
+        const T* x0 = grid.coords<T>(0) + q0;
+        const T* x1 = grid.coords<T>(1) + q0;
+        const int64_t len = padded(q1 - q0);
+#pragma omp simd reduction(+ : a0, b0, a1, b1)
+        for (int64_t q = 0; q < len; ++q) {
+          const T cw = wq[q] * (gq[q] - g_bar);
+          const T e0 = x0[q] - mu0, e1 = x1[q] - mu1;
+          a0 += cw * e0;
+          b0 += cw * e0 * e0;
+          a1 += cw * e1;
+          b1 += cw * e1 * e1;
+        }
+        wq += len;
+      }
+      s1[0] = a0, s2[0] = b0, s1[1] = a1, s2[1] = b1;
+    } else {
+      for (int d = 0; d < rank; ++d) {
+        const T mu = static_cast<T>(tp.mu[d]);
+        T sa = 0, sb = 0;
+        const T* wq = scratch.w.data();
+        for (const auto& [q0, q1] : scratch.ranges) {
+          const T* gq = g.data() + q0;
+          const T* x = grid.coords<T>(d) + q0;
+          const int64_t len = padded(q1 - q0);
+#pragma omp simd reduction(+ : sa, sb)
+          for (int64_t q = 0; q < len; ++q) {
+            const T cw = wq[q] * (gq[q] - g_bar);
+            const T e = x[q] - mu;
+            sa += cw * e;
+            sb += cw * e * e;
+          }
+          wq += len;
+        }
+        s1[d] = sa, s2[d] = sb;
+      }
+    }
+    const double v_over_total = static_cast<double>(a.v[t]) / total;
+    for (int d = 0; d < rank; ++d) {
+      // s1 or s2 = 0 (a tuple alone in reach) gives 0, even where
+      // 1 / sigma^2 overflows.
+      const double inv = 1.0 / tp.sigma[d];
+      a.gmu[t * rank + d] = static_cast<scalar_t>(
+          s1[d] == 0 ? 0.0 : v_over_total * static_cast<double>(s1[d]) * inv);
+      a.gsigma[t * rank + d] = static_cast<scalar_t>(
+          s2[d] == 0 ? 0.0
+                     : v_over_total * 0.5 * static_cast<double>(s2[d]) * inv * inv);
+    }
+  }
+}
+
+// One compiled function per (input type, compute type, direction), each
+// choosing the rank-specialised loops, each in an AVX2 and a baseline
+// version (kernels/common/vector_clones.h).
+#define INDEXGRAD_CHUNK_FN(name, impl, scalar_t, T)                       \
+  INDEXGRAD_VECTOR_CLONES void name(const Args<scalar_t>& a, int64_t c,   \
+                                    const ChunkGrid& grid,                \
+                                    Scratch<T>& scratch) {                \
+    switch (a.sh.rank) {                                                  \
+      case 1: return impl<scalar_t, T, 1>(a, c, grid, scratch);           \
+      case 2: return impl<scalar_t, T, 2>(a, c, grid, scratch);           \
+      default: return impl<scalar_t, T, 0>(a, c, grid, scratch);          \
+    }                                                                     \
+  }
+INDEXGRAD_CHUNK_FN(forward_ff, forward_chunk, float, float)
+INDEXGRAD_CHUNK_FN(forward_fd, forward_chunk, float, double)
+INDEXGRAD_CHUNK_FN(forward_dd, forward_chunk, double, double)
+INDEXGRAD_CHUNK_FN(backward_ff, backward_chunk, float, float)
+INDEXGRAD_CHUNK_FN(backward_fd, backward_chunk, float, double)
+INDEXGRAD_CHUNK_FN(backward_dd, backward_chunk, double, double)
+#undef INDEXGRAD_CHUNK_FN
+
+// Runs every chunk (batch row major) in parallel: float inputs are computed
+// in float where the chunk's coordinates are exact in float, everything else
+// in double.
+template <typename scalar_t>
+void run_chunks(const Args<scalar_t>& a, const int64_t* points, bool forward) {
+  const Shape& sh = a.sh;
   const int64_t chunks_per_row = sh.k / sh.chunk;
   const int64_t chunk_numel = sh.chunk * sh.s * sh.rank;
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>;
   at::parallel_for(0, sh.batch * chunks_per_row, 1, [&](int64_t c0,
                                                           int64_t c1) {
     ChunkGrid grid;
-    Scratch scratch;
+    Scratch<float> scratch_f;
+    Scratch<double> scratch_d;
     for (int64_t c = c0; c < c1; ++c) {
-      const int64_t* chunk_points = points + c * chunk_numel;
-      grid.Build(chunk_points, sh.chunk * sh.s, static_cast<int>(sh.rank));
-      body(c, grid, scratch);
-    }
-  });
-}
-
-// out[c-th chunk] for every chunk.
-template <typename scalar_t>
-void forward(const Shape& sh, const int64_t* points, const scalar_t* mu_p,
-             const scalar_t* sigma_p, const scalar_t* v_p, double r_sq,
-             scalar_t* out_p) {
-  const int rank = static_cast<int>(sh.rank);
-  for_each_chunk(sh, points, [&](int64_t c, const ChunkGrid& grid,
-                                 Scratch& scratch) {
-    std::vector<double>& acc = scratch.acc;
-    acc.assign(grid.num_distinct(), 0.0);
-    for (int64_t i = 0; i < sh.chunk; ++i) {
-      const int64_t t = c * sh.chunk + i;  // tuple id
-      const Tuple tp(mu_p + t * rank, sigma_p + t * rank, rank, r_sq);
-      const double total = weigh_tuple(grid, tp, scratch);
-      if (total == 0) continue;  // no point in reach
-      const double scale = static_cast<double>(v_p[t]) / total;
-      const double* w = scratch.w.data();
-      for (const auto& [q0, q1] : scratch.ranges) {
-        double* a = acc.data() + q0;
-#pragma omp simd
-        for (int64_t q = 0; q < q1 - q0; ++q) a[q] += scale * w[q];
-        w += q1 - q0;
-      }
-    }
-    scalar_t* o = out_p + c * sh.chunk * sh.s;
-    const int64_t* pos = grid.positions();
-    for (int64_t j = 0; j < grid.size(); ++j) {
-      o[j] = pos[j] < 0 ? scalar_t(0) : static_cast<scalar_t>(acc[pos[j]]);
-    }
-  });
-}
-
-// Gradients of every tuple (each tuple's own entries: no races).
-template <typename scalar_t>
-void backward(const Shape& sh, const int64_t* points, const scalar_t* mu_p,
-              const scalar_t* sigma_p, const scalar_t* v_p,
-              const scalar_t* g_p, double r_sq, scalar_t* gmu_p,
-              scalar_t* gsigma_p, scalar_t* gv_p) {
-  const int rank = static_cast<int>(sh.rank);
-  for_each_chunk(sh, points, [&](int64_t c, const ChunkGrid& grid,
-                                 Scratch& scratch) {
-    // The incoming gradient of each distinct point, in grid order.
-    const scalar_t* g_chunk = g_p + c * sh.chunk * sh.s;
-    std::vector<double>& g = scratch.g;
-    g.resize(grid.num_distinct());
-    const int64_t* items = grid.items();
-    for (int64_t q = 0; q < grid.num_distinct(); ++q) {
-      g[q] = static_cast<double>(g_chunk[items[q]]);
-    }
-    for (int64_t i = 0; i < sh.chunk; ++i) {
-      const int64_t t = c * sh.chunk + i;
-      const Tuple tp(mu_p + t * rank, sigma_p + t * rank, rank, r_sq);
-      const double total = weigh_tuple(grid, tp, scratch);
-      if (total == 0) continue;  // no point in reach: zero gradients
-      // dL/dv_i = sum_j p'_ij g_j
-      double g_sum = 0;
-      const double* w = scratch.w.data();
-      for (const auto& [q0, q1] : scratch.ranges) {
-        const double* gq = g.data() + q0;
-#pragma omp simd reduction(+ : g_sum)
-        for (int64_t q = 0; q < q1 - q0; ++q) g_sum += w[q] * gq[q];
-        w += q1 - q0;
-      }
-      const double g_bar = g_sum / total;
-      gv_p[t] = static_cast<scalar_t>(g_bar);
-      // dL/dlog p_ij = v_i p'_ij (g_j - g_bar), and
-      // dlog p_ij / dmu_d = (t_d - mu_d) / sigma_d,
-      // dlog p_ij / dsigma_d = (t_d - mu_d)^2 / (2 sigma_d^2).
-      double* cw = scratch.w.data();  // w_ij (g_j - g_bar), in place
-      for (const auto& [q0, q1] : scratch.ranges) {
-        const double* gq = g.data() + q0;
-#pragma omp simd
-        for (int64_t q = 0; q < q1 - q0; ++q) cw[q] *= gq[q] - g_bar;
-        cw += q1 - q0;
-      }
-      const double v_over_total = static_cast<double>(v_p[t]) / total;
-      for (int d = 0; d < rank; ++d) {
-        double s1 = 0, s2 = 0;  // sum c_ij (t_d - mu_d), and squared
-        const double* x = grid.coords(d);
-        const double mu = tp.mu[d];
-        const double* c_ij = scratch.w.data();
-        for (const auto& [q0, q1] : scratch.ranges) {
-          const double* xq = x + q0;
-#pragma omp simd reduction(+ : s1, s2)
-          for (int64_t q = 0; q < q1 - q0; ++q) {
-            const double diff = xq[q] - mu;
-            s1 += c_ij[q] * diff;
-            s2 += c_ij[q] * diff * diff;
-          }
-          c_ij += q1 - q0;
+      grid.Build(points + c * chunk_numel, sh.chunk * sh.s,
+                 static_cast<int>(sh.rank), kFloat);
+      if constexpr (kFloat) {
+        if (grid.float_coords()) {
+          forward ? forward_ff(a, c, grid, scratch_f)
+                  : backward_ff(a, c, grid, scratch_f);
+        } else {
+          forward ? forward_fd(a, c, grid, scratch_d)
+                  : backward_fd(a, c, grid, scratch_d);
         }
-        // s1 or s2 = 0 (a tuple alone in reach) gives 0, even where
-        // 1 / sigma^2 overflows.
-        const double inv = tp.dim[d].inv_sigma;
-        gmu_p[t * rank + d] =
-            static_cast<scalar_t>(s1 == 0 ? 0.0 : v_over_total * s1 * inv);
-        gsigma_p[t * rank + d] = static_cast<scalar_t>(
-            s2 == 0 ? 0.0 : v_over_total * 0.5 * s2 * inv * inv);
+      } else {
+        forward ? forward_dd(a, c, grid, scratch_d)
+                : backward_dd(a, c, grid, scratch_d);
       }
     }
   });
@@ -275,11 +381,14 @@ at::Tensor spread_values_cpu(const at::Tensor& points, const at::Tensor& means,
   const at::Tensor values_c = values.contiguous();
   const double r_sq = max_excess(sh.chunk * sh.s, tolerance);
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_cpu", [&] {
-    forward<scalar_t>(sh, points_c.data_ptr<int64_t>(),
-                      means_c.data_ptr<scalar_t>(),
-                      sigmas_c.data_ptr<scalar_t>(),
-                      values_c.data_ptr<scalar_t>(), r_sq,
-                      out.data_ptr<scalar_t>());
+    Args<scalar_t> a{};
+    a.sh = sh;
+    a.mu = means_c.data_ptr<scalar_t>();
+    a.sigma = sigmas_c.data_ptr<scalar_t>();
+    a.v = values_c.data_ptr<scalar_t>();
+    a.r_sq = r_sq;
+    a.out = out.data_ptr<scalar_t>();
+    run_chunks(a, points_c.data_ptr<int64_t>(), /*forward=*/true);
   });
   return out;
 }
@@ -311,14 +420,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cpu(
   const double r_sq = max_excess(sh.chunk * sh.s, tolerance);
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_backward_cpu",
                              [&] {
-    backward<scalar_t>(sh, points_c.data_ptr<int64_t>(),
-                       means_c.data_ptr<scalar_t>(),
-                       sigmas_c.data_ptr<scalar_t>(),
-                       values_c.data_ptr<scalar_t>(),
-                       grad_c.data_ptr<scalar_t>(), r_sq,
-                       grad_means.data_ptr<scalar_t>(),
-                       grad_sigmas.data_ptr<scalar_t>(),
-                       grad_values.data_ptr<scalar_t>());
+    Args<scalar_t> a{};
+    a.sh = sh;
+    a.mu = means_c.data_ptr<scalar_t>();
+    a.sigma = sigmas_c.data_ptr<scalar_t>();
+    a.v = values_c.data_ptr<scalar_t>();
+    a.g = grad_c.data_ptr<scalar_t>();
+    a.r_sq = r_sq;
+    a.gmu = grad_means.data_ptr<scalar_t>();
+    a.gsigma = grad_sigmas.data_ptr<scalar_t>();
+    a.gv = grad_values.data_ptr<scalar_t>();
+    run_chunks(a, points_c.data_ptr<int64_t>(), /*forward=*/false);
   });
   return {grad_means, grad_sigmas, grad_values};
 }
