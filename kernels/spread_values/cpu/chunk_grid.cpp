@@ -8,7 +8,7 @@
 namespace indexgrad {
 namespace {
 
-// Up to this many points a chunk is one cell.
+// Up to this many points a chunk is one cell (no counting sort).
 constexpr int64_t kSmallChunk = 96;
 // Up to this many points in a cell, repeats are found by comparing pairs;
 // beyond, by sorting the cell's points.
@@ -30,13 +30,13 @@ void ChunkGrid::MarkRepeatsInCell(int64_t* first, int64_t* last) {
   const int64_t m = last - first;
   if (m <= kPairwiseCell && use_keys_) {
     // In point order (the counting sort is stable): the first occurrence
-    // comes first. A branch-free scan the compiler vectorises.
+    // comes first. Branch-free and scalar (cells hold a few points: a
+    // vector reduction's setup would cost more).
     int64_t cell_keys[kPairwiseCell];
     for (int64_t a = 0; a < m; ++a) cell_keys[a] = keys_[first[a]];
     for (int64_t a = 1; a < m; ++a) {
       const int64_t key = cell_keys[a];
       int repeats = 0;
-#pragma omp simd reduction(| : repeats)
       for (int64_t b = 0; b < a; ++b) repeats |= cell_keys[b] == key;
       if (repeats) is_first_[first[a]] = 0;
     }
@@ -71,46 +71,42 @@ void ChunkGrid::MarkRepeatsInCell(int64_t* first, int64_t* last) {
   }
 }
 
-INDEXGRAD_VECTOR_CLONES
-void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
-                      bool prefer_float) {
-  points_ = points;
-  n_ = n;
-  rank_ = rank;
-  grid_dims_ = rank >= 2 ? 2 : 1;
-  // Spans of every dimension over all points.
-  span_lo_.assign(rank_, 0);
-  span_hi_.assign(rank_, 0);
+void ChunkGrid::BuildOneCell() {
+  for (int d = 0; d < 2; ++d) {
+    origin_[d] = 0;
+    shift_[d] = 62;  // every coordinate in cell 0 (offsets are below 2^62)
+    cell_[d] = int64_t(1) << 62;
+    num_cells_[d] = n_ == 0 ? 0 : 1;
+  }
+  if (n_ > 0) {
+    origin_[0] = span_lo_[0];
+    if (grid_dims_ == 2) origin_[1] = span_lo_[1];
+  }
+  items_.resize(n_);
+  position_.resize(n_);
+  int64_t distinct = 0;
   for (int64_t j = 0; j < n_; ++j) {
-    for (int d = 0; d < rank_; ++d) {
-      const int64_t v = points_[j * rank_ + d];
-      if (j == 0 || v < span_lo_[d]) span_lo_[d] = v;
-      if (j == 0 || v > span_hi_[d]) span_hi_[d] = v;
+    int repeats = 0;
+    if (use_keys_) {
+      // Scalar: a vector reduction's setup costs more than a few points.
+      const int64_t key = keys_[j];
+      const int64_t* keys = keys_.data();
+      for (int64_t i = 0; i < j; ++i) repeats |= keys[i] == key;
+    } else {
+      for (int64_t i = 0; i < j && !repeats; ++i) repeats = Equal(i, j);
     }
+    position_[j] = repeats ? -1 : distinct;
+    if (!repeats) items_[distinct++] = j;
   }
-  // Exact mixed-radix keys of the points when the spans' product fits in
-  // 62 bits (one comparison per pair of points), else coordinates compared.
-  double capacity = 1;
-  for (int d = 0; d < rank_; ++d) {
-    capacity *= static_cast<double>(span_hi_[d] - span_lo_[d] + 1);
-  }
-  use_keys_ = capacity < 4e18;
-  if (use_keys_) {
-    keys_.resize(n_);
-    for (int64_t j = 0; j < n_; ++j) {
-      int64_t key = 0;
-      for (int d = 0; d < rank_; ++d) {
-        key = key * (span_hi_[d] - span_lo_[d] + 1) +
-              (points_[j * rank_ + d] - span_lo_[d]);
-      }
-      keys_[j] = key;
-    }
-  }
-  // Cells over the first two dimensions, about two points each; small
-  // chunks are one cell.
-  const double cells_per_dim = n_ <= kSmallChunk ? 1.0
-                               : grid_dims_ == 2 ? std::ceil(std::sqrt(n_ / 2.0))
-                                                 : std::ceil(n_ / 2.0);
+  items_.resize(distinct);
+  cell_start_.assign({0, distinct});
+  if (n_ == 0) cell_start_.assign(1, 0);
+}
+
+void ChunkGrid::BuildCells() {
+  // Cells over the first two dimensions, about two points each.
+  const double cells_per_dim = grid_dims_ == 2 ? std::ceil(std::sqrt(n_ / 2.0))
+                                               : std::ceil(n_ / 2.0);
   for (int d = 0; d < 2; ++d) {
     if (d >= grid_dims_ || n_ == 0) {
       origin_[d] = 0;
@@ -171,6 +167,53 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
     begin = end;
   }
   cell_start_[cells] = static_cast<int64_t>(items_.size());
+}
+
+INDEXGRAD_VECTOR_CLONES
+void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
+                      bool prefer_float) {
+  points_ = points;
+  n_ = n;
+  rank_ = rank;
+  grid_dims_ = rank >= 2 ? 2 : 1;
+  // Spans of every dimension over all points.
+  span_lo_.assign(rank_, 0);
+  span_hi_.assign(rank_, 0);
+  for (int64_t j = 0; j < n_; ++j) {
+    for (int d = 0; d < rank_; ++d) {
+      const int64_t v = points_[j * rank_ + d];
+      if (j == 0 || v < span_lo_[d]) span_lo_[d] = v;
+      if (j == 0 || v > span_hi_[d]) span_hi_[d] = v;
+    }
+  }
+  // Exact mixed-radix keys of the points when the spans' product fits in
+  // 62 bits (one comparison per pair of points), else coordinates compared.
+  double capacity = 1;
+  for (int d = 0; d < rank_; ++d) {
+    capacity *= static_cast<double>(span_hi_[d] - span_lo_[d] + 1);
+  }
+  use_keys_ = capacity < 4e18;
+  if (use_keys_) {
+    keys_.resize(n_);
+    for (int64_t j = 0; j < n_; ++j) {
+      int64_t key = 0;
+      for (int d = 0; d < rank_; ++d) {
+        key = key * (span_hi_[d] - span_lo_[d] + 1) +
+              (points_[j * rank_ + d] - span_lo_[d]);
+      }
+      keys_[j] = key;
+    }
+  }
+  if (n_ <= kSmallChunk) {
+    BuildOneCell();
+  } else {
+    BuildCells();
+  }
+  for (int d = 0; d < 2; ++d) {
+    origin_d_[d] = static_cast<double>(origin_[d]);
+    inv_cell_[d] = 1.0 / static_cast<double>(cell_[d]);
+    num_cells_d_[d] = static_cast<double>(num_cells_[d]);
+  }
   // Coordinates in grid order, each dimension padded with kPadding zeros.
   const int64_t distinct = num_distinct();
   float_coords_ = prefer_float;

@@ -44,30 +44,32 @@ class ChunkGrid {
   template <typename Extent, typename F>
   void ForEachRange(double lo0, double hi0, Extent&& extent, F&& f) const {
     if (num_cells_[0] == 0) return;
-    const double a = (lo0 - origin_[0]) / cell_[0];
-    const double b = (hi0 - origin_[0]) / cell_[0];
-    if (b < 0 || a >= num_cells_[0]) return;
+    // Cell sides are powers of two: multiplying by inv_cell_ is exact.
+    const double a = (lo0 - origin_d_[0]) * inv_cell_[0];
+    const double b = (hi0 - origin_d_[0]) * inv_cell_[0];
+    if (b < 0 || a >= num_cells_d_[0]) return;
     const int64_t c_lo = a < 0 ? 0 : static_cast<int64_t>(a);
     const int64_t c_hi =
-        b >= num_cells_[0] ? num_cells_[0] - 1 : static_cast<int64_t>(b);
+        b >= num_cells_d_[0] ? num_cells_[0] - 1 : static_cast<int64_t>(b);
     if (grid_dims_ == 1) {
       f(cell_start_[c_lo], cell_start_[c_hi + 1]);
       return;
     }
+    const double side = static_cast<double>(cell_[0]);
     for (int64_t c0 = c_lo; c0 <= c_hi; ++c0) {
-      const double row_lo = static_cast<double>(origin_[0] + c0 * cell_[0]);
-      const double row_hi = row_lo + static_cast<double>(cell_[0] - 1);
+      const double row_lo = origin_d_[0] + static_cast<double>(c0) * side;
+      const double row_hi = row_lo + (side - 1);
       double lo1, hi1;
       if (!extent(row_lo > lo0 ? row_lo : lo0, row_hi < hi0 ? row_hi : hi0,
                   &lo1, &hi1)) {
         continue;
       }
-      const double a1 = (lo1 - origin_[1]) / cell_[1];
-      const double b1 = (hi1 - origin_[1]) / cell_[1];
-      if (b1 < 0 || a1 >= num_cells_[1] || a1 > b1) continue;
+      const double a1 = (lo1 - origin_d_[1]) * inv_cell_[1];
+      const double b1 = (hi1 - origin_d_[1]) * inv_cell_[1];
+      if (b1 < 0 || a1 >= num_cells_d_[1] || a1 > b1) continue;
       const int64_t d_lo = a1 < 0 ? 0 : static_cast<int64_t>(a1);
       const int64_t d_hi =
-          b1 >= num_cells_[1] ? num_cells_[1] - 1 : static_cast<int64_t>(b1);
+          b1 >= num_cells_d_[1] ? num_cells_[1] - 1 : static_cast<int64_t>(b1);
       const int64_t row = c0 * num_cells_[1];
       const int64_t q0 = cell_start_[row + d_lo];
       const int64_t q1 = cell_start_[row + d_hi + 1];
@@ -75,7 +77,10 @@ class ChunkGrid {
     }
   }
 
+
  private:
+  void BuildOneCell();  // small chunks: one cell, repeats by pairs
+  void BuildCells();    // a grid of about two points per cell
   bool Equal(int64_t a, int64_t b) const;  // points a and b, every coordinate
   // Marks repeats among the points [first, last) of one cell (may reorder).
   void MarkRepeatsInCell(int64_t* first, int64_t* last);
@@ -89,6 +94,8 @@ class ChunkGrid {
   int shift_[2] = {0, 0};
   int64_t cell_[2] = {1, 1};  // 2^shift_
   int64_t num_cells_[2] = {0, 0};
+  // The same as doubles, and 1 / cell side, for ForEachRange.
+  double origin_d_[2] = {0, 0}, inv_cell_[2] = {1, 1}, num_cells_d_[2] = {0, 0};
   std::vector<int64_t> cell_start_;  // [cells + 1]
   std::vector<int64_t> items_;       // distinct point ids, in grid order
   std::vector<int64_t> position_;    // [n]

@@ -31,10 +31,32 @@ inline int64_t padded(int64_t len) { return (len + kLanes - 1) / kLanes * kLanes
 // Per-thread scratch for compute type T, reused across chunks and tuples.
 template <typename T>
 struct Scratch {
-  std::vector<T> w;  // the current tuple's weights, its ranges in order
+  // The current tuple's points in reach, its grid ranges one after the
+  // other (each padded to kLanes): weights; backward also copies their
+  // incoming gradients and offsets t_d - mu_d, so that its sums run over
+  // contiguous memory with one horizontal sum per tuple, not per range.
+  std::vector<T> w, g_in, diff[kSpreadMaxRank];
   std::vector<std::pair<int64_t, int64_t>> ranges;  // its grid ranges
   std::vector<T> acc;  // forward: value per grid position
   std::vector<T> g;    // backward: incoming gradient per grid position
+
+  void Reserve(int64_t size, int rank, bool backward) {
+    auto grow = [size](std::vector<T>& v) {
+      if (static_cast<int64_t>(v.size()) < size) v.resize(size);
+    };
+    grow(w);
+    if (!backward) return;
+    grow(g_in);
+    for (int d = 0; d < rank; ++d) grow(diff[d]);
+  }
+};
+
+// A tuple's points in reach: how many entries of Scratch's arrays (padding
+// included) and their total weight.
+template <typename T>
+struct Reach {
+  int64_t len;
+  T total;
 };
 
 // One tuple in compute type T: its per-dimension terms relative to the
@@ -68,30 +90,26 @@ struct Tuple {
   }
 };
 
-// Weighs the distinct points [q0, q1) of the grid for tuple `tp`:
-// w[i] = exp(-(m - m0) / 2) for point q0 + i, 0 beyond the cut-off and for
-// i in [q1 - q0, padded(q1 - q0)). Returns the sum of the weights. kRank:
-// the tuple rank, or 0 for any.
-template <typename T, int kRank>
-T weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
-              int64_t q1, T* w) {
+// Weighs the distinct points [q0, q1) of the grid for tuple `tp` into
+// scratch.w[at, at + padded(q1 - q0)): exp(-(m - m0) / 2), 0 beyond the
+// cut-off and in the padding; kBackward also copies g and t - mu. kRank: the
+// tuple rank, or 0 for any.
+template <typename T, int kRank, bool kBackward>
+void weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
+                 int64_t q1, const T* g, Scratch<T>& scratch, int64_t at) {
   const int64_t in_range = q1 - q0;
   const int64_t len = padded(in_range);
   const T max_excess = tp.max_excess;
-  T total = 0;
+  T* w = scratch.w.data() + at;
   if constexpr (kRank == 1 || kRank == 2) {
     const T* x0 = grid.coords<T>(0) + q0;
     const T* x1 = grid.coords<T>(kRank - 1) + q0;
     const DimTerm<T> d0 = tp.dim[0], d1 = tp.dim[kRank - 1];
-#pragma omp simd reduction(+ : total)
+#pragma omp simd
     for (int64_t i = 0; i < len; ++i) {
       T e = d0.Excess(x0[i]);
       if constexpr (kRank == 2) e += d1.Excess(x1[i]);
-      const T v = e <= max_excess && i < in_range
-                      ? exp_nonpositive(T(-0.5) * e)
-                      : T(0);
-      w[i] = v;
-      total += v;
+      w[i] = e <= max_excess ? exp_nonpositive(T(-0.5) * e) : T(0);
     }
   } else {
     for (int d = 0; d < tp.rank; ++d) {
@@ -105,17 +123,25 @@ T weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
         for (int64_t i = 0; i < len; ++i) w[i] += t.Excess(x[i]);
       }
     }
-#pragma omp simd reduction(+ : total)
+#pragma omp simd
     for (int64_t i = 0; i < len; ++i) {
       const T e = w[i];
-      const T v = e <= max_excess && i < in_range
-                      ? exp_nonpositive(T(-0.5) * e)
-                      : T(0);
-      w[i] = v;
-      total += v;
+      w[i] = e <= max_excess ? exp_nonpositive(T(-0.5) * e) : T(0);
     }
   }
-  return total;
+  // The padding holds the next range's points (or the grid's zeros): not
+  // this range's.
+  for (int64_t i = in_range; i < len; ++i) w[i] = T(0);
+  if constexpr (kBackward) {
+    std::copy(g + q0, g + q0 + len, scratch.g_in.data() + at);
+    for (int d = 0; d < tp.rank; ++d) {
+      const T* x = grid.coords<T>(d) + q0;
+      const T mu = static_cast<T>(tp.mu[d]);
+      T* out = scratch.diff[d].data() + at;
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) out[i] = x[i] - mu;
+    }
+  }
 }
 
 // Weighs every distinct point within the tuple's cut-off into scratch.w
@@ -126,44 +152,48 @@ T weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
 // The cut-off m - m0 <= R^2 is an ellipse; the grid is visited one row of
 // cells at a time, each row clipped to the band of coordinate 1 that the
 // ellipse allows at that row's nearest coordinate 0.
-template <typename T, int kRank>
-T weigh_tuple(const ChunkGrid& grid, const Tuple<T>& tp, Scratch<T>& scratch) {
+template <typename T, int kRank, bool kBackward = false>
+Reach<T> weigh_tuple(const ChunkGrid& grid, const Tuple<T>& tp,
+                     Scratch<T>& scratch, const T* g = nullptr) {
   scratch.ranges.clear();
-  T total = 0;
   int64_t cursor = 0;
   auto visit = [&](int64_t q0, int64_t q1) {
     const int64_t need = cursor + padded(q1 - q0);
-    if (static_cast<int64_t>(scratch.w.size()) < need) {
-      scratch.w.resize(std::max(need, grid.num_distinct() + kLanes));
-    }
-    total += weigh_range<T, kRank>(grid, tp, q0, q1, scratch.w.data() + cursor);
+    scratch.Reserve(std::max(need, grid.num_distinct() + kLanes), tp.rank,
+                    kBackward);
+    weigh_range<T, kRank, kBackward>(grid, tp, q0, q1, g, scratch, cursor);
     scratch.ranges.emplace_back(q0, q1);
     cursor = need;
   };
   if (!std::isfinite(tp.max_excess)) {  // dense: every distinct point
     if (grid.num_distinct() > 0) visit(0, grid.num_distinct());
-    return total;
+  } else {
+    const double r_sq = static_cast<double>(tp.max_excess);
+    const double h0 = tp.HalfWidth(0, r_sq);
+    const double lo0 = std::ceil(tp.mu[0] - h0);
+    const double hi0 = std::floor(tp.mu[0] + h0);
+    const double t0 = static_cast<double>(tp.dim[0].t0);
+    const double shift0 = t0 - 2.0 * tp.mu[0], inv_sigma0 = 1.0 / tp.sigma[0];
+    grid.ForEachRange(
+        lo0, hi0,
+        [&](double a, double b, double* lo1, double* hi1) {
+          // The smallest excess of coordinate 0 over the integers in [a, b].
+          const double t = std::min(std::max(t0, a), b);
+          const double excess = (t - t0) * (t + shift0) * inv_sigma0;
+          const double budget = r_sq - excess;
+          if (budget < 0) return false;
+          const double h1 = tp.HalfWidth(1, budget);
+          *lo1 = std::ceil(tp.mu[1] - h1);
+          *hi1 = std::floor(tp.mu[1] + h1);
+          return true;
+        },
+        visit);
   }
-  const double r_sq = static_cast<double>(tp.max_excess);
-  const double h0 = tp.HalfWidth(0, r_sq);
-  const double lo0 = std::ceil(tp.mu[0] - h0), hi0 = std::floor(tp.mu[0] + h0);
-  grid.ForEachRange(
-      lo0, hi0,
-      [&](double a, double b, double* lo1, double* hi1) {
-        // The smallest excess of coordinate 0 over the integers in [a, b].
-        const double t0 = static_cast<double>(tp.dim[0].t0);
-        const double t = std::min(std::max(t0, a), b);
-        const double inv = 1.0 / tp.sigma[0];
-        const double excess = (t - t0) * (t + t0 - 2.0 * tp.mu[0]) * inv;
-        const double budget = r_sq - excess;
-        if (budget < 0) return false;
-        const double h1 = tp.HalfWidth(1, budget);
-        *lo1 = std::ceil(tp.mu[1] - h1);
-        *hi1 = std::floor(tp.mu[1] + h1);
-        return true;
-      },
-      visit);
-  return total;
+  T total = 0;
+  const T* w = scratch.w.data();
+#pragma omp simd reduction(+ : total)
+  for (int64_t i = 0; i < cursor; ++i) total += w[i];
+  return {cursor, total};
 }
 
 struct Shape {
@@ -195,7 +225,7 @@ void forward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
   for (int64_t i = 0; i < a.sh.chunk; ++i) {
     const int64_t t = c * a.sh.chunk + i;  // tuple id
     const Tuple<T> tp(a.mu + t * rank, a.sigma + t * rank, rank, a.r_sq);
-    const T total = weigh_tuple<T, kRank>(grid, tp, scratch);
+    const T total = weigh_tuple<T, kRank>(grid, tp, scratch).total;
     if (total == 0) continue;  // no point in reach
     const T scale = static_cast<T>(static_cast<double>(a.v[t]) / total);
     const T* w = scratch.w.data();
@@ -231,18 +261,17 @@ void backward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
   for (int64_t i = 0; i < a.sh.chunk; ++i) {
     const int64_t t = c * a.sh.chunk + i;
     const Tuple<T> tp(a.mu + t * rank, a.sigma + t * rank, rank, a.r_sq);
-    const T total = weigh_tuple<T, kRank>(grid, tp, scratch);
+    const Reach<T> reach =
+        weigh_tuple<T, kRank, /*kBackward=*/true>(grid, tp, scratch, g.data());
+    const T total = reach.total;
     if (total == 0) continue;  // no point in reach: zero gradients
+    const int64_t len = reach.len;
+    const T* w = scratch.w.data();
+    const T* g_in = scratch.g_in.data();
     // dL/dv_i = sum_j p'_ij g_j
     T g_sum = 0;
-    const T* w = scratch.w.data();
-    for (const auto& [q0, q1] : scratch.ranges) {
-      const T* gq = g.data() + q0;
-      const int64_t len = padded(q1 - q0);
 #pragma omp simd reduction(+ : g_sum)
-      for (int64_t q = 0; q < len; ++q) g_sum += w[q] * gq[q];
-      w += len;
-    }
+    for (int64_t q = 0; q < len; ++q) g_sum += w[q] * g_in[q];
     const T g_bar = g_sum / total;
     a.gv[t] = static_cast<scalar_t>(g_bar);
     // dL/dlog p_ij = v_i p'_ij (g_j - g_bar) = v_i / total * c_ij with
@@ -251,43 +280,27 @@ void backward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
     // s1 = sum_j c_ij (t_d - mu_d), s2 = sum_j c_ij (t_d - mu_d)^2.
     T s1[kSpreadMaxRank] = {}, s2[kSpreadMaxRank] = {};
     if constexpr (kRank == 2) {
-      const T mu0 = static_cast<T>(tp.mu[0]), mu1 = static_cast<T>(tp.mu[1]);
+      const T* e0 = scratch.diff[0].data();
+      const T* e1 = scratch.diff[1].data();
       T a0 = 0, b0 = 0, a1 = 0, b1 = 0;
-      const T* wq = scratch.w.data();
-      for (const auto& [q0, q1] : scratch.ranges) {
-        const T* gq = g.data() + q0;
-        const T* x0 = grid.coords<T>(0) + q0;
-        const T* x1 = grid.coords<T>(1) + q0;
-        const int64_t len = padded(q1 - q0);
 #pragma omp simd reduction(+ : a0, b0, a1, b1)
-        for (int64_t q = 0; q < len; ++q) {
-          const T cw = wq[q] * (gq[q] - g_bar);
-          const T e0 = x0[q] - mu0, e1 = x1[q] - mu1;
-          a0 += cw * e0;
-          b0 += cw * e0 * e0;
-          a1 += cw * e1;
-          b1 += cw * e1 * e1;
-        }
-        wq += len;
+      for (int64_t q = 0; q < len; ++q) {
+        const T cw = w[q] * (g_in[q] - g_bar);
+        a0 += cw * e0[q];
+        b0 += cw * e0[q] * e0[q];
+        a1 += cw * e1[q];
+        b1 += cw * e1[q] * e1[q];
       }
       s1[0] = a0, s2[0] = b0, s1[1] = a1, s2[1] = b1;
     } else {
       for (int d = 0; d < rank; ++d) {
-        const T mu = static_cast<T>(tp.mu[d]);
+        const T* e = scratch.diff[d].data();
         T sa = 0, sb = 0;
-        const T* wq = scratch.w.data();
-        for (const auto& [q0, q1] : scratch.ranges) {
-          const T* gq = g.data() + q0;
-          const T* x = grid.coords<T>(d) + q0;
-          const int64_t len = padded(q1 - q0);
 #pragma omp simd reduction(+ : sa, sb)
-          for (int64_t q = 0; q < len; ++q) {
-            const T cw = wq[q] * (gq[q] - g_bar);
-            const T e = x[q] - mu;
-            sa += cw * e;
-            sb += cw * e * e;
-          }
-          wq += len;
+        for (int64_t q = 0; q < len; ++q) {
+          const T cw = w[q] * (g_in[q] - g_bar);
+          sa += cw * e[q];
+          sb += cw * e[q] * e[q];
         }
         s1[d] = sa, s2[d] = sb;
       }
