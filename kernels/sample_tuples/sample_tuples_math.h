@@ -26,13 +26,13 @@ INDEXGRAD_HD int64_t round_index(double mean) {
   return static_cast<int64_t>(floor(mean + 0.5));
 }
 
-// Component d of sample s of a tuple. `counter_base` makes every draw of
-// every tuple distinct: draws use counter_base + s * rank + d.
+// Component d of sample s of a tuple; `tuple_key` = stream_key(seed,
+// tuple id) (random.h), computed once per tuple. Draw (s, d) uses counter
+// s * rank + d of the tuple's stream: random_below(seed, tuple id, counter).
 template <typename scalar_t>
 INDEXGRAD_HD int64_t sample_component(const scalar_t* mean, int rank, int d,
                                       int64_t s, int64_t size, int64_t region,
-                                      int64_t num_local, uint64_t seed,
-                                      uint64_t tuple_id) {
+                                      int64_t num_local, uint64_t tuple_key) {
   const int64_t num_neighbours = int64_t(1) << rank;
   const double mu = static_cast<double>(mean[d]);
   if (s < num_neighbours) {
@@ -47,9 +47,9 @@ INDEXGRAD_HD int64_t sample_component(const scalar_t* mean, int rank, int d,
     int64_t lo = round_index(mu) - width / 2;
     if (lo < 0) lo = 0;
     if (lo > size - width) lo = size - width;
-    return lo + random_below(seed, tuple_id, counter, width);
+    return lo + below_from_bits(mix64(tuple_key + counter), width);
   }
-  return random_below(seed, tuple_id, counter, size);
+  return below_from_bits(mix64(tuple_key + counter), size);
 }
 
 }  // namespace indexgrad

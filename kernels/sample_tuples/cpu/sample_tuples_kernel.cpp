@@ -63,12 +63,13 @@ at::Tensor sample_tuples_cpu(const at::Tensor& means, at::IntArrayRef sizes,
       for (int64_t t = t0; t < t1; ++t) {
         const scalar_t* mu = mean_p + t * rank;
         int64_t* o = out_p + t * samples * rank;  // [samples, rank]
+        const uint64_t key = stream_key(static_cast<uint64_t>(seed),
+                                        static_cast<uint64_t>(t));
         for (int64_t s = 0; s < samples; ++s) {
           for (int d = 0; d < rank; ++d) {
             o[s * rank + d] = sample_component<scalar_t>(
                 mu, static_cast<int>(rank), d, s, sizes[d], region[d],
-                num_local, static_cast<uint64_t>(seed),
-                static_cast<uint64_t>(t));
+                num_local, key);
           }
         }
       }

@@ -179,12 +179,15 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
   // Spans of every dimension over all points.
   span_lo_.assign(rank_, 0);
   span_hi_.assign(rank_, 0);
-  for (int64_t j = 0; j < n_; ++j) {
-    for (int d = 0; d < rank_; ++d) {
+  for (int d = 0; d < rank_ && n_ > 0; ++d) {
+    int64_t lo = points_[d], hi = points_[d];  // in registers: branch-free
+    for (int64_t j = 1; j < n_; ++j) {
       const int64_t v = points_[j * rank_ + d];
-      if (j == 0 || v < span_lo_[d]) span_lo_[d] = v;
-      if (j == 0 || v > span_hi_[d]) span_hi_[d] = v;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
     }
+    span_lo_[d] = lo;
+    span_hi_[d] = hi;
   }
   // Exact mixed-radix keys of the points when the spans' product fits in
   // 62 bits (one comparison per pair of points), else coordinates compared.
