@@ -43,7 +43,7 @@ ABSL_FLAG(std::string, sizes, "", "comma-separated n (preset if empty)");
 ABSL_FLAG(std::string, methods, "sparse,reinforce", "sparse and/or reinforce");
 ABSL_FLAG(int64_t, repeats, -1, "runs per (method, n) (preset if < 0)");
 ABSL_FLAG(int64_t, steps, -1, "maximum steps per run (preset if < 0)");
-ABSL_FLAG(int64_t, eval_every, 250, "steps between evaluations");
+ABSL_FLAG(int64_t, eval_every, 50, "steps between evaluations");
 ABSL_FLAG(bool, stop_at_identity, true,
           "end a run once the rounded means are exactly I");
 ABSL_FLAG(int64_t, batch, 64, "batch size");
@@ -91,7 +91,7 @@ struct PerN {
 
 PerN SettingsFor(const Settings& s, int64_t n) {
   const int64_t log2n = std::max<int64_t>(1, std::llround(std::log2(n)));
-  PerN p{4, 4, 4, s.steps_small, 0.005};
+  PerN p{4, 4, 4, s.steps_small, 0.01};
   if (s.paper) {
     const std::map<int64_t, std::pair<int64_t, int64_t>> table = {
         {8, {1, 2}}, {16, {2, 2}}, {32, {2, 8}}, {64, {2, 10}}};

@@ -3,9 +3,11 @@
 // tuple over its chunk), sparse vs dense, finite-difference gradients in
 // double, rank-6 tuples with large sizes, tiny sigma, bad input.
 #include "kernels/spread_values/spread_values.h"
+#include "kernels/spread_values/spread_values_math.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <vector>
@@ -192,6 +194,132 @@ TEST(SpreadValues, TinySigmaIsFinite) {
       EXPECT_TRUE(at::isfinite(t.grad()).all().item<bool>());
     }
   }
+}
+
+TEST(SpreadValues, DroppedShareBelowToleranceForWideTinyAndMixedVariances) {
+  // Every batch row holds the same 48 tuples (one chunk, 64 x 64) and row b
+  // gives tuple b value 1, the others 0: row b of the output is tuple b's
+  // proportions over the chunk's points. Cutting off a share s of a tuple's
+  // mass and renormalising moves its proportions by at most 2 s in L1.
+  const int64_t k = 48;
+  at::manual_seed(11);
+  const at::Tensor base = at::rand({1, k, 2}, kDouble) * 63;
+  const at::Tensor means = base.expand({k, k, 2}).contiguous();
+  const at::Tensor points = sample_tuples(base, {64, 64}, 4, 4, {3, 3}, 2)
+                                .expand({k, k, -1, 2})
+                                .contiguous();
+  const at::Tensor values = at::eye(k, kDouble);
+  const std::vector<std::pair<const char*, at::Tensor>> variances = {
+      {"wide", at::full({1, k, 2}, 200.0, kDouble)},
+      {"tiny", at::full({1, k, 2}, 0.02, kDouble)},
+      {"mixed", at::exp(at::rand({1, k, 2}, kDouble) * 12 - 5)},  // e^-5..e^7
+  };
+  for (const auto& [name, v] : variances) {
+    const at::Tensor sigmas = v.expand({k, k, 2}).contiguous();
+    const at::Tensor dense = spread_values(points, means, sigmas, values, 0, 0.0);
+    // The dense rows are distributions (a check of the setup itself).
+    EXPECT_TRUE(at::allclose(dense.sum({1, 2}), at::ones({k}, kDouble), 1e-12));
+    for (double tol : {1e-2, 1e-4, 1e-6}) {
+      const at::Tensor sparse =
+          spread_values(points, means, sigmas, values, 0, tol);
+      const at::Tensor l1 = (sparse - dense).abs().sum({1, 2});
+      EXPECT_LE(l1.max().item<double>(), 2 * tol) << name << " tolerance " << tol;
+    }
+  }
+}
+
+TEST(SpreadValues, FloatMatchesDouble) {
+  // Float inputs are computed in float (coordinates exact in float) or, past
+  // 2^24, in double; both agree with the double computation to float
+  // precision, values and gradients.
+  for (int64_t side : {int64_t(40), int64_t(1) << 25}) {
+    at::manual_seed(12);
+    const at::Tensor means = (at::rand({2, 16, 2}, kDouble) * (side - 1))
+                                 .to(at::kFloat).to(at::kDouble);
+    const at::Tensor sigmas = at::rand({2, 16, 2}, kDouble) * 8 + 0.5;
+    const at::Tensor values = at::randn({2, 16}, kDouble);
+    const at::Tensor points = sample_tuples(means, {side, side}, 4, 4, {5, 5}, 3);
+    std::vector<at::Tensor> grads[2];
+    at::Tensor outs[2];
+    for (int f = 0; f < 2; ++f) {
+      const auto dtype = f ? at::kFloat : at::kDouble;
+      const at::Tensor m = means.to(dtype).detach().requires_grad_();
+      const at::Tensor s = sigmas.to(dtype).detach().requires_grad_();
+      const at::Tensor v = values.to(dtype).detach().requires_grad_();
+      outs[f] = spread_values(points, m, s, v, 0, 1e-6);
+      (outs[f] * at::arange(outs[f].numel()).view_as(outs[f]).to(dtype).sin())
+          .sum()
+          .backward();
+      grads[f] = {m.grad().to(at::kDouble), s.grad().to(at::kDouble),
+                  v.grad().to(at::kDouble)};
+    }
+    EXPECT_TRUE(at::allclose(outs[1].to(at::kDouble), outs[0], 1e-4, 1e-5))
+        << "side " << side;
+    for (int i = 0; i < 3; ++i) {
+      const double scale = std::max(1.0, grads[0][i].abs().max().item<double>());
+      EXPECT_LE((grads[1][i] - grads[0][i]).abs().max().item<double>(),
+                1e-3 * scale)
+          << "side " << side << " gradient " << i;
+    }
+  }
+}
+
+TEST(SpreadValues, ManyPointsInOneGridCell) {
+  // Rank 3 with the first two coordinates constant: every point falls in one
+  // grid cell, whose repeats are then found by sorting; a third of the
+  // points are planted copies of earlier ones.
+  const int64_t k = 40;
+  at::manual_seed(13);
+  at::Tensor means = at::rand({1, k, 3}, kDouble) * 99;
+  means.select(2, 0).fill_(5.0);
+  means.select(2, 1).fill_(7.0);
+  const at::Tensor sigmas = at::rand({1, k, 3}, kDouble) * 30 + 1;
+  const at::Tensor values = at::randn({1, k}, kDouble);
+  at::Tensor points = sample_tuples(means, {10, 10, 100}, 0, 6, {1, 1, 9}, 4);
+  for (int64_t i = 1; i < k; i += 3) points[0][i][8] = points[0][i - 1][9];
+  const at::Tensor ref = reference(points, means, sigmas, values, k);
+  EXPECT_TRUE(at::allclose(spread_values(points, means, sigmas, values, 0, 0.0),
+                           ref, 1e-12, 1e-12));
+  EXPECT_TRUE(at::allclose(spread_values(points, means, sigmas, values, 0, 1e-9),
+                           ref, 1e-8, 1e-9));
+}
+
+TEST(SpreadValuesMath, ExpMatchesLibmOverTheRange) {
+  double worst = 0, worst_f = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    const double x = -708.0 * i / 200000;
+    const double e = std::exp(x);
+    worst = std::max(worst, std::abs(exp_nonpositive(x) - e) / e);
+    if (x >= -87) {
+      const float xf = static_cast<float>(x);
+      const double ef = std::exp(static_cast<double>(xf));
+      worst_f = std::max(
+          worst_f, std::abs(static_cast<double>(exp_nonpositive(xf)) - ef) / ef);
+    }
+  }
+  EXPECT_LT(worst, 1e-15);
+  EXPECT_LT(worst_f, 3e-7);
+  EXPECT_EQ(exp_nonpositive(0.0), 1.0);
+  EXPECT_GT(exp_nonpositive(-1e6), 0.0);  // clamped, never 0 or NaN
+  EXPECT_LT(exp_nonpositive(-1e6), 1e-300);
+}
+
+TEST(SpreadValuesMath, ExcessIsExactlyZeroAtTheNearestPoint) {
+  for (double sigma : {1e-300, 1e-30, 1e-3, 1.0, 1e6}) {
+    for (double mu : {0.0, 2.5, 3.25, 1e5 + 0.75, 12345678.9}) {
+      const DimTerm<double> d = DimTerm<double>::Make(mu, sigma);
+      EXPECT_EQ(d.Excess(d.t0), 0.0) << mu << " " << sigma;
+      const double other = d.t0 == std::floor(mu) ? std::ceil(mu) : std::floor(mu);
+      EXPECT_GE(d.Excess(other), 0.0) << mu << " " << sigma;
+      EXPECT_GE(d.Excess(d.t0 + 3), 0.0);
+      EXPECT_FALSE(std::isnan(d.Excess(d.t0 - 2)));
+      const DimTerm<float> f = DimTerm<float>::Make(mu, sigma);
+      EXPECT_EQ(f.Excess(f.t0), 0.0f) << mu << " " << sigma;
+    }
+  }
+  // Against the direct formula where it is well conditioned.
+  const DimTerm<double> d = DimTerm<double>::Make(3.3, 2.0);
+  EXPECT_NEAR(d.Excess(7), ((7 - 3.3) * (7 - 3.3) - 0.3 * 0.3) / 2.0, 1e-14);
 }
 
 TEST(SpreadValues, BadInputNamesTheArgument) {
