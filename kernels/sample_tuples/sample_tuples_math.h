@@ -14,10 +14,9 @@
 
 #include "kernels/common/host_device.h"
 #include "kernels/common/random.h"
+#include "kernels/common/tuple_rank.h"
 
 namespace indexgrad {
-
-constexpr int kMaxTupleRank = 8;
 
 // Round half up (means are non-negative: the same as std::round, and unlike
 // torch.round, which rounds halves to even). Used for sampling boxes and for

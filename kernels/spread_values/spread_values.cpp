@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "kernels/common/checks.h"
+#include "kernels/common/tuple_rank.h"
 
 namespace indexgrad {
 
@@ -60,8 +61,8 @@ int64_t check_spread_values_args(const char* op, const at::Tensor& points,
                   points.size(3) == rank,
               op, ": points must be [batch, k, samples, rank] = [", batch,
               ", ", k, ", s, ", rank, "], got ", shape_string(points.sizes()));
-  TORCH_CHECK(rank >= 1 && rank <= 8, op, ": tuple rank must be in [1, 8], got ",
-              rank);
+  TORCH_CHECK(rank >= 1 && rank <= kMaxTupleRank, op,
+              ": tuple rank must be in [1, ", kMaxTupleRank, "], got ", rank);
   TORCH_CHECK(points.size(2) >= (int64_t(1) << rank), op,
               ": each tuple needs its 2^rank = ", int64_t(1) << rank,
               " floor/ceil neighbours first in points, got ", points.size(2),

@@ -29,6 +29,10 @@
 //
 // Computed in log space relative to m0_i: the largest weight of every tuple
 // is exactly 1, so no 0/0 however small sigma is or far the points are.
+// Arithmetic: double inputs in double; float inputs in float (weights, sums,
+// gradients' sums; about 1e-6 relative) when every coordinate of a chunk is
+// exact in float (|t| <= 2^24), else in double. The CPU kernel is built for
+// AVX2 and for baseline x86-64 and picks one at load time.
 #pragma once
 
 #include <ATen/ATen.h>

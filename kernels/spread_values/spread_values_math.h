@@ -6,11 +6,9 @@
 #include <cstdint>
 
 #include "kernels/common/host_device.h"
+#include "kernels/common/tuple_rank.h"
 
 namespace indexgrad {
-
-// Largest tuple rank spread_values accepts (fixed-size per-tuple arrays).
-constexpr int kSpreadMaxRank = 8;
 
 // One dimension of a tuple: mean mu, variance sigma, in the compute type T
 // (float or double). The squared Mahalanobis distance of integer coordinate

@@ -14,6 +14,23 @@ constexpr int64_t kSmallChunk = 96;
 // beyond, by sorting the cell's points.
 constexpr int64_t kPairwiseCell = 96;
 
+// out[d * (m + kPadding) + q] = coordinate d of point items[q], q < m =
+// items.size(), and zeros in each dimension's padding.
+template <typename T>
+void CopyCoordinates(const int64_t* points, int rank,
+                     const std::vector<int64_t>& items, std::vector<T>& out) {
+  const int64_t m = static_cast<int64_t>(items.size());
+  const int64_t stride = m + ChunkGrid::kPadding;
+  out.resize(rank * stride);
+  for (int d = 0; d < rank; ++d) {
+    T* o = out.data() + d * stride;
+    for (int64_t q = 0; q < m; ++q) {
+      o[q] = static_cast<T>(points[items[q] * rank + d]);
+    }
+    std::fill(o + m, o + stride, T(0));
+  }
+}
+
 }  // namespace
 
 bool ChunkGrid::Equal(int64_t a, int64_t b) const {
@@ -218,7 +235,6 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
     num_cells_d_[d] = static_cast<double>(num_cells_[d]);
   }
   // Coordinates in grid order, each dimension padded with kPadding zeros.
-  const int64_t distinct = num_distinct();
   float_coords_ = prefer_float;
   constexpr int64_t kFloatExact = int64_t(1) << 24;
   for (int d = 0; d < rank_ && n_ > 0; ++d) {
@@ -226,21 +242,10 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
       float_coords_ = false;
     }
   }
-  const int64_t stride = distinct + kPadding;
   if (float_coords_) {
-    coords_f_.assign(rank_ * stride, 0.0f);
+    CopyCoordinates(points_, rank_, items_, coords_f_);
   } else {
-    coords_.assign(rank_ * stride, 0.0);
-  }
-  for (int d = 0; d < rank_; ++d) {
-    for (int64_t q = 0; q < distinct; ++q) {
-      const int64_t t = points_[items_[q] * rank_ + d];
-      if (float_coords_) {
-        coords_f_[d * stride + q] = static_cast<float>(t);
-      } else {
-        coords_[d * stride + q] = static_cast<double>(t);
-      }
-    }
+    CopyCoordinates(points_, rank_, items_, coords_);
   }
 }
 

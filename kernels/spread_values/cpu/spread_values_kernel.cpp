@@ -35,7 +35,7 @@ struct Scratch {
   // other (each padded to kLanes): weights; backward also copies their
   // incoming gradients and offsets t_d - mu_d, so that its sums run over
   // contiguous memory with one horizontal sum per tuple, not per range.
-  std::vector<T> w, g_in, diff[kSpreadMaxRank];
+  std::vector<T> w, g_in, diff[kMaxTupleRank];
   std::vector<std::pair<int64_t, int64_t>> ranges;  // its grid ranges
   std::vector<T> acc;  // forward: value per grid position
   std::vector<T> g;    // backward: incoming gradient per grid position
@@ -65,8 +65,8 @@ struct Reach {
 template <typename T>
 struct Tuple {
   int rank;
-  DimTerm<T> dim[kSpreadMaxRank];
-  double mu[kSpreadMaxRank], sigma[kSpreadMaxRank];
+  DimTerm<T> dim[kMaxTupleRank];
+  double mu[kMaxTupleRank], sigma[kMaxTupleRank];
   T max_excess;  // R^2, or infinity when dense
 
   template <typename scalar_t>
@@ -244,6 +244,45 @@ void forward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
   }
 }
 
+// The backward's sums over a tuple's points in reach (scratch, len entries):
+// with c_ij = w_ij (g_j - g_bar),
+//   s1[d] = sum_j c_ij (t_jd - mu_d),   s2[d] = sum_j c_ij (t_jd - mu_d)^2,
+// since dL/dlog p_ij = v_i p'_ij (g_j - g_bar) = v_i / total * c_ij,
+// dlog p_ij / dmu_d = (t_d - mu_d) / sigma_d and
+// dlog p_ij / dsigma_d = (t_d - mu_d)^2 / (2 sigma_d^2).
+template <typename T, int kRank>
+void offset_moments(const Scratch<T>& scratch, int64_t len, int rank, T g_bar,
+                    T* s1, T* s2) {
+  const T* w = scratch.w.data();
+  const T* g_in = scratch.g_in.data();
+  if constexpr (kRank == 2) {  // both dimensions in one pass
+    const T* e0 = scratch.diff[0].data();
+    const T* e1 = scratch.diff[1].data();
+    T a0 = 0, b0 = 0, a1 = 0, b1 = 0;
+#pragma omp simd reduction(+ : a0, b0, a1, b1)
+    for (int64_t q = 0; q < len; ++q) {
+      const T cw = w[q] * (g_in[q] - g_bar);
+      a0 += cw * e0[q];
+      b0 += cw * e0[q] * e0[q];
+      a1 += cw * e1[q];
+      b1 += cw * e1[q] * e1[q];
+    }
+    s1[0] = a0, s2[0] = b0, s1[1] = a1, s2[1] = b1;
+  } else {
+    for (int d = 0; d < rank; ++d) {
+      const T* e = scratch.diff[d].data();
+      T sa = 0, sb = 0;
+#pragma omp simd reduction(+ : sa, sb)
+      for (int64_t q = 0; q < len; ++q) {
+        const T cw = w[q] * (g_in[q] - g_bar);
+        sa += cw * e[q];
+        sb += cw * e[q] * e[q];
+      }
+      s1[d] = sa, s2[d] = sb;
+    }
+  }
+}
+
 // Backward of chunk c: the gradients of its tuples (each tuple's own
 // entries: no races).
 template <typename scalar_t, typename T, int kRank>
@@ -274,37 +313,8 @@ void backward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
     for (int64_t q = 0; q < len; ++q) g_sum += w[q] * g_in[q];
     const T g_bar = g_sum / total;
     a.gv[t] = static_cast<scalar_t>(g_bar);
-    // dL/dlog p_ij = v_i p'_ij (g_j - g_bar) = v_i / total * c_ij with
-    // c_ij = w_ij (g_j - g_bar); dlog p_ij / dmu_d = (t_d - mu_d) / sigma_d,
-    // dlog p_ij / dsigma_d = (t_d - mu_d)^2 / (2 sigma_d^2). Per dimension:
-    // s1 = sum_j c_ij (t_d - mu_d), s2 = sum_j c_ij (t_d - mu_d)^2.
-    T s1[kSpreadMaxRank] = {}, s2[kSpreadMaxRank] = {};
-    if constexpr (kRank == 2) {
-      const T* e0 = scratch.diff[0].data();
-      const T* e1 = scratch.diff[1].data();
-      T a0 = 0, b0 = 0, a1 = 0, b1 = 0;
-#pragma omp simd reduction(+ : a0, b0, a1, b1)
-      for (int64_t q = 0; q < len; ++q) {
-        const T cw = w[q] * (g_in[q] - g_bar);
-        a0 += cw * e0[q];
-        b0 += cw * e0[q] * e0[q];
-        a1 += cw * e1[q];
-        b1 += cw * e1[q] * e1[q];
-      }
-      s1[0] = a0, s2[0] = b0, s1[1] = a1, s2[1] = b1;
-    } else {
-      for (int d = 0; d < rank; ++d) {
-        const T* e = scratch.diff[d].data();
-        T sa = 0, sb = 0;
-#pragma omp simd reduction(+ : sa, sb)
-        for (int64_t q = 0; q < len; ++q) {
-          const T cw = w[q] * (g_in[q] - g_bar);
-          sa += cw * e[q];
-          sb += cw * e[q] * e[q];
-        }
-        s1[d] = sa, s2[d] = sb;
-      }
-    }
+    T s1[kMaxTupleRank] = {}, s2[kMaxTupleRank] = {};
+    offset_moments<T, kRank>(scratch, len, rank, g_bar, s1, s2);
     const double v_over_total = static_cast<double>(a.v[t]) / total;
     for (int d = 0; d < rank; ++d) {
       // s1 or s2 = 0 (a tuple alone in reach) gives 0, even where
