@@ -80,6 +80,39 @@ absl::StatusOr<MaskOracle> MaskOracle::Create(TargetKind kind, int64_t height,
   return MaskOracle(target, on);
 }
 
+absl::StatusOr<MaskOracle> MaskOracle::FromMask(const at::Tensor& mask,
+                                                const std::string& what) {
+  if (!mask.defined() || mask.dim() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": a mask must be a 2-D tensor [H, W], got ",
+        mask.defined() ? shape_string(mask.sizes()) : std::string("none")));
+  }
+  if (mask.size(0) < 2 || mask.size(1) < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": mask size must be at least 2 x 2, got ", mask.size(0), " x ",
+        mask.size(1)));
+  }
+  if (mask.is_complex()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": mask must be real, got ", mask.scalar_type()));
+  }
+  const at::Tensor m = mask.detach().cpu().to(at::kDouble);
+  const at::Tensor bad = m.ne(0) & m.ne(1);  // NaN is bad too
+  if (bad.any().item<bool>()) {
+    const at::Tensor where = bad.nonzero()[0];
+    const int64_t y = where[0].item<int64_t>(), x = where[1].item<int64_t>();
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": mask must be binary (every value 0 or 1), got ",
+        m[y][x].item<double>(), " at (", y, ", ", x, ")"));
+  }
+  const int64_t on = m.sum().item<int64_t>();
+  if (on == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": the mask is empty (no pixel is 1)"));
+  }
+  return MaskOracle(m.to(at::kFloat).contiguous(), on);
+}
+
 void MaskOracle::CheckMask(const char* method, const at::Tensor& mask) const {
   TORCH_CHECK(mask.dim() == 2 && mask.size(0) == height_ &&
                   mask.size(1) == width_,

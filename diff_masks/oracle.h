@@ -7,6 +7,9 @@
 //       MaskOracle::Create(TargetKind::kLeftHalf, 32, 32, /*seed=*/0);
 //   at::Tensor loss = oracle->Mse(op->Mask());   // differentiable in the mask
 //   MaskScores s = oracle->Score(op->Mask());   // evaluation, not for learning
+//
+// A user's mask: MaskOracle::FromMask(tensor), or from an image file with
+// LoadMaskImage (mask_image.h).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -41,6 +44,11 @@ class MaskOracle {
                                            int64_t width, int64_t seed,
                                            int64_t num_pixels = 0,
                                            const at::Tensor& digit = {});
+  // A user's target: mask [H, W] (H, W >= 2) of any real or integer dtype
+  // with every value 0 or 1 and at least one 1; errors name `what` (say,
+  // the file it came from) and the offending value or shape.
+  static absl::StatusOr<MaskOracle> FromMask(const at::Tensor& mask,
+                                             const std::string& what = "mask");
 
   // MSE between mask [H, W] and the hidden target; a scalar differentiable
   // in `mask`. Checks shape and NaN.

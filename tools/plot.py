@@ -116,7 +116,7 @@ def read_matrix(path):
 def plot_masks(out_dir):
     snaps = {}
     for path in sorted(glob.glob(os.path.join(out_dir, "masks", "*_s0_*.csv"))):
-        m = re.match(r"(\w+?)_(\w+)_s0_(\w+)\.csv$", os.path.basename(path))
+        m = re.match(r"([\w-]+?)_([\w-]+)_s0_(\w+)\.csv$", os.path.basename(path))
         if m:
             snaps.setdefault((m.group(1), m.group(2)), {})[m.group(3)] = path
     if not snaps:
