@@ -33,15 +33,15 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
 }  // namespace
 
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
-    : options(options_), sigma_(options_.sigma_start()), noise_(options_.noise()) {
+    : options(options_), stddev_(options_.stddev_start()), noise_(options_.noise()) {
   const char* op = "GaussianMaskOperator";
   TORCH_CHECK(options.height() >= 1 && options.width() >= 1, op,
               ": height and width must be positive, got ", options.height(),
               " x ", options.width());
   TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
-  TORCH_CHECK(options.sigma_start() > 0 && options.sigma_end() > 0, op,
-              ": sigma_start and sigma_end must be > 0, got ",
-              options.sigma_start(), " and ", options.sigma_end());
+  TORCH_CHECK(options.stddev_start() > 0 && options.stddev_end() > 0, op,
+              ": stddev_start and stddev_end must be > 0, got ",
+              options.stddev_start(), " and ", options.stddev_end());
   TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1,
               op, ": anneal_fraction must be in (0, 1], got ",
               options.anneal_fraction());
@@ -55,7 +55,7 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
 }
 
 void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
-  sigma_ = AnnealGeometric(options.sigma_start(), options.sigma_end(),
+  stddev_ = AnnealGeometric(options.stddev_start(), options.stddev_end(),
                            options.anneal_fraction(), step, total);
   const double left = total > 0
       ? 1.0 - static_cast<double>(step) / (options.anneal_fraction() * static_cast<double>(total))
@@ -64,7 +64,7 @@ void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
 }
 
 at::Tensor GaussianMaskOperatorImpl::Mask() {
-  const at::Tensor sum = gaussian_splat(points.unsqueeze(0), sigma_,
+  const at::Tensor sum = gaussian_splat(points.unsqueeze(0), stddev_,
                                         options.height(), options.width(),
                                         options.tolerance())
                              .squeeze(0);  // [H, W]

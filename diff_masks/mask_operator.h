@@ -3,7 +3,7 @@
 // torch::nn::Module whose parameters() are what gradient descent trains.
 //
 //   GaussianMaskOperator op(GaussianMaskOptions(32, 32, /*k=*/512));
-//   op->SetProgress(step, steps);          // schedules (sigma annealing)
+//   op->SetProgress(step, steps);          // schedules (stddev annealing)
 //   at::Tensor loss = oracle.Mse(op->Mask());
 #pragma once
 
@@ -31,12 +31,13 @@ class MaskOperator : public torch::nn::Module {
   virtual void AfterStep() {}
 };
 
-// Method 2: K learnable 2-D points, each an isotropic Gaussian (std sigma,
-// i.e. covariance (1/delta) I with delta = 1/sigma^2), summed
+// Method 2: K learnable 2-D points, each an isotropic Gaussian of standard
+// deviation `stddev` in pixels (the paper's covariance (1/delta) I: delta =
+// 1/stddev^2; the sparse layer's sigma, by contrast, is a variance), summed
 // (gaussian_splat, cut-off disc) and clamped to [0, 1]. The clamp passes
 // gradients straight through, so overlapping points (sum > 1) still feel
-// the loss and spread out. sigma is annealed geometrically from
-// sigma_start to sigma_end over the first anneal_fraction of training:
+// the loss and spread out. stddev is annealed geometrically from
+// stddev_start to stddev_end over the first anneal_fraction of training:
 // wide Gaussians move points across the image, narrow ones place them on
 // pixels. Two additions (measured on 32 x 32, README): points may leave the
 // image by `margin` pixels, where surplus points hide (inside, they sat on
@@ -49,8 +50,8 @@ struct GaussianMaskOptions {
   TORCH_ARG(int64_t, height);
   TORCH_ARG(int64_t, width);
   TORCH_ARG(int64_t, k);
-  TORCH_ARG(double, sigma_start) = 2.0;
-  TORCH_ARG(double, sigma_end) = 0.5;
+  TORCH_ARG(double, stddev_start) = 2.0;
+  TORCH_ARG(double, stddev_end) = 0.5;
   TORCH_ARG(double, anneal_fraction) = 0.7;
   TORCH_ARG(double, tolerance) = 1e-6;  // gaussian_splat cut-off
   TORCH_ARG(double, margin) = 3.0;      // pixels a point may be outside
@@ -62,7 +63,7 @@ class GaussianMaskOperatorImpl : public MaskOperator {
   explicit GaussianMaskOperatorImpl(GaussianMaskOptions options);
   at::Tensor Mask() override;
   void SetProgress(int64_t step, int64_t total) override;
-  double sigma() const { return sigma_; }
+  double stddev() const { return stddev_; }
   double noise() const { return noise_; }
   // Adds the current noise, then keeps the points within `margin` of the
   // image.
@@ -72,7 +73,7 @@ class GaussianMaskOperatorImpl : public MaskOperator {
   at::Tensor points;  // [k, 2] (row, column)
 
  private:
-  double sigma_;
+  double stddev_;
   double noise_;
 };
 TORCH_MODULE(GaussianMaskOperator);
@@ -117,7 +118,7 @@ TORCH_MODULE(GumbelMaskOperator);
 // stuck at 0.37 on the 32 x 32 left half). So its logits are divided by a
 // temperature annealed geometrically from temperature_start to
 // temperature_end over the first anneal_fraction of training, as the
-// Gaussian operator anneals sigma.
+// Gaussian operator anneals stddev.
 struct MlpMaskOptions {
   MlpMaskOptions(int64_t height, int64_t width, int64_t k)
       : height_(height), width_(width), k_(k) {}

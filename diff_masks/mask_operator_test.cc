@@ -12,7 +12,7 @@ namespace {
 
 TEST(GaussianMaskOperator, MaskInUnitIntervalWithStraightThroughGradient) {
   at::manual_seed(0);
-  GaussianMaskOperator op(GaussianMaskOptions(8, 8, 20).sigma_start(1.5));
+  GaussianMaskOperator op(GaussianMaskOptions(8, 8, 20).stddev_start(1.5));
   const at::Tensor m = op->Mask();
   EXPECT_EQ(m.sizes(), at::IntArrayRef({8, 8}));
   EXPECT_GE(m.min().item<float>(), 0.0f);
@@ -25,15 +25,15 @@ TEST(GaussianMaskOperator, MaskInUnitIntervalWithStraightThroughGradient) {
 
 TEST(GaussianMaskOperator, SigmaAnneals) {
   GaussianMaskOperator op(GaussianMaskOptions(8, 8, 4)
-                              .sigma_start(2.0)
-                              .sigma_end(0.5)
+                              .stddev_start(2.0)
+                              .stddev_end(0.5)
                               .anneal_fraction(0.5));
   op->SetProgress(0, 100);
-  EXPECT_DOUBLE_EQ(op->sigma(), 2.0);
+  EXPECT_DOUBLE_EQ(op->stddev(), 2.0);
   op->SetProgress(25, 100);
-  EXPECT_NEAR(op->sigma(), 1.0, 1e-12);
+  EXPECT_NEAR(op->stddev(), 1.0, 1e-12);
   op->SetProgress(80, 100);
-  EXPECT_DOUBLE_EQ(op->sigma(), 0.5);
+  EXPECT_DOUBLE_EQ(op->stddev(), 0.5);
 }
 
 TEST(GaussianMaskOperator, LearnsASmallDiscThroughTheOracle) {
@@ -43,8 +43,8 @@ TEST(GaussianMaskOperator, LearnsASmallDiscThroughTheOracle) {
   at::manual_seed(1);
   auto oracle = *MaskOracle::Create(TargetKind::kDisc, 12, 12, 0);
   GaussianMaskOperator op(GaussianMaskOptions(12, 12, oracle.target_pixels())
-                              .sigma_start(1.0)
-                              .sigma_end(0.5)
+                              .stddev_start(1.0)
+                              .stddev_end(0.5)
                               .anneal_fraction(0.5));
   torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.02));
   op->SetProgress(0, 1);
@@ -88,8 +88,8 @@ TEST(GaussianMaskOperator, BadOptions) {
   EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 0)),
                         "k must be >= 1, got 0");
   EXPECT_ERROR_CONTAINS(
-      GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).sigma_end(0)),
-      "sigma_start and sigma_end must be > 0");
+      GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).stddev_end(0)),
+      "stddev_start and stddev_end must be > 0");
   EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).margin(-1)),
                         "margin and noise must be >= 0, got -1");
 }

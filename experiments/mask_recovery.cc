@@ -61,17 +61,17 @@ ABSL_FLAG(double, mlp_temperature_start, 4.0,
           "MLP operator: initial temperature of the decoder's logits (annealed to 1 "
           "over --anneal_fraction of the steps)");
 ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseline");
-ABSL_FLAG(double, sigma_start, 0.0,
+ABSL_FLAG(double, stddev_start, 0.0,
           "Gaussian operator: initial std (pixels); 0: size / 32, at least 1 "
           "(1 at 32 x 32, 2 at 64 x 64, 4 at 128 x 128)");
-ABSL_FLAG(double, sigma_end, 0.5, "Gaussian operator: final std (pixels)");
+ABSL_FLAG(double, stddev_end, 0.5, "Gaussian operator: final std (pixels)");
 ABSL_FLAG(double, margin, 3.0,
           "Gaussian operator: how far (pixels) points may leave the image");
 ABSL_FLAG(double, noise, 0.1,
           "Gaussian operator: initial std (pixels) of the noise added to the "
           "points after each step, decaying to 0 with the annealing");
 ABSL_FLAG(double, anneal_fraction, 0.5,
-          "Gaussian and MLP operators: fraction of steps over which sigma / the "
+          "Gaussian and MLP operators: fraction of steps over which stddev / the "
           "temperature anneals");
 ABSL_FLAG(std::string, data_dir, "",
           "folder with mnist/ IDX files for the digit target (default "
@@ -171,11 +171,11 @@ int Main(int argc, char** argv) {
       return Fail(absl::StrCat("--", flag, " must be a finite number > 0, got ", value));
     }
   }
-  double sigma_start = absl::GetFlag(FLAGS_sigma_start);
-  if (sigma_start < 0) {
-    return Fail(absl::StrCat("--sigma_start must be >= 0 (0: automatic), got ", sigma_start));
+  double stddev_start = absl::GetFlag(FLAGS_stddev_start);
+  if (stddev_start < 0) {
+    return Fail(absl::StrCat("--stddev_start must be >= 0 (0: automatic), got ", stddev_start));
   }
-  if (sigma_start == 0) sigma_start = std::max(1.0, static_cast<double>(size) / 32);
+  if (stddev_start == 0) stddev_start = std::max(1.0, static_cast<double>(size) / 32);
   std::vector<std::string> ops;
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
     if (o != "gaussian" && o != "gumbel" && o != "mlp" && o != "reinforce") {
@@ -244,8 +244,8 @@ int Main(int argc, char** argv) {
         if (op_name == "gaussian") {
           dm::GaussianMaskOperator g(
               dm::GaussianMaskOptions(size, size, oracle->target_pixels())
-                  .sigma_start(sigma_start)
-                  .sigma_end(absl::GetFlag(FLAGS_sigma_end))
+                  .stddev_start(stddev_start)
+                  .stddev_end(absl::GetFlag(FLAGS_stddev_end))
                   .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction))
                   .margin(absl::GetFlag(FLAGS_margin))
                   .noise(absl::GetFlag(FLAGS_noise)));

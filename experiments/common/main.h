@@ -6,7 +6,7 @@
 //   }
 //
 // A c10::Error escaping `body` (a TORCH_CHECK on a bad flag value, say
-// --sigma_end=0) ends the program with "<program>: <message>" and exit
+// --stddev_end=0) ends the program with "<program>: <message>" and exit
 // status 1, instead of an uncaught exception and a stack trace.
 #pragma once
 

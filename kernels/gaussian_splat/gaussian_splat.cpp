@@ -10,37 +10,37 @@
 
 namespace indexgrad {
 
-at::Tensor gaussian_splat(const at::Tensor& points, double sigma,
+at::Tensor gaussian_splat(const at::Tensor& points, double stddev,
                           int64_t height, int64_t width, double tolerance) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("indexgrad::gaussian_splat", "")
                        .typed<decltype(gaussian_splat)>();
-  return op.call(points, sigma, height, width, tolerance);
+  return op.call(points, stddev, height, width, tolerance);
 }
 
 namespace detail {
 
 at::Tensor _gaussian_splat_backward(const at::Tensor& grad,
-                                    const at::Tensor& points, double sigma,
+                                    const at::Tensor& points, double stddev,
                                     int64_t height, int64_t width,
                                     double tolerance) {
   static auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("indexgrad::_gaussian_splat_backward", "")
           .typed<decltype(_gaussian_splat_backward)>();
-  return op.call(grad, points, sigma, height, width, tolerance);
+  return op.call(grad, points, stddev, height, width, tolerance);
 }
 
 void check_gaussian_splat_args(const char* op, const at::Tensor& points,
-                               double sigma, int64_t height, int64_t width,
+                               double stddev, int64_t height, int64_t width,
                                double tolerance) {
   check_dim(op, "points", points, 3);
   check_floating(op, "points", points);
   TORCH_CHECK(points.size(2) == 2, op,
               ": points must be [batch, k, 2] (row, column), got ",
               shape_string(points.sizes()));
-  TORCH_CHECK(std::isfinite(sigma) && sigma > 0, op,
-              ": sigma must be a positive finite number, got ", sigma);
+  TORCH_CHECK(std::isfinite(stddev) && stddev > 0, op,
+              ": stddev must be a positive finite number, got ", stddev);
   TORCH_CHECK(height >= 1 && width >= 1, op,
               ": height and width must be positive, got ", height, " x ",
               width);
@@ -57,9 +57,9 @@ void check_gaussian_splat_args(const char* op, const at::Tensor& points,
 
 TORCH_LIBRARY_FRAGMENT(indexgrad, m) {
   m.def(
-      "gaussian_splat(Tensor points, float sigma, int height, int width, "
+      "gaussian_splat(Tensor points, float stddev, int height, int width, "
       "float tolerance) -> Tensor");
   m.def(
-      "_gaussian_splat_backward(Tensor grad, Tensor points, float sigma, "
+      "_gaussian_splat_backward(Tensor grad, Tensor points, float stddev, "
       "int height, int width, float tolerance) -> Tensor");
 }

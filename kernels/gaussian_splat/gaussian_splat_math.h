@@ -9,10 +9,10 @@
 
 namespace indexgrad {
 
-// Half-width in pixels beyond which a Gaussian of std `sigma` is below
+// Half-width in pixels beyond which a Gaussian of std `stddev` is below
 // `tolerance` (> 0) of its peak.
-INDEXGRAD_HD double splat_radius(double sigma, double tolerance) {
-  return sigma * sqrt(2.0 * log(1.0 / tolerance));
+INDEXGRAD_HD double splat_radius(double stddev, double tolerance) {
+  return stddev * sqrt(2.0 * log(1.0 / tolerance));
 }
 
 // First and last pixel index in [0, size) within `radius` of `center`.

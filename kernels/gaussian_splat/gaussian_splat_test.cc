@@ -15,7 +15,7 @@ namespace {
 
 const auto kDouble = at::TensorOptions().dtype(at::kDouble);
 
-at::Tensor loop_reference(const at::Tensor& points, double sigma, int64_t h,
+at::Tensor loop_reference(const at::Tensor& points, double stddev, int64_t h,
                           int64_t w) {
   at::Tensor m = at::zeros({points.size(0), h, w}, kDouble);
   auto P = points.accessor<double, 3>();
@@ -25,7 +25,7 @@ at::Tensor loop_reference(const at::Tensor& points, double sigma, int64_t h,
       for (int64_t y = 0; y < h; ++y)
         for (int64_t x = 0; x < w; ++x) {
           const double dy = y - P[b][k][0], dx = x - P[b][k][1];
-          M[b][y][x] += std::exp(-(dy * dy + dx * dx) / (2 * sigma * sigma));
+          M[b][y][x] += std::exp(-(dy * dy + dx * dx) / (2 * stddev * stddev));
         }
   return m;
 }
@@ -48,7 +48,7 @@ TEST(GaussianSplat, SparseWithinToleranceAndCutOff) {
     EXPECT_LE((sparse - dense).abs().max().item<double>(), 20 * tol);
     EXPECT_LE(sparse.sub(dense).max().item<double>(), 0.0);
   }
-  // One point at (5, 5), sigma 1, tolerance 1e-2: radius sqrt(2 ln 100) =
+  // One point at (5, 5), stddev 1, tolerance 1e-2: radius sqrt(2 ln 100) =
   // 3.03 pixels. (5, 8) is inside, (5, 9) and (8, 8) outside.
   const at::Tensor one = at::tensor({5.0, 5.0}, kDouble).reshape({1, 1, 2});
   const at::Tensor m = gaussian_splat(one, 1.0, 12, 12, 1e-2);
@@ -72,7 +72,7 @@ TEST(GaussianSplat, GradientsMatchFiniteDifferences) {
 TEST(GaussianSplat, BadInputNamesTheArgument) {
   const at::Tensor p = at::zeros({1, 3, 2}, kDouble);
   EXPECT_ERROR_CONTAINS(gaussian_splat(p, 0.0, 4, 4, 0.0),
-                        "sigma must be a positive finite number, got 0");
+                        "stddev must be a positive finite number, got 0");
   EXPECT_ERROR_CONTAINS(gaussian_splat(p, 1.0, 0, 4, 0.0),
                         "height and width must be positive");
   EXPECT_ERROR_CONTAINS(gaussian_splat(p, 1.0, 4, 4, 1.0),

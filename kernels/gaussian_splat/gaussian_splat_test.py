@@ -1,5 +1,5 @@
 """Python test: torch.ops.indexgrad.gaussian_splat against a dense formula,
-torch.autograd.gradcheck, and a clear error for bad sigma.
+torch.autograd.gradcheck, and a clear error for bad stddev.
 
 Usage: python3 gaussian_splat_test.py path/to/libindexgrad.so
 """
@@ -11,11 +11,11 @@ import torch
 LIBRARY = sys.argv.pop(1)
 
 
-def dense(points, sigma, h, w):
+def dense(points, stddev, h, w):
     ys = torch.arange(h, dtype=points.dtype).view(1, 1, h, 1)
     xs = torch.arange(w, dtype=points.dtype).view(1, 1, 1, w)
     d2 = (ys - points[..., 0, None, None]) ** 2 + (xs - points[..., 1, None, None]) ** 2
-    return torch.exp(-d2 / (2 * sigma ** 2)).sum(1)
+    return torch.exp(-d2 / (2 * stddev ** 2)).sum(1)
 
 
 class GaussianSplatTest(unittest.TestCase):
@@ -35,8 +35,8 @@ class GaussianSplatTest(unittest.TestCase):
         self.assertTrue(torch.autograd.gradcheck(
             lambda q: torch.ops.indexgrad.gaussian_splat(q, 0.9, 8, 8, 1e-12), (p,)))
 
-    def test_bad_sigma(self):
-        with self.assertRaisesRegex(RuntimeError, "sigma must be a positive finite number"):
+    def test_bad_stddev(self):
+        with self.assertRaisesRegex(RuntimeError, "stddev must be a positive finite number"):
             torch.ops.indexgrad.gaussian_splat(torch.zeros(1, 1, 2), -1.0, 4, 4, 0.0)
 
 

@@ -16,12 +16,12 @@ class GaussianSplatFunction
     : public torch::autograd::Function<GaussianSplatFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const Variable& points,
-                               double sigma, int64_t height, int64_t width,
+                               double stddev, int64_t height, int64_t width,
                                double tolerance) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    at::Tensor mask = gaussian_splat(points, sigma, height, width, tolerance);
+    at::Tensor mask = gaussian_splat(points, stddev, height, width, tolerance);
     ctx->save_for_backward({points});
-    ctx->saved_data["sigma"] = sigma;
+    ctx->saved_data["stddev"] = stddev;
     ctx->saved_data["height"] = height;
     ctx->saved_data["width"] = width;
     ctx->saved_data["tolerance"] = tolerance;
@@ -32,7 +32,7 @@ class GaussianSplatFunction
                                 const variable_list& grad_output) {
     const auto saved = ctx->get_saved_variables();
     at::Tensor g = detail::_gaussian_splat_backward(
-        grad_output[0], saved[0], ctx->saved_data["sigma"].toDouble(),
+        grad_output[0], saved[0], ctx->saved_data["stddev"].toDouble(),
         ctx->saved_data["height"].toInt(), ctx->saved_data["width"].toInt(),
         ctx->saved_data["tolerance"].toDouble());
     return {g, Variable(), Variable(), Variable(), Variable()};
@@ -43,11 +43,11 @@ class GaussianSplatBackwardFunction
     : public torch::autograd::Function<GaussianSplatBackwardFunction> {
  public:
   static variable_list forward(AutogradContext*, const Variable& grad,
-                               const Variable& points, double sigma,
+                               const Variable& points, double stddev,
                                int64_t height, int64_t width,
                                double tolerance) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return {detail::_gaussian_splat_backward(grad, points, sigma, height,
+    return {detail::_gaussian_splat_backward(grad, points, stddev, height,
                                              width, tolerance)};
   }
 
@@ -57,18 +57,18 @@ class GaussianSplatBackwardFunction
   }
 };
 
-at::Tensor gaussian_splat_autograd(const at::Tensor& points, double sigma,
+at::Tensor gaussian_splat_autograd(const at::Tensor& points, double stddev,
                                    int64_t height, int64_t width,
                                    double tolerance) {
-  return GaussianSplatFunction::apply(points, sigma, height, width,
+  return GaussianSplatFunction::apply(points, stddev, height, width,
                                       tolerance)[0];
 }
 
 at::Tensor gaussian_splat_backward_autograd(const at::Tensor& grad,
                                             const at::Tensor& points,
-                                            double sigma, int64_t height,
+                                            double stddev, int64_t height,
                                             int64_t width, double tolerance) {
-  return GaussianSplatBackwardFunction::apply(grad, points, sigma, height,
+  return GaussianSplatBackwardFunction::apply(grad, points, stddev, height,
                                               width, tolerance)[0];
 }
 

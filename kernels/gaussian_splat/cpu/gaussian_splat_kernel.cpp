@@ -25,22 +25,22 @@ Window window_of(double py, double px, double radius, int64_t height,
   return w;
 }
 
-double radius_for(double sigma, double tolerance) {
+double radius_for(double stddev, double tolerance) {
   // Dense: every pixel, wherever the point is.
   return tolerance == 0 ? std::numeric_limits<double>::infinity()
-                        : splat_radius(sigma, tolerance);
+                        : splat_radius(stddev, tolerance);
 }
 
-at::Tensor gaussian_splat_cpu(const at::Tensor& points, double sigma,
+at::Tensor gaussian_splat_cpu(const at::Tensor& points, double stddev,
                               int64_t height, int64_t width, double tolerance) {
-  detail::check_gaussian_splat_args("gaussian_splat", points, sigma, height,
+  detail::check_gaussian_splat_args("gaussian_splat", points, stddev, height,
                                     width, tolerance);
   const int64_t batch = points.size(0), k = points.size(1);
   at::Tensor mask = at::zeros({batch, height, width}, points.options());
   if (mask.numel() == 0 || k == 0) return mask;
   const at::Tensor p = points.contiguous();
-  const double inv_two_var = 1.0 / (2.0 * sigma * sigma);
-  const double radius = radius_for(sigma, tolerance);
+  const double inv_two_var = 1.0 / (2.0 * stddev * stddev);
+  const double radius = radius_for(stddev, tolerance);
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "gaussian_splat_cpu", [&] {
     const scalar_t* p_ptr = p.data_ptr<scalar_t>();
     scalar_t* m_ptr = mask.data_ptr<scalar_t>();
@@ -66,11 +66,11 @@ at::Tensor gaussian_splat_cpu(const at::Tensor& points, double sigma,
 }
 
 at::Tensor gaussian_splat_backward_cpu(const at::Tensor& grad,
-                                       const at::Tensor& points, double sigma,
+                                       const at::Tensor& points, double stddev,
                                        int64_t height, int64_t width,
                                        double tolerance) {
   const char* op = "_gaussian_splat_backward";
-  detail::check_gaussian_splat_args(op, points, sigma, height, width,
+  detail::check_gaussian_splat_args(op, points, stddev, height, width,
                                     tolerance);
   const int64_t batch = points.size(0), k = points.size(1);
   TORCH_CHECK(grad.dim() == 3 && grad.size(0) == batch &&
@@ -83,9 +83,9 @@ at::Tensor gaussian_splat_backward_cpu(const at::Tensor& grad,
   if (grad_points.numel() == 0) return grad_points;
   const at::Tensor p = points.contiguous();
   const at::Tensor g = grad.contiguous();
-  const double inv_two_var = 1.0 / (2.0 * sigma * sigma);
-  const double inv_var = 1.0 / (sigma * sigma);
-  const double radius = radius_for(sigma, tolerance);
+  const double inv_two_var = 1.0 / (2.0 * stddev * stddev);
+  const double inv_var = 1.0 / (stddev * stddev);
+  const double radius = radius_for(stddev, tolerance);
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "gaussian_splat_backward_cpu",
                              [&] {
     const scalar_t* p_ptr = p.data_ptr<scalar_t>();
