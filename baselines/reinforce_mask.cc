@@ -54,5 +54,13 @@ at::Tensor ReinforceMaskOperatorImpl::ScoreSurrogate(const at::Tensor& loss) {
   return surrogate;
 }
 
+void AddReinforceMaskOperator(diff_masks::MaskOperatorFactory& factory) {
+  factory.Add("reinforce", [](int64_t height, int64_t width, int64_t k,
+                              const diff_masks::OperatorSettings&) {
+    return std::shared_ptr<diff_masks::MaskOperator>(
+        ReinforceMaskOperator(ReinforceMaskOptions(height, width, k)).ptr());
+  });
+}
+
 }  // namespace baselines
 }  // namespace indexgrad

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "diff_masks/mask_operator.h"
+#include "diff_masks/operator_factory.h"
 
 namespace indexgrad {
 namespace baselines {
@@ -39,6 +40,7 @@ class ReinforceMaskOperatorImpl : public diff_masks::MaskOperator {
   at::Tensor Mask() override;
   // loss: the oracle's scalar MSE of the last Mask().
   at::Tensor ScoreSurrogate(const at::Tensor& loss);
+  at::Tensor Objective(const at::Tensor& mse) override { return ScoreSurrogate(mse); }
 
   ReinforceMaskOptions options;
   at::Tensor logits;    // [k, H * W]
@@ -49,6 +51,9 @@ class ReinforceMaskOperatorImpl : public diff_masks::MaskOperator {
   at::Tensor last_log_prob_;  // []
 };
 TORCH_MODULE(ReinforceMaskOperator);
+
+// Teaches a factory the name "reinforce" (no settings of its own).
+void AddReinforceMaskOperator(diff_masks::MaskOperatorFactory& factory);
 
 }  // namespace baselines
 }  // namespace indexgrad

@@ -50,6 +50,25 @@ TEST(ReinforceMaskOperator, Errors) {
                         "k must be >= 1");
 }
 
+TEST(ReinforceMaskOperator, FromTheFactoryItsObjectiveIsTheSurrogate) {
+  diff_masks::MaskOperatorFactory factory;
+  AddReinforceMaskOperator(factory);
+  auto op = factory.Make("reinforce", 6, 6, 4, diff_masks::OperatorSettings());
+  ASSERT_TRUE(op.ok()) << op.status();
+  auto* rf = dynamic_cast<ReinforceMaskOperatorImpl*>(op->get());
+  ASSERT_NE(rf, nullptr);
+  auto oracle = *diff_masks::MaskOracle::Create(diff_masks::TargetKind::kLeftHalf, 6, 6, 0);
+  at::manual_seed(3);
+  // The first call sets the moving baseline to its loss (a zero surrogate);
+  // later samples with other losses move the logits.
+  for (int i = 0; i < 5; ++i) {
+    const at::Tensor mse = oracle.Mse((*op)->Mask());
+    EXPECT_FALSE(mse.requires_grad());  // a sampled mask: no path through it
+    (*op)->Objective(mse).backward();   // the score function's path
+  }
+  EXPECT_GT(rf->logits.grad().abs().sum().item<double>(), 0);
+}
+
 }  // namespace
 }  // namespace baselines
 }  // namespace indexgrad

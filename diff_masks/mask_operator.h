@@ -29,6 +29,11 @@ class MaskOperator : public torch::nn::Module {
   }
   // Called after each optimiser step (projections, perturbations).
   virtual void AfterStep() {}
+  // What gradient descent minimises given the oracle's MSE of the last
+  // Mask(): the MSE itself for operators differentiable in their mask;
+  // score-function operators (baselines::ReinforceMaskOperator) return
+  // their surrogate.
+  virtual at::Tensor Objective(const at::Tensor& mse) { return mse; }
 };
 
 // Method 2: K learnable 2-D points, each an isotropic Gaussian of standard

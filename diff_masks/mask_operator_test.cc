@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/optim/adam.h>
 
+#include "diff_masks/operator_factory.h"
 #include "diff_masks/oracle.h"
 #include "kernels/testing/expect_error.h"
 
@@ -23,7 +24,7 @@ TEST(GaussianMaskOperator, MaskInUnitIntervalWithStraightThroughGradient) {
   EXPECT_GT(op->points.grad().abs().min().item<float>(), 0.0f);
 }
 
-TEST(GaussianMaskOperator, SigmaAnneals) {
+TEST(GaussianMaskOperator, StddevAnneals) {
   GaussianMaskOperator op(GaussianMaskOptions(8, 8, 4)
                               .stddev_start(2.0)
                               .stddev_end(0.5)
@@ -137,6 +138,49 @@ TEST(GumbelMaskOperator, BadOptions) {
                         "multiples of 4, got 10 x 8");
   EXPECT_ERROR_CONTAINS(GumbelMaskOperator(GumbelMaskOptions(8, 8, 2).temperature(0)),
                         "temperature must be > 0");
+}
+
+TEST(MaskOperatorFactory, MakesOperatorsByName) {
+  MaskOperatorFactory factory;
+  EXPECT_EQ(factory.Names(), (std::vector<std::string>{"gaussian", "gumbel", "mlp"}));
+  OperatorSettings settings;
+  settings.stddev_start = 1.5;
+  auto gaussian = factory.Make("gaussian", 8, 12, 5, settings);
+  ASSERT_TRUE(gaussian.ok()) << gaussian.status();
+  auto* g = dynamic_cast<GaussianMaskOperatorImpl*>(gaussian->get());
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->stddev(), 1.5);
+  EXPECT_EQ(g->points.sizes(), (at::IntArrayRef{5, 2}));
+  EXPECT_EQ((*gaussian)->Mask().sizes(), (at::IntArrayRef{8, 12}));
+  auto gumbel = factory.Make("gumbel", 8, 8, 3, settings);
+  ASSERT_TRUE(gumbel.ok()) << gumbel.status();
+  EXPECT_NE(dynamic_cast<GumbelMaskOperatorImpl*>(gumbel->get()), nullptr);
+  // A differentiable operator's objective is the MSE itself.
+  const at::Tensor mse = at::tensor(0.25);
+  EXPECT_TRUE((*gaussian)->Objective(mse).equal(mse));
+  // Users add their own.
+  factory.Add("fixed", [](int64_t h, int64_t w, int64_t k, const OperatorSettings&) {
+    return std::shared_ptr<MaskOperator>(
+        GaussianMaskOperator(GaussianMaskOptions(h, w, k)).ptr());
+  });
+  EXPECT_TRUE(factory.Has("fixed"));
+}
+
+TEST(MaskOperatorFactory, ErrorsNameTheOperatorAndTheKnownNames) {
+  MaskOperatorFactory factory;
+  OperatorSettings settings;
+  EXPECT_EQ(factory.Make("gausian", 8, 8, 3, settings).status().message(),
+            "unknown mask operator 'gausian' (known: gaussian, gumbel, mlp)");
+  const std::string no_decoder(
+      factory.Make("mlp", 8, 8, 3, settings).status().message());
+  EXPECT_NE(no_decoder.find("MlpMaskOperator: needs a trained decoder"),
+            std::string::npos)
+      << no_decoder;
+  settings.stddev_end = 0;
+  const std::string bad(factory.Make("gaussian", 8, 8, 3, settings).status().message());
+  EXPECT_NE(bad.find("stddev_start and stddev_end must be > 0"), std::string::npos) << bad;
+  const std::string odd(factory.Make("gumbel", 10, 10, 3, OperatorSettings()).status().message());
+  EXPECT_NE(odd.find("GumbelMaskOperator"), std::string::npos) << odd;
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "absl/flags/flag.h"
@@ -25,11 +26,13 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "baselines/reinforce_mask.h"
 #include "diff_masks/mask_image.h"
 #include "diff_masks/mask_operator.h"
+#include "diff_masks/operator_factory.h"
 #include "diff_masks/oracle.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/main.h"
@@ -176,12 +179,13 @@ int Main(int argc, char** argv) {
     return Fail(absl::StrCat("--stddev_start must be >= 0 (0: automatic), got ", stddev_start));
   }
   if (stddev_start == 0) stddev_start = std::max(1.0, static_cast<double>(size) / 32);
+  dm::MaskOperatorFactory factory;
+  ig::baselines::AddReinforceMaskOperator(factory);
   std::vector<std::string> ops;
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
-    if (o != "gaussian" && o != "gumbel" && o != "mlp" && o != "reinforce") {
-      return Fail(absl::StrCat("--operators: '", o,
-                               "' is not available (implemented: gaussian, "
-                               "gumbel, mlp, reinforce)"));
+    if (!factory.Has(std::string(o))) {
+      return Fail(absl::StrCat("--operators: '", o, "' is not available (known: ",
+                               absl::StrJoin(factory.Names(), ", "), ")"));
     }
     ops.emplace_back(o);
   }
@@ -201,12 +205,24 @@ int Main(int argc, char** argv) {
     digit = test->images[0];  // the first test digit, fixed
   }
 
-  dm::MaskDecoder decoder{nullptr};
+  dm::OperatorSettings settings;
+  settings.stddev_start = stddev_start;
+  settings.stddev_end = absl::GetFlag(FLAGS_stddev_end);
+  settings.margin = absl::GetFlag(FLAGS_margin);
+  settings.noise = absl::GetFlag(FLAGS_noise);
+  settings.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
+  settings.temperature = absl::GetFlag(FLAGS_temperature);
+  settings.mlp_temperature_start = absl::GetFlag(FLAGS_mlp_temperature_start);
   if (std::find(ops.begin(), ops.end(), "mlp") != ops.end()) {
     auto loaded = ig::experiments::LoadOrTrainMaskDecoder(size, size);
     if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
-    decoder = *loaded;
+    settings.decoder = *loaded;  // shared by the runs; only points train
   }
+  const std::map<std::string, double> learning_rates = {
+      {"gaussian", absl::GetFlag(FLAGS_lr)},
+      {"gumbel", absl::GetFlag(FLAGS_gumbel_lr)},
+      {"mlp", absl::GetFlag(FLAGS_mlp_lr)},
+      {"reinforce", absl::GetFlag(FLAGS_reinforce_lr)}};
 
   const std::string out_dir =
       ig::experiments::OutputDir(absl::GetFlag(FLAGS_out_dir), "mask_recovery");
@@ -236,47 +252,10 @@ int Main(int argc, char** argv) {
             absl::StrFormat("%s_%s_s%d", op_name, target.name, seed);
         WriteMask(out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
         at::manual_seed(1000 + seed);
-        std::shared_ptr<dm::MaskOperator> op;
-        // The objective to differentiate, given the oracle's MSE.
-        std::function<at::Tensor(const at::Tensor&)> objective =
-            [](const at::Tensor& mse) { return mse; };
-        double lr = absl::GetFlag(FLAGS_lr);
-        if (op_name == "gaussian") {
-          dm::GaussianMaskOperator g(
-              dm::GaussianMaskOptions(size, size, oracle->target_pixels())
-                  .stddev_start(stddev_start)
-                  .stddev_end(absl::GetFlag(FLAGS_stddev_end))
-                  .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction))
-                  .margin(absl::GetFlag(FLAGS_margin))
-                  .noise(absl::GetFlag(FLAGS_noise)));
-          op = g.ptr();
-        } else if (op_name == "mlp") {
-          // Runs share the frozen decoder; only the points are trained.
-          dm::MlpMaskOperator m(
-              dm::MlpMaskOptions(size, size, oracle->target_pixels())
-                  .temperature_start(absl::GetFlag(FLAGS_mlp_temperature_start))
-                  .anneal_fraction(absl::GetFlag(FLAGS_anneal_fraction)),
-              decoder);
-          op = m.ptr();
-          lr = absl::GetFlag(FLAGS_mlp_lr);
-        } else if (op_name == "reinforce") {
-          ig::baselines::ReinforceMaskOperator rf(
-              ig::baselines::ReinforceMaskOptions(size, size, oracle->target_pixels()));
-          objective = [rf](const at::Tensor& mse) mutable {
-            return rf->ScoreSurrogate(mse);
-          };
-          op = rf.ptr();
-          lr = absl::GetFlag(FLAGS_reinforce_lr);
-        } else {
-          if (size % 4 != 0) {
-            return Fail(absl::StrCat("the gumbel operator needs --size divisible by 4, got ", size));
-          }
-          op = dm::GumbelMaskOperator(
-                   dm::GumbelMaskOptions(size, size, oracle->target_pixels())
-                       .temperature(absl::GetFlag(FLAGS_temperature)))
-                   .ptr();
-          lr = absl::GetFlag(FLAGS_gumbel_lr);
-        }
+        auto made = factory.Make(op_name, size, size, oracle->target_pixels(), settings);
+        if (!made.ok()) return Fail(std::string(made.status().message()));
+        const std::shared_ptr<dm::MaskOperator> op = *made;
+        const double lr = learning_rates.at(op_name);
         torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(lr));
         ig::experiments::TrainLoopOptions loop;
         loop.label = "mask " + name;
@@ -295,7 +274,7 @@ int Main(int argc, char** argv) {
               const at::Tensor mask = op->Mask();
               const at::Tensor mse = oracle->Mse(mask);
               adam.zero_grad();
-              objective(mse).backward();
+              op->Objective(mse).backward();
               adam.step();
               op->AfterStep();
               const int64_t done = step + 1;

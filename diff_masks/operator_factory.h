@@ -1,0 +1,64 @@
+// Mask operators by name, for experiments, tests and users who pick one
+// from a flag:
+//
+//   MaskOperatorFactory factory;                     // gaussian, gumbel, mlp
+//   baselines::AddReinforceMaskOperator(factory);    // and reinforce
+//   OperatorSettings settings;                       // defaults
+//   absl::StatusOr<std::shared_ptr<MaskOperator>> op =
+//       factory.Make("gaussian", 32, 32, /*k=*/512, settings);
+//
+// An unknown name is an error listing the known ones; invalid settings are
+// errors naming the operator and the setting.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "diff_masks/mask_decoder.h"
+#include "diff_masks/mask_operator.h"
+
+namespace indexgrad {
+namespace diff_masks {
+
+// The settings of every operator (each reads its own).
+struct OperatorSettings {
+  // gaussian (pixels): the annealed standard deviation, how far points may
+  // leave the image, the initial noise std.
+  double stddev_start = 1.0, stddev_end = 0.5, margin = 3.0, noise = 0.1;
+  // gaussian and mlp: fraction of the steps over which stddev / the
+  // decoder temperature anneals.
+  double anneal_fraction = 0.5;
+  // gumbel: softmax temperature.
+  double temperature = 0.5;
+  // mlp: the initial temperature of the decoder's logits (annealed to 1) and
+  // the trained decoder (mask_decoder.h; required).
+  double mlp_temperature_start = 4.0;
+  MaskDecoder decoder{nullptr};
+};
+
+using OperatorMaker = std::function<std::shared_ptr<MaskOperator>(
+    int64_t height, int64_t width, int64_t k, const OperatorSettings&)>;
+
+class MaskOperatorFactory {
+ public:
+  MaskOperatorFactory();  // gaussian, gumbel, mlp
+  // Adds (or replaces) an operator; makers may throw c10::Error (TORCH_CHECK)
+  // on bad settings, which Make returns as a status.
+  void Add(const std::string& name, OperatorMaker make);
+  bool Has(const std::string& name) const { return makers_.count(name) > 0; }
+  std::vector<std::string> Names() const;  // sorted
+  absl::StatusOr<std::shared_ptr<MaskOperator>> Make(
+      const std::string& name, int64_t height, int64_t width, int64_t k,
+      const OperatorSettings& settings) const;
+
+ private:
+  std::map<std::string, OperatorMaker> makers_;
+};
+
+}  // namespace diff_masks
+}  // namespace indexgrad
