@@ -153,165 +153,153 @@ struct RunSummary {
 
 namespace {
 
-int Main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Recovers hidden masks through an MSE-only oracle with differentiable "
-      "mask operators (Shekhar et al. 2023).");
-  absl::ParseCommandLine(argc, argv);
-  ig::experiments::ApplyThreadsFlag();
+absl::Status Invalid(const std::string& message) {
+  return absl::InvalidArgumentError(message);
+}
 
-  const int64_t size = absl::GetFlag(FLAGS_size);
-  const int64_t steps = absl::GetFlag(FLAGS_steps);
-  if (size < 2) return Fail(absl::StrCat("--size must be >= 2, got ", size));
-  if (steps < 1) return Fail(absl::StrCat("--steps must be >= 1, got ", steps));
-  if (absl::GetFlag(FLAGS_eval_every) < 1) return Fail("--eval_every must be >= 1");
-  for (const auto& [flag, value] :
-       {std::pair<const char*, double>{"lr", absl::GetFlag(FLAGS_lr)},
-        {"gumbel_lr", absl::GetFlag(FLAGS_gumbel_lr)},
-        {"mlp_lr", absl::GetFlag(FLAGS_mlp_lr)},
-        {"reinforce_lr", absl::GetFlag(FLAGS_reinforce_lr)}}) {
-    if (!(value > 0) || !std::isfinite(value)) {
-      return Fail(absl::StrCat("--", flag, " must be a finite number > 0, got ", value));
+// Everything the runs need, from the flags.
+struct Setup {
+  int64_t size = 0, steps = 0, snap_every = 1;
+  std::vector<std::string> ops;
+  std::vector<Target> targets;
+  at::Tensor digit;  // for the digit target
+  dm::MaskOperatorFactory factory;
+  dm::OperatorSettings settings;
+  std::map<std::string, double> learning_rates;
+  std::string out_dir;
+};
+
+absl::StatusOr<Setup> SetupFromFlags() {
+  Setup s;
+  s.size = absl::GetFlag(FLAGS_size);
+  s.steps = absl::GetFlag(FLAGS_steps);
+  if (s.size < 2) return Invalid(absl::StrCat("--size must be >= 2, got ", s.size));
+  if (s.steps < 1) return Invalid(absl::StrCat("--steps must be >= 1, got ", s.steps));
+  if (absl::GetFlag(FLAGS_eval_every) < 1) return Invalid("--eval_every must be >= 1");
+  s.snap_every = std::max<int64_t>(
+      1, s.steps / std::max<int64_t>(1, absl::GetFlag(FLAGS_snapshots)));
+  s.learning_rates = {{"gaussian", absl::GetFlag(FLAGS_lr)},
+                      {"gumbel", absl::GetFlag(FLAGS_gumbel_lr)},
+                      {"mlp", absl::GetFlag(FLAGS_mlp_lr)},
+                      {"reinforce", absl::GetFlag(FLAGS_reinforce_lr)}};
+  for (const auto& [op, lr] : s.learning_rates) {
+    if (!(lr > 0) || !std::isfinite(lr)) {
+      const std::string flag = op == "gaussian" ? "lr" : op + "_lr";
+      return Invalid(absl::StrCat("--", flag, " must be a finite number > 0, got ", lr));
     }
   }
   double stddev_start = absl::GetFlag(FLAGS_stddev_start);
   if (stddev_start < 0) {
-    return Fail(absl::StrCat("--stddev_start must be >= 0 (0: automatic), got ", stddev_start));
+    return Invalid(absl::StrCat("--stddev_start must be >= 0 (0: automatic), got ",
+                                stddev_start));
   }
-  if (stddev_start == 0) stddev_start = std::max(1.0, static_cast<double>(size) / 32);
-  dm::MaskOperatorFactory factory;
-  ig::baselines::AddReinforceMaskOperator(factory);
-  std::vector<std::string> ops;
+  if (stddev_start == 0) stddev_start = std::max(1.0, static_cast<double>(s.size) / 32);
+  ig::baselines::AddReinforceMaskOperator(s.factory);
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
-    if (!factory.Has(std::string(o))) {
-      return Fail(absl::StrCat("--operators: '", o, "' is not available (known: ",
-                               absl::StrJoin(factory.Names(), ", "), ")"));
+    if (!s.factory.Has(std::string(o))) {
+      return Invalid(absl::StrCat("--operators: '", o, "' is not available (known: ",
+                                  absl::StrJoin(s.factory.Names(), ", "), ")"));
     }
-    ops.emplace_back(o);
+    s.ops.emplace_back(o);
   }
-  std::vector<Target> targets;
   for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_targets), ',')) {
-    auto target = ParseTarget(t, size);
-    if (!target.ok()) return Fail(absl::StrCat("--targets: ", target.status().message()));
-    targets.push_back(*target);
+    auto target = ParseTarget(t, s.size);
+    if (!target.ok()) return Invalid(absl::StrCat("--targets: ", target.status().message()));
+    s.targets.push_back(*target);
   }
-  at::Tensor digit;
-  for (const Target& t : targets) {
+  for (const Target& t : s.targets) {
     if (t.mask.defined() || t.kind != dm::TargetKind::kDigit) continue;
     std::string data_dir = ig::experiments::UserPath(absl::GetFlag(FLAGS_data_dir));
     if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
     auto test = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTest);
-    if (!test.ok()) return Fail(std::string(test.status().message()));
-    digit = test->images[0];  // the first test digit, fixed
+    if (!test.ok()) return test.status();
+    s.digit = test->images[0];  // the first test digit, fixed
   }
-
-  dm::OperatorSettings settings;
-  settings.stddev_start = stddev_start;
-  settings.stddev_end = absl::GetFlag(FLAGS_stddev_end);
-  settings.margin = absl::GetFlag(FLAGS_margin);
-  settings.noise = absl::GetFlag(FLAGS_noise);
-  settings.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
-  settings.temperature = absl::GetFlag(FLAGS_temperature);
-  settings.mlp_temperature_start = absl::GetFlag(FLAGS_mlp_temperature_start);
-  if (std::find(ops.begin(), ops.end(), "mlp") != ops.end()) {
-    auto loaded = ig::experiments::LoadOrTrainMaskDecoder(size, size);
-    if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
-    settings.decoder = *loaded;  // shared by the runs; only points train
+  s.settings.stddev_start = stddev_start;
+  s.settings.stddev_end = absl::GetFlag(FLAGS_stddev_end);
+  s.settings.margin = absl::GetFlag(FLAGS_margin);
+  s.settings.noise = absl::GetFlag(FLAGS_noise);
+  s.settings.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
+  s.settings.temperature = absl::GetFlag(FLAGS_temperature);
+  s.settings.mlp_temperature_start = absl::GetFlag(FLAGS_mlp_temperature_start);
+  if (std::find(s.ops.begin(), s.ops.end(), "mlp") != s.ops.end()) {
+    auto loaded = ig::experiments::LoadOrTrainMaskDecoder(s.size, s.size);
+    if (!loaded.ok()) return loaded.status();
+    s.settings.decoder = *loaded;  // shared by the runs; only points train
   }
-  const std::map<std::string, double> learning_rates = {
-      {"gaussian", absl::GetFlag(FLAGS_lr)},
-      {"gumbel", absl::GetFlag(FLAGS_gumbel_lr)},
-      {"mlp", absl::GetFlag(FLAGS_mlp_lr)},
-      {"reinforce", absl::GetFlag(FLAGS_reinforce_lr)}};
-
-  const std::string out_dir =
-      ig::experiments::OutputDir(absl::GetFlag(FLAGS_out_dir), "mask_recovery");
+  s.out_dir = ig::experiments::OutputDir(absl::GetFlag(FLAGS_out_dir), "mask_recovery");
   for (const char* sub : {"/runs", "/masks"}) {
-    if (auto st = ig::experiments::MakeDirs(out_dir + sub); !st.ok()) {
-      return Fail(std::string(st.message()));
-    }
+    if (auto st = ig::experiments::MakeDirs(s.out_dir + sub); !st.ok()) return st;
   }
-  auto summary_csv = ig::experiments::CsvWriter::Open(
-      out_dir + "/summary.csv",
-      {"operator", "target", "seed", "final_iou", "final_accuracy", "final_mse",
-       "steps_to_iou_0.99", "seconds"});
-  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+  return s;
+}
 
-  std::vector<RunSummary> runs;
-  const int64_t snap_every = std::max<int64_t>(1, steps / std::max<int64_t>(1, absl::GetFlag(FLAGS_snapshots)));
-  for (const std::string& op_name : ops) {
-    for (const Target& target : targets) {
-      for (int64_t seed = 0; seed < absl::GetFlag(FLAGS_seeds); ++seed) {
-        auto oracle = target.mask.defined()
-                          ? dm::MaskOracle::FromMask(target.mask, target.path)
-                          : dm::MaskOracle::Create(target.kind, size, size, seed,
-                                                   absl::GetFlag(FLAGS_random_pixels),
-                                                   digit);
-        if (!oracle.ok()) return Fail(std::string(oracle.status().message()));
-        const std::string name =
-            absl::StrFormat("%s_%s_s%d", op_name, target.name, seed);
-        WriteMask(out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
-        at::manual_seed(1000 + seed);
-        auto made = factory.Make(op_name, size, size, oracle->target_pixels(), settings);
-        if (!made.ok()) return Fail(std::string(made.status().message()));
-        const std::shared_ptr<dm::MaskOperator> op = *made;
-        const double lr = learning_rates.at(op_name);
-        torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(lr));
-        ig::experiments::TrainLoopOptions loop;
-        loop.label = "mask " + name;
-        loop.steps = steps;
-        loop.eval_every = absl::GetFlag(FLAGS_eval_every);
-        loop.checkpoint_every = 500;
-        loop.checkpoint_path = out_dir + "/runs/" + name + ".ckpt";
-        loop.resume = absl::GetFlag(FLAGS_resume);
-        loop.csv_path = out_dir + "/runs/" + name + ".csv";
-        loop.train_columns = {"mse"};
-        loop.eval_columns = {"iou", "accuracy"};
-        auto result = ig::experiments::RunTrainLoop(
-            loop, *op, adam,
-            [&](int64_t step) {
-              op->SetProgress(step, steps);
-              const at::Tensor mask = op->Mask();
-              const at::Tensor mse = oracle->Mse(mask);
-              adam.zero_grad();
-              op->Objective(mse).backward();
-              adam.step();
-              op->AfterStep();
-              const int64_t done = step + 1;
-              if (done % snap_every == 0 || done == 1) {
-                WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", out_dir, name, done),
-                          mask);
-              }
-              return std::vector<double>{mse.item<double>()};
-            },
-            [&](int64_t steps_done, bool* stop) {
-              *stop = false;
-              op->SetProgress(steps_done, steps);  // a resumed operator's schedule too
-              const dm::MaskScores s = oracle->Score(op->Mask());
-              return std::vector<double>{s.iou, s.accuracy};
-            });
-        if (!result.ok()) return Fail(std::string(result.status().message()));
-        // From the CSV, so that resumed runs count their earlier steps.
-        auto steps_to_099 = ig::experiments::FirstStepAtLeast(loop.csv_path, "iou", 0.99);
-        if (!steps_to_099.ok()) return Fail(std::string(steps_to_099.status().message()));
-        RunSummary r{op_name, target.name, seed, *steps_to_099,
-                     result->last_eval.empty() ? NAN : result->last_eval[0],
-                     result->last_eval.empty() ? NAN : result->last_eval[1],
-                     result->last_train.empty() ? NAN : result->last_train[0],
-                     result->seconds};
-        summary_csv->TextRow({r.op, r.target, absl::StrCat(r.seed), absl::StrCat(r.iou),
-                              absl::StrCat(r.accuracy), absl::StrCat(r.mse),
-                              absl::StrCat(r.steps_to_099), absl::StrCat(r.seconds)});
-        runs.push_back(r);
-      }
-    }
-  }
+// One run: operator op_name learns target from its oracle for s.steps.
+absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
+                                  const Target& target, int64_t seed) {
+  auto oracle = target.mask.defined()
+                    ? dm::MaskOracle::FromMask(target.mask, target.path)
+                    : dm::MaskOracle::Create(target.kind, s.size, s.size, seed,
+                                             absl::GetFlag(FLAGS_random_pixels), s.digit);
+  if (!oracle.ok()) return oracle.status();
+  const std::string name = absl::StrFormat("%s_%s_s%d", op_name, target.name, seed);
+  WriteMask(s.out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
+  at::manual_seed(1000 + seed);
+  auto made = s.factory.Make(op_name, s.size, s.size, oracle->target_pixels(), s.settings);
+  if (!made.ok()) return made.status();
+  const std::shared_ptr<dm::MaskOperator> op = *made;
+  torch::optim::Adam adam(op->parameters(),
+                          torch::optim::AdamOptions(s.learning_rates.at(op_name)));
+  ig::experiments::TrainLoopOptions loop;
+  loop.label = "mask " + name;
+  loop.steps = s.steps;
+  loop.eval_every = absl::GetFlag(FLAGS_eval_every);
+  loop.checkpoint_every = 500;
+  loop.checkpoint_path = s.out_dir + "/runs/" + name + ".ckpt";
+  loop.resume = absl::GetFlag(FLAGS_resume);
+  loop.csv_path = s.out_dir + "/runs/" + name + ".csv";
+  loop.train_columns = {"mse"};
+  loop.eval_columns = {"iou", "accuracy"};
+  auto result = ig::experiments::RunTrainLoop(
+      loop, *op, adam,
+      [&](int64_t step) {
+        op->SetProgress(step, s.steps);
+        const at::Tensor mask = op->Mask();
+        const at::Tensor mse = oracle->Mse(mask);
+        adam.zero_grad();
+        op->Objective(mse).backward();
+        adam.step();
+        op->AfterStep();
+        const int64_t done = step + 1;
+        if (done % s.snap_every == 0 || done == 1) {
+          WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", s.out_dir, name, done), mask);
+        }
+        return std::vector<double>{mse.item<double>()};
+      },
+      [&](int64_t steps_done, bool* stop) {
+        *stop = false;
+        op->SetProgress(steps_done, s.steps);  // a resumed operator's schedule too
+        const dm::MaskScores score = oracle->Score(op->Mask());
+        return std::vector<double>{score.iou, score.accuracy};
+      });
+  if (!result.ok()) return result.status();
+  // From the CSV, so that resumed runs count their earlier steps.
+  auto steps_to_099 = ig::experiments::FirstStepAtLeast(loop.csv_path, "iou", 0.99);
+  if (!steps_to_099.ok()) return steps_to_099.status();
+  return RunSummary{op_name, target.name, seed, *steps_to_099,
+                    result->last_eval.empty() ? NAN : result->last_eval[0],
+                    result->last_eval.empty() ? NAN : result->last_eval[1],
+                    result->last_train.empty() ? NAN : result->last_train[0],
+                    result->seconds};
+}
 
+// summary.md: per (operator, target), the final IoU of every seed.
+std::string SummaryMarkdown(const Setup& s, const std::vector<RunSummary>& runs) {
   std::string md =
       "| operator | target | final IoU (per seed) | steps to IoU 0.99 | wall time per run (s) |\n"
       "|---|---|---|---|---|\n";
-  for (const std::string& op_name : ops) {
-    for (const Target& target : targets) {
+  for (const std::string& op_name : s.ops) {
+    for (const Target& target : s.targets) {
       std::string ious, reach;
       double secs = 0;
       int count = 0;
@@ -323,15 +311,45 @@ int Main(int argc, char** argv) {
         secs += r.seconds;
         ++count;
       }
-      absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %.1f |\n", op_name,
-                            target.name, ious, reach,
-                            count ? secs / count : 0.0);
+      absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %.1f |\n", op_name, target.name,
+                            ious, reach, count ? secs / count : 0.0);
     }
   }
+  return md;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Recovers hidden masks through an MSE-only oracle with differentiable "
+      "mask operators (Shekhar et al. 2023).");
+  absl::ParseCommandLine(argc, argv);
+  ig::experiments::ApplyThreadsFlag();
+  auto setup = SetupFromFlags();
+  if (!setup.ok()) return Fail(std::string(setup.status().message()));
+  auto summary_csv = ig::experiments::CsvWriter::Open(
+      setup->out_dir + "/summary.csv",
+      {"operator", "target", "seed", "final_iou", "final_accuracy", "final_mse",
+       "steps_to_iou_0.99", "seconds"});
+  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+  std::vector<RunSummary> runs;
+  for (const std::string& op_name : setup->ops) {
+    for (const Target& target : setup->targets) {
+      for (int64_t seed = 0; seed < absl::GetFlag(FLAGS_seeds); ++seed) {
+        auto r = RunOne(*setup, op_name, target, seed);
+        if (!r.ok()) return Fail(std::string(r.status().message()));
+        summary_csv->TextRow({r->op, r->target, absl::StrCat(r->seed),
+                              absl::StrCat(r->iou), absl::StrCat(r->accuracy),
+                              absl::StrCat(r->mse), absl::StrCat(r->steps_to_099),
+                              absl::StrCat(r->seconds)});
+        runs.push_back(*r);
+      }
+    }
+  }
+  const std::string md = SummaryMarkdown(*setup, runs);
   std::printf("\n%s\n", md.c_str());
-  std::ofstream(out_dir + "/summary.md") << md;
+  std::ofstream(setup->out_dir + "/summary.md") << md;
   if (absl::GetFlag(FLAGS_plot)) {
-    if (auto st = ig::experiments::RunPlot("masks", out_dir); !st.ok()) {
+    if (auto st = ig::experiments::RunPlot("masks", setup->out_dir); !st.ok()) {
       std::fprintf(stderr, "mask_recovery: %s\n", std::string(st.message()).c_str());
     }
   }
