@@ -54,6 +54,11 @@ at::Tensor ReinforceMaskOperatorImpl::ScoreSurrogate(const at::Tensor& loss) {
   return surrogate;
 }
 
+at::Tensor ReinforceMaskOperatorImpl::Indices() {
+  const at::Tensor flat = logits.detach().argmax(1);
+  return at::stack({flat.div(options.width(), "floor"), flat.remainder(options.width())}, 1);
+}
+
 void AddReinforceMaskOperator(diff_masks::MaskOperatorFactory& factory) {
   factory.Add("reinforce", [](int64_t height, int64_t width, int64_t k,
                               const diff_masks::OperatorSettings&) {

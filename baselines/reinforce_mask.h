@@ -41,6 +41,8 @@ class ReinforceMaskOperatorImpl : public diff_masks::MaskOperator {
   // loss: the oracle's scalar MSE of the last Mask().
   at::Tensor ScoreSurrogate(const at::Tensor& loss);
   at::Tensor Objective(const at::Tensor& mse) override { return ScoreSurrogate(mse); }
+  // Each distribution's most likely pixel.
+  at::Tensor Indices() override;
 
   ReinforceMaskOptions options;
   at::Tensor logits;    // [k, H * W]

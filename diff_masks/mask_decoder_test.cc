@@ -165,6 +165,18 @@ TEST(MaskDecoder, ShortTrainingReproducesMasksOfCoordinates) {
   EXPECT_GT(after.pixel_accuracy, 0.95);
 }
 
+TEST(MlpMaskOperator, IndicesAreThePixelsOfMasksOfCoordinates) {
+  MaskDecoder d(MaskDecoderOptions(6, 9));
+  MlpMaskOperator op(MlpMaskOptions(6, 9, 5), d);
+  const at::Tensor idx = op->Indices();
+  const at::Tensor drawn = MasksOfCoordinates(op->points.detach().unsqueeze(0), 6, 9)[0];
+  at::Tensor mine = at::zeros({6, 9});
+  for (int64_t i = 0; i < 5; ++i) {
+    mine[idx[i][0].item<int64_t>()][idx[i][1].item<int64_t>()] = 1;
+  }
+  EXPECT_TRUE(mine.equal(drawn.to(at::kFloat)));
+}
+
 }  // namespace
 }  // namespace diff_masks
 }  // namespace indexgrad

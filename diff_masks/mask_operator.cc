@@ -148,6 +148,30 @@ MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder de
   points = register_parameter("points", at::rand({options.k(), 2}, any.options()));
 }
 
+namespace {
+
+// Row-major pixel index [K] -> [K, 2] (row, column).
+at::Tensor PixelsOfFlat(const at::Tensor& flat, int64_t width) {
+  return at::stack({flat.div(width, "floor"), flat.remainder(width)}, 1);
+}
+
+}  // namespace
+
+at::Tensor GaussianMaskOperatorImpl::Indices() {
+  return at::floor(points.detach() + 0.5).to(at::kLong);
+}
+
+at::Tensor GumbelMaskOperatorImpl::Indices() {
+  at::NoGradGuard no_grad;
+  return PixelsOfFlat(Logits().argmax(1), options.width());
+}
+
+at::Tensor MlpMaskOperatorImpl::Indices() {
+  const at::Tensor scale = at::tensor({static_cast<float>(options.height() - 1),
+                                       static_cast<float>(options.width() - 1)});
+  return at::floor(points.detach() * scale + 0.5).to(at::kLong);
+}
+
 at::Tensor MlpMaskOperatorImpl::Mask() {
   return decoder->Render(points.unsqueeze(0), temperature_).squeeze(0);  // [H, W]
 }

@@ -34,6 +34,10 @@ class MaskOperator : public torch::nn::Module {
   // score-function operators (baselines::ReinforceMaskOperator) return
   // their surrogate.
   virtual at::Tensor Objective(const at::Tensor& mse) { return mse; }
+  // The pixels the operator's K indices stand for now, [K, 2] int64 (row,
+  // column), possibly outside the image or repeated: what it has learned,
+  // as opposed to its rendered mask (MaskOracle::IndexIoU scores them).
+  virtual at::Tensor Indices() = 0;
 };
 
 // Method 2: K learnable 2-D points, each an isotropic Gaussian of standard
@@ -70,6 +74,7 @@ class GaussianMaskOperatorImpl : public MaskOperator {
   void SetProgress(int64_t step, int64_t total) override;
   double stddev() const { return stddev_; }
   double noise() const { return noise_; }
+  at::Tensor Indices() override;  // the points rounded half up
   // Adds the current noise, then keeps the points within `margin` of the
   // image.
   void AfterStep() override;
@@ -108,6 +113,7 @@ class GumbelMaskOperatorImpl : public MaskOperator {
   // the sampled masks reach 0.6).
   at::Tensor Mask() override;
   at::Tensor Logits();  // [k, H * W]
+  at::Tensor Indices() override;  // each channel's most likely pixel
 
   GumbelMaskOptions options;
   torch::nn::Sequential network{nullptr};
@@ -141,6 +147,9 @@ class MlpMaskOperatorImpl : public MaskOperator {
   at::Tensor Mask() override;
   void SetProgress(int64_t step, int64_t total) override;
   double temperature() const { return temperature_; }
+  // The pixels the decoder was trained to draw for the points:
+  // (round(r (H - 1)), round(c (W - 1))), as MasksOfCoordinates.
+  at::Tensor Indices() override;
   // Keeps the points in [0, 1]^2.
   void AfterStep() override;
   // Switches only this operator; the decoder stays in evaluation mode.

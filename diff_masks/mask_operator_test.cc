@@ -140,6 +140,21 @@ TEST(GumbelMaskOperator, BadOptions) {
                         "temperature must be > 0");
 }
 
+TEST(MaskOperators, IndicesAreThePixelsTheirPointsStandFor) {
+  GaussianMaskOperator g(GaussianMaskOptions(8, 8, 3));
+  {
+    at::NoGradGuard no_grad;
+    g->points.copy_(at::tensor({0.49f, 2.5f, 7.2f, -1.6f, 3.0f, 8.7f}).view({3, 2}));
+  }
+  EXPECT_TRUE(g->Indices().equal(
+      at::tensor(std::vector<int64_t>{0, 3, 7, -2, 3, 9}).view({3, 2})));
+  GumbelMaskOperator gumbel(GumbelMaskOptions(8, 12, 4));
+  const at::Tensor flat = gumbel->Logits().argmax(1);
+  const at::Tensor idx = gumbel->Indices();
+  EXPECT_TRUE(idx.select(1, 0).mul(12).add(idx.select(1, 1)).equal(flat));
+  EXPECT_TRUE(idx.select(1, 1).lt(12).all().item<bool>());
+}
+
 TEST(MaskOperatorFactory, MakesOperatorsByName) {
   MaskOperatorFactory factory;
   EXPECT_EQ(factory.Names(), (std::vector<std::string>{"gaussian", "gumbel", "mlp"}));

@@ -141,6 +141,22 @@ MaskScores MaskOracle::Score(const at::Tensor& mask) const {
   return s;
 }
 
+double MaskOracle::IndexIoU(const at::Tensor& pixels) const {
+  TORCH_CHECK(pixels.dim() == 2 && pixels.size(1) == 2 &&
+                  pixels.scalar_type() == at::kLong,
+              "MaskOracle::IndexIoU: pixels must be [K, 2] int64, got ",
+              shape_string(pixels.sizes()), " ", pixels.scalar_type());
+  const at::Tensor p = pixels.cpu();
+  const at::Tensor rows = p.select(1, 0), cols = p.select(1, 1);
+  const at::Tensor inside = rows.ge(0) & rows.lt(height_) & cols.ge(0) & cols.lt(width_);
+  at::Tensor on = at::zeros({height_ * width_}, at::kBool);
+  on.index_fill_(0, (rows * width_ + cols).masked_select(inside), true);
+  const at::Tensor truth = target_.gt(0.5).view(-1);
+  const double inter = (on & truth).sum().item<double>();
+  const double uni = (on | truth).sum().item<double>();
+  return uni > 0 ? inter / uni : 1.0;
+}
+
 at::Tensor TargetForFigures(const MaskOracle& oracle) {
   return oracle.target_.clone();
 }

@@ -55,6 +55,9 @@ class MaskOracle {
   at::Tensor Mse(const at::Tensor& mask) const;
   // Evaluation of mask [H, W] thresholded at 0.5.
   MaskScores Score(const at::Tensor& mask) const;
+  // IoU of the set of pixels [K, 2] int64 (row, column; repeats count once,
+  // pixels outside the image are ignored) with the target.
+  double IndexIoU(const at::Tensor& pixels) const;
 
   int64_t height() const { return height_; }
   int64_t width() const { return width_; }

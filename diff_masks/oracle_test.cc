@@ -82,6 +82,21 @@ std::string TempPath(const std::string& name) {
   return std::string(dir ? dir : "/tmp") + "/" + name;
 }
 
+TEST(MaskOracle, IndexIoUCountsDistinctPixelsInsideTheImage) {
+  auto left = *MaskOracle::Create(TargetKind::kLeftHalf, 4, 4, 0);  // 8 pixels
+  // (0, 0) twice, (1, 1) on target, (2, 3) off target, two outside.
+  const at::Tensor pixels =
+      at::tensor(std::vector<int64_t>{0, 0, 0, 0, 1, 1, 2, 3, -1, 0, 0, 4}).view({6, 2});
+  EXPECT_DOUBLE_EQ(left.IndexIoU(pixels), 2.0 / 9);  // {00, 11} of 8 + {23}
+  at::Tensor all = at::zeros({8, 2}, at::kLong);
+  for (int64_t i = 0; i < 8; ++i) {
+    all[i][0] = i / 2;
+    all[i][1] = i % 2;
+  }
+  EXPECT_DOUBLE_EQ(left.IndexIoU(all), 1.0);
+  EXPECT_ERROR_CONTAINS(left.IndexIoU(at::zeros({3, 2})), "pixels must be [K, 2] int64");
+}
+
 TEST(MaskOracle, FromUserMask) {
   at::Tensor user = at::zeros({5, 6});
   user[1][2] = 1;

@@ -3,7 +3,9 @@
 // Writes, under --out_dir:
 //   runs/<operator>_<target>_s<seed>.csv   per step: mse; at evaluation
 //                                          steps IoU and pixel accuracy of
-//                                          the mask thresholded at 0.5
+//                                          the mask thresholded at 0.5, and
+//                                          the IoU of the pixels its K
+//                                          indices stand for (index_iou)
 //   masks/<operator>_<target>_s<seed>_<step>.csv  snapshots (and _target)
 //   summary.csv, summary.md, masks.png (tools/plot.py)
 //
@@ -146,7 +148,7 @@ absl::StatusOr<Target> ParseTarget(absl::string_view entry, int64_t size) {
 struct RunSummary {
   std::string op, target;
   int64_t seed, steps_to_099;
-  double iou, accuracy, mse, seconds;
+  double iou, accuracy, index_iou, mse, seconds;
 };
 
 }  // namespace
@@ -259,7 +261,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
   loop.resume = absl::GetFlag(FLAGS_resume);
   loop.csv_path = s.out_dir + "/runs/" + name + ".csv";
   loop.train_columns = {"mse"};
-  loop.eval_columns = {"iou", "accuracy"};
+  loop.eval_columns = {"iou", "accuracy", "index_iou"};
   auto result = ig::experiments::RunTrainLoop(
       loop, *op, adam,
       [&](int64_t step) {
@@ -280,39 +282,48 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
         *stop = false;
         op->SetProgress(steps_done, s.steps);  // a resumed operator's schedule too
         const dm::MaskScores score = oracle->Score(op->Mask());
-        return std::vector<double>{score.iou, score.accuracy};
+        return std::vector<double>{score.iou, score.accuracy,
+                                   oracle->IndexIoU(op->Indices())};
       });
   if (!result.ok()) return result.status();
   // From the CSV, so that resumed runs count their earlier steps.
   auto steps_to_099 = ig::experiments::FirstStepAtLeast(loop.csv_path, "iou", 0.99);
   if (!steps_to_099.ok()) return steps_to_099.status();
+  auto eval = [&](size_t i) {
+    return result->last_eval.size() > i ? result->last_eval[i] : NAN;
+  };
   return RunSummary{op_name, target.name, seed, *steps_to_099,
-                    result->last_eval.empty() ? NAN : result->last_eval[0],
-                    result->last_eval.empty() ? NAN : result->last_eval[1],
+                    eval(0), eval(1), eval(2),
                     result->last_train.empty() ? NAN : result->last_train[0],
                     result->seconds};
 }
 
-// summary.md: per (operator, target), the final IoU of every seed.
+// summary.md: per (operator, target), the final IoU of the rendered mask
+// and of the learned indices for every seed, and the final MSE.
 std::string SummaryMarkdown(const Setup& s, const std::vector<RunSummary>& runs) {
   std::string md =
-      "| operator | target | final IoU (per seed) | steps to IoU 0.99 | wall time per run (s) |\n"
-      "|---|---|---|---|---|\n";
+      "| operator | target | final IoU (per seed) | final index IoU (per seed) | "
+      "steps to IoU 0.99 | final MSE (mean) | wall time per run (s) |\n"
+      "|---|---|---|---|---|---|---|\n";
   for (const std::string& op_name : s.ops) {
     for (const Target& target : s.targets) {
-      std::string ious, reach;
-      double secs = 0;
+      std::string ious, index_ious, reach;
+      double secs = 0, mse = 0;
       int count = 0;
       for (const RunSummary& r : runs) {
         if (r.op != op_name || r.target != target.name) continue;
         absl::StrAppendFormat(&ious, "%s%.3f", ious.empty() ? "" : ", ", r.iou);
+        absl::StrAppendFormat(&index_ious, "%s%.3f", index_ious.empty() ? "" : ", ",
+                              r.index_iou);
         absl::StrAppend(&reach, reach.empty() ? "" : ", ",
                         r.steps_to_099 > 0 ? absl::StrCat(r.steps_to_099) : "no");
         secs += r.seconds;
+        mse += r.mse;
         ++count;
       }
-      absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %.1f |\n", op_name, target.name,
-                            ious, reach, count ? secs / count : 0.0);
+      absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %s | %.4f | %.1f |\n", op_name,
+                            target.name, ious, index_ious, reach,
+                            count ? mse / count : 0.0, count ? secs / count : 0.0);
     }
   }
   return md;
@@ -328,8 +339,8 @@ int Main(int argc, char** argv) {
   if (!setup.ok()) return Fail(std::string(setup.status().message()));
   auto summary_csv = ig::experiments::CsvWriter::Open(
       setup->out_dir + "/summary.csv",
-      {"operator", "target", "seed", "final_iou", "final_accuracy", "final_mse",
-       "steps_to_iou_0.99", "seconds"});
+      {"operator", "target", "seed", "final_iou", "final_accuracy",
+       "final_index_iou", "final_mse", "steps_to_iou_0.99", "seconds"});
   if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
   std::vector<RunSummary> runs;
   for (const std::string& op_name : setup->ops) {
@@ -339,8 +350,8 @@ int Main(int argc, char** argv) {
         if (!r.ok()) return Fail(std::string(r.status().message()));
         summary_csv->TextRow({r->op, r->target, absl::StrCat(r->seed),
                               absl::StrCat(r->iou), absl::StrCat(r->accuracy),
-                              absl::StrCat(r->mse), absl::StrCat(r->steps_to_099),
-                              absl::StrCat(r->seconds)});
+                              absl::StrCat(r->index_iou), absl::StrCat(r->mse),
+                              absl::StrCat(r->steps_to_099), absl::StrCat(r->seconds)});
         runs.push_back(*r);
       }
     }
