@@ -1,9 +1,12 @@
-// Spatial index over the integer points of one chunk (CPU): marks repeated
-// points (exact tuple comparison, no pairing function, no overflow) and
-// orders the distinct points by cell of a uniform grid over their first two
-// coordinates, row-major, with their coordinates copied out as floats
-// (when asked and exact: all within 2^24) or doubles, structure of arrays. The points of a run of cells in one grid row are
-// then one contiguous range, which the kernel evaluates in vectorised loops.
+// Spatial index over the integer points of one chunk (CPU). The points are
+// counting-sorted into the cells of a uniform grid over their first two
+// coordinates (power-of-two sides, about two points per cell; chunks of at
+// most 96 points are one cell), row-major; repeated points are found within
+// each cell (equal points share a cell) by exact comparison, no pairing
+// function, no overflow. The distinct points' coordinates are copied out in
+// grid order as floats (when asked and exact: all within 2^24) or doubles,
+// structure of arrays: the points of a run of cells in one grid row are one
+// contiguous range, which the kernel evaluates in vectorised loops.
 #pragma once
 
 #include <cstdint>
