@@ -27,7 +27,10 @@ absl::StatusOr<CsvWriter> CsvWriter::Open(const std::string& path,
       if (first != header) {
         return absl::FailedPreconditionError(
             absl::StrCat("cannot append to '", path, "': its header '", first,
-                         "' differs from '", header, "'"));
+                         "' differs from '", header,
+                         "' (written by another version or configuration; "
+                         "start over with --resume=false or use another "
+                         "--out_dir)"));
       }
       write_header = false;
     }
