@@ -22,7 +22,6 @@ struct DimTerm {
   T t0;          // nearest integer to mu (ties: floor)
   T shift;       // t0 - 2 mu
   T inv_sigma;   // 1 / sigma, capped at T's largest finite value
-  T nearest_sq;  // (t0 - mu)^2 / sigma: this dimension's share of m0
 
   INDEXGRAD_HD static DimTerm Make(double mu, double sigma) {
     constexpr double kMax = sizeof(T) == 4 ? 3.4028234663852886e38
@@ -34,9 +33,6 @@ struct DimTerm {
     d.t0 = static_cast<T>(t0);
     d.shift = static_cast<T>(t0 - 2.0 * mu);
     d.inv_sigma = static_cast<T>(inv < kMax ? inv : kMax);
-    const double diff = t0 - mu;
-    const double nearest = diff * diff * (inv < kMax ? inv : kMax);
-    d.nearest_sq = static_cast<T>(nearest < kMax ? nearest : kMax);
     return d;
   }
 
@@ -50,11 +46,12 @@ struct DimTerm {
 // arithmetic the compiler vectorises (libm's exp is a call per element).
 // x = k ln2 + r with |r| <= ln2 / 2; exp(r) by its Taylor series to r^13
 // (remainder < 0.35^14 / 14! < 1e-17); 2^k from the exponent bits. Below
-// -708 (where exp leaves the normal range) it returns exp(-708) ~ 3e-308:
-// callers drop such weights by their cut-off, and a dense caller's total is
-// at least 1, so the difference is below 1e-307 of it.
+// -708 (where exp leaves the normal range) it returns exactly 0, as libm's
+// exp underflows: a point that far weighs nothing, so it adds nothing to a
+// gradient either (even where 1 / sigma overflows).
 INDEXGRAD_HD double exp_nonpositive(double x) {
-  x = x < -708.0 ? -708.0 : x;
+  const bool underflow = x < -708.0;
+  x = underflow ? -708.0 : x;  // keeps the exponent bits in range
   constexpr double kLog2e = 1.4426950408889634;
   constexpr double kLn2Hi = 6.93147180369123816490e-01;
   constexpr double kLn2Lo = 1.90821492927058770002e-10;
@@ -85,14 +82,15 @@ INDEXGRAD_HD double exp_nonpositive(double x) {
   const uint64_t bits = __builtin_bit_cast(uint64_t, kr);
   const double scale = __builtin_bit_cast(double, (bits + 1023) << 52);
 #endif
-  return p * scale;
+  return underflow ? 0.0 : p * scale;
 }
 
 // The float version: exp(x) for x <= 0 to a few float ulps (relative error
 // below 3e-7): Taylor series to r^7 (remainder < 0.35^8 / 8! < 6e-9); below
-// -87, exp(-87) ~ 1.6e-38.
+// -87, exactly 0.
 INDEXGRAD_HD float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
+  const bool underflow = x < -87.0f;
+  x = underflow ? -87.0f : x;
   constexpr float kLog2e = 1.44269504f;
   constexpr float kLn2Hi = 0.693145752f;  // ln 2 in 16 bits
   constexpr float kLn2Lo = 1.42860677e-06f;
@@ -115,7 +113,7 @@ INDEXGRAD_HD float exp_nonpositive(float x) {
   const uint32_t bits = __builtin_bit_cast(uint32_t, kr);
   const float scale = __builtin_bit_cast(float, (bits + 127u) << 23);
 #endif
-  return p * scale;
+  return underflow ? 0.0f : p * scale;
 }
 
 // The cut-off R^2 for n points in a chunk and a tolerance (> 0): every point

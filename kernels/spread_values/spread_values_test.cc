@@ -300,8 +300,9 @@ TEST(SpreadValuesMath, ExpMatchesLibmOverTheRange) {
   EXPECT_LT(worst, 1e-15);
   EXPECT_LT(worst_f, 3e-7);
   EXPECT_EQ(exp_nonpositive(0.0), 1.0);
-  EXPECT_GT(exp_nonpositive(-1e6), 0.0);  // clamped, never 0 or NaN
-  EXPECT_LT(exp_nonpositive(-1e6), 1e-300);
+  EXPECT_GT(exp_nonpositive(-708.0), 0.0);  // the last normal value
+  EXPECT_EQ(exp_nonpositive(-1e6), 0.0);     // underflow: exactly 0, not NaN
+  EXPECT_EQ(exp_nonpositive(-1e6f), 0.0f);
 }
 
 TEST(SpreadValuesMath, ExcessIsExactlyZeroAtTheNearestPoint) {
@@ -320,6 +321,25 @@ TEST(SpreadValuesMath, ExcessIsExactlyZeroAtTheNearestPoint) {
   // Against the direct formula where it is well conditioned.
   const DimTerm<double> d = DimTerm<double>::Make(3.3, 2.0);
   EXPECT_NEAR(d.Excess(7), ((7 - 3.3) * (7 - 3.3) - 0.3 * 0.3) / 2.0, 1e-14);
+}
+
+TEST(SpreadValues, SubnormalSigmaIsFinite) {
+  // 1 / sigma overflows a double: every point but the nearest is out of
+  // reach, the nearest keeps the whole value, gradients stay finite.
+  const Problem p = make_problem(1, 6, {16, 16}, 4, 4, 1.0, 8);
+  const at::Tensor sigmas = at::full({1, 6, 2}, 1e-310, kDouble).requires_grad_();
+  const at::Tensor means = p.means.clone().requires_grad_();
+  const at::Tensor values = p.values.clone().requires_grad_();
+  for (double tol : {0.0, 1e-6}) {
+    const at::Tensor out = spread_values(p.points, means, sigmas, values, 0, tol);
+    EXPECT_TRUE(at::isfinite(out).all().item<bool>()) << tol;
+    EXPECT_NEAR(out.sum().item<double>(), values.sum().item<double>(), 1e-9) << tol;
+    (out * at::randn_like(out)).sum().backward();
+    for (const auto& t : {means, sigmas, values}) {
+      EXPECT_TRUE(at::isfinite(t.grad()).all().item<bool>()) << tol;
+      t.grad().zero_();
+    }
+  }
 }
 
 TEST(SpreadValues, BadInputNamesTheArgument) {

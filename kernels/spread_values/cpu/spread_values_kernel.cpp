@@ -172,15 +172,13 @@ Reach<T> weigh_tuple(const ChunkGrid& grid, const Tuple<T>& tp,
     const double h0 = tp.HalfWidth(0, r_sq);
     const double lo0 = std::ceil(tp.mu[0] - h0);
     const double hi0 = std::floor(tp.mu[0] + h0);
-    const double t0 = static_cast<double>(tp.dim[0].t0);
-    const double shift0 = t0 - 2.0 * tp.mu[0], inv_sigma0 = 1.0 / tp.sigma[0];
+    const DimTerm<double> dim0 = DimTerm<double>::Make(tp.mu[0], tp.sigma[0]);
     grid.ForEachRange(
         lo0, hi0,
         [&](double a, double b, double* lo1, double* hi1) {
           // The smallest excess of coordinate 0 over the integers in [a, b].
-          const double t = std::min(std::max(t0, a), b);
-          const double excess = (t - t0) * (t + shift0) * inv_sigma0;
-          const double budget = r_sq - excess;
+          const double t = std::min(std::max(dim0.t0, a), b);
+          const double budget = r_sq - dim0.Excess(t);
           if (budget < 0) return false;
           const double h1 = tp.HalfWidth(1, budget);
           *lo1 = std::ceil(tp.mu[1] - h1);
