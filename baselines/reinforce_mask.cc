@@ -55,8 +55,7 @@ at::Tensor ReinforceMaskOperatorImpl::ScoreSurrogate(const at::Tensor& loss) {
 }
 
 at::Tensor ReinforceMaskOperatorImpl::Indices() {
-  const at::Tensor flat = logits.detach().argmax(1);
-  return at::stack({flat.div(options.width(), "floor"), flat.remainder(options.width())}, 1);
+  return diff_masks::PixelsOfFlat(logits.detach().argmax(1), options.width());
 }
 
 void AddReinforceMaskOperator(diff_masks::MaskOperatorFactory& factory) {

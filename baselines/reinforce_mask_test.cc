@@ -67,6 +67,9 @@ TEST(ReinforceMaskOperator, FromTheFactoryItsObjectiveIsTheSurrogate) {
     (*op)->Objective(mse).backward();   // the score function's path
   }
   EXPECT_GT(rf->logits.grad().abs().sum().item<double>(), 0);
+  // Its indices: each distribution's most likely pixel, (row, column).
+  const at::Tensor idx = (*op)->Indices();
+  EXPECT_TRUE(idx.select(1, 0).mul(6).add(idx.select(1, 1)).equal(rf->logits.argmax(1)));
 }
 
 }  // namespace

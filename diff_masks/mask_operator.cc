@@ -148,14 +148,9 @@ MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder de
   points = register_parameter("points", at::rand({options.k(), 2}, any.options()));
 }
 
-namespace {
-
-// Row-major pixel index [K] -> [K, 2] (row, column).
 at::Tensor PixelsOfFlat(const at::Tensor& flat, int64_t width) {
   return at::stack({flat.div(width, "floor"), flat.remainder(width)}, 1);
 }
-
-}  // namespace
 
 at::Tensor GaussianMaskOperatorImpl::Indices() {
   return at::floor(points.detach() + 0.5).to(at::kLong);

@@ -40,6 +40,10 @@ class MaskOperator : public torch::nn::Module {
   virtual at::Tensor Indices() = 0;
 };
 
+// Row-major pixel indices [K] int64 of an image `width` wide -> [K, 2]
+// (row, column): for operators whose indices are categorical over pixels.
+at::Tensor PixelsOfFlat(const at::Tensor& flat, int64_t width);
+
 // Method 2: K learnable 2-D points, each an isotropic Gaussian of standard
 // deviation `stddev` in pixels (the paper's covariance (1/delta) I: delta =
 // 1/stddev^2; the sparse layer's sigma, by contrast, is a variance), summed
