@@ -84,6 +84,7 @@ class ChunkGrid {
  private:
   void BuildOneCell();  // small chunks: one cell, repeats by pairs
   void BuildCells();    // a grid of about two points per cell
+  void SetOneCell(int d);  // dimension d: one cell holding every point
   bool Equal(int64_t a, int64_t b) const;  // points a and b, every coordinate
   // Marks repeats among the points [first, last) of one cell (may reorder).
   void MarkRepeatsInCell(int64_t* first, int64_t* last);
