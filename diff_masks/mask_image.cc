@@ -2,6 +2,7 @@
 
 #include <stb/stb_image.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -28,12 +29,33 @@ bool Pnm16IsSwapped() {
   return swapped;
 }
 
-bool IsPnm(FILE* file) {
-  char magic[2] = {0, 0};
+// For a binary PGM/PPM (P5/P6): the offset of its first pixel byte, after
+// the header's three numbers (comments allowed) and one whitespace; -1 for
+// any other file. The file position is left where it was. stb_image does
+// not notice a PNM file cut short (it returned garbage pixels), so the
+// caller checks the pixel bytes are all there.
+int64_t PnmDataOffset(FILE* file) {
   const long at = std::ftell(file);
-  const size_t got = std::fread(magic, 1, 2, file);
+  int64_t offset = -1;
+  char magic[2] = {0, 0};
+  if (std::fread(magic, 1, 2, file) == 2 && magic[0] == 'P' &&
+      (magic[1] == '5' || magic[1] == '6')) {
+    int numbers = 0, c = std::fgetc(file);
+    while (c != EOF && numbers < 3) {
+      if (c == '#') {
+        while (c != EOF && c != '\n') c = std::fgetc(file);
+      } else if (std::isdigit(c)) {
+        while (c != EOF && std::isdigit(c)) c = std::fgetc(file);
+        ++numbers;
+        continue;  // c is the character after the number
+      }
+      c = std::fgetc(file);
+    }
+    // c is the single whitespace after the third number.
+    if (numbers == 3 && c != EOF) offset = std::ftell(file);
+  }
   std::fseek(file, at, SEEK_SET);
-  return got == 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '6');
+  return offset;
 }
 
 }  // namespace
@@ -46,7 +68,8 @@ absl::StatusOr<at::Tensor> LoadMaskImage(const std::string& path) {
         absl::StrCat("mask file ", path, ": cannot be opened"));
   }
   const bool wide = stbi_is_16_bit_from_file(file.get());
-  const bool pnm = IsPnm(file.get());
+  const int64_t pnm_offset = PnmDataOffset(file.get());
+  const bool pnm = pnm_offset >= 0;
   int width = 0, height = 0, channels = 0;
   void* pixels =
       wide ? static_cast<void*>(stbi_load_from_file_16(file.get(), &width,
@@ -59,6 +82,16 @@ absl::StatusOr<at::Tensor> LoadMaskImage(const std::string& path) {
                      stbi_failure_reason(), ")"));
   }
   std::unique_ptr<void, void (*)(void*)> owned(pixels, &stbi_image_free);
+  if (pnm) {
+    std::fseek(file.get(), 0, SEEK_END);
+    const int64_t have = std::ftell(file.get()) - pnm_offset;
+    const int64_t need = int64_t(width) * height * channels * (wide ? 2 : 1);
+    if (have < need) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mask file ", path, ": cut short (", have, " bytes of pixel data, a ",
+          height, " x ", width, " image needs ", need, ")"));
+    }
+  }
   const bool swap = wide && pnm && Pnm16IsSwapped();
   at::Tensor mask = at::empty({height, width}, at::kFloat);
   float* out = mask.data_ptr<float>();

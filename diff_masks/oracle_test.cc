@@ -182,6 +182,15 @@ TEST(LoadMaskImage, MissingAndCorruptFilesNameTheFile) {
   EXPECT_NE(message.find("mask file " + corrupt + ": not a readable image"),
             std::string::npos)
       << message;
+  // A PGM cut short: stb_image alone returned garbage pixels for it.
+  const std::string cut = TempPath("cut.pgm");
+  {
+    std::ofstream out(cut, std::ios::binary);
+    out << "P5\n# a comment\n4 3\n255\n" << std::string(5, '\xff');
+  }
+  EXPECT_EQ(LoadMaskImage(cut).status().message(),
+            "mask file " + cut +
+                ": cut short (5 bytes of pixel data, a 3 x 4 image needs 12)");
 }
 
 }  // namespace

@@ -118,6 +118,9 @@ struct Target {
 absl::StatusOr<Target> ParseTarget(absl::string_view entry, int64_t size) {
   Target t;
   if (absl::ConsumePrefix(&entry, "file:")) {
+    if (entry.empty()) {
+      return absl::InvalidArgumentError("file: needs a path (file:PATH)");
+    }
     t.path = ig::experiments::UserPath(std::string(entry));
     auto mask = dm::LoadMaskImage(t.path);
     if (!mask.ok()) return mask.status();
