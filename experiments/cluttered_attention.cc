@@ -28,7 +28,7 @@
 
 ABSL_FLAG(std::string, preset, "default",
           "default: 60 x 60 canvas, 4 distractors, 6,000 training images x 3 epochs, a "
-          "quarter-width source network, lr 3e-4 (minutes on 2 CPU cores, not converged); "
+          "quarter-width source network, lr 1e-3 (minutes on 2 CPU cores, not converged); "
           "paper: 100 x 100, 8 distractors, 60,000 x 70 epochs, batch 128, lr 1e-4, the "
           "paper's source network. Explicit flags override the preset.");
 ABSL_FLAG(std::string, methods, "", "comma-separated: sparse1, sparse8, ram, convnet (all if empty)");

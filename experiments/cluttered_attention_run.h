@@ -8,7 +8,7 @@
 // Presets:
 //   default   60 x 60 canvas with 4 distractors (the other standard
 //             setting), 6,000 training images, 3 epochs, batch 32, Adam lr
-//             3e-4, the source network at a quarter of its channels and 128
+//             1e-3, the source network at a quarter of its channels and 128
 //             hidden units; 500 validation and 1,000 test images (minutes on
 //             2 CPU cores; far from converged)
 //   paper     100 x 100 canvas with 8 distractors, 60,000 training images,
@@ -38,7 +38,7 @@ struct AttentionPreset {
   int64_t test_size = 1000;
   int64_t epochs = 3;
   int64_t batch = 32;
-  double lr = 3e-4;
+  double lr = 1e-3;
   double source_width = 0.25;
   int64_t source_hidden = 128;
   double initial_variance = 0;  // glimpses' starting variance, px^2 (0: the paper's)

@@ -5,6 +5,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
+#include <torch/nn/init.h>
 
 #include <algorithm>
 #include <cmath>
@@ -52,6 +53,23 @@ torch::nn::Sequential SourceNetwork(const SourceNetworkOptions& o) {
       torch::nn::Linear(c3 * after * after, o.hidden()), torch::nn::ReLU(),
       torch::nn::Linear(o.hidden(), o.hidden()), torch::nn::ReLU(),
       torch::nn::Linear(o.hidden(), o.outputs()));
+  // Our choice (the paper is silent): He initialisation (normal, fan-in,
+  // gain sqrt(2)) and zero biases. LibTorch's default (weight variance
+  // 1 / (3 fan_in)) divides the activations' second moment by about 6 per
+  // ReLU layer: a unit-variance input left the quarter-width network with
+  // second moment 5e-7 (He: 0.6; biases zero in both). On the default
+  // preset (564 steps) it measured: test error 79.1 -> 62.7 % (sparse1, lr
+  // 1e-3) and 72.8 -> 61.9 % (ConvNet, lr 3e-4).
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : net->named_parameters()) {
+      if (p.key().find("weight") != std::string::npos) {
+        torch::nn::init::kaiming_normal_(p.value(), 0, torch::kFanIn, torch::kReLU);
+      } else {
+        p.value().zero_();
+      }
+    }
+  }
   return net;
 }
 

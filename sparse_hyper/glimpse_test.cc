@@ -131,6 +131,24 @@ TEST(SparseAttention, GradientsReachTheSourceNetwork) {
   EXPECT_GT(model->glimpse->value.grad().abs().sum().item<double>(), 0);
 }
 
+// He initialisation keeps the signal's scale through the nine ReLU layers:
+// a unit-variance input leaves with a second moment of order 1 (LibTorch's
+// default initialisation gave 5e-7 here), and the biases start at zero.
+TEST(SourceNetwork, KeepsTheSignalScaleAtInitialisation) {
+  at::manual_seed(5);
+  torch::nn::Sequential net = SourceNetwork(
+      SourceNetworkOptions().side(60).width(0.25).hidden(128).outputs(10));
+  const double second_moment =
+      net->forward(at::randn({64, 1, 60, 60})).pow(2).mean().item<double>();
+  EXPECT_GT(second_moment, 0.1);
+  EXPECT_LT(second_moment, 10.0);
+  for (const auto& p : net->named_parameters()) {
+    if (p.key().find("bias") != std::string::npos) {
+      EXPECT_EQ(p.value().abs().max().item<double>(), 0.0) << p.key();
+    }
+  }
+}
+
 TEST(SparseAttention, InitialVarianceInPixels) {
   SparseAttention model(SparseAttentionOptions().side(40).glimpses(3).glimpse_size(4)
                             .source_width(0.25).source_hidden(8).initial_variance(2.5));
