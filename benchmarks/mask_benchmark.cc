@@ -35,10 +35,9 @@ void BM_MaskStep(benchmark::State& state, const std::string& name) {
   dm::MaskOperatorFactory factory;
   baselines::AddReinforceMaskOperator(factory);
   dm::OperatorSettings settings;
-  settings.stddev_start = std::max(1.0, size / 32.0);
   if (name == "mlp") settings.decoder = dm::MaskDecoder(dm::MaskDecoderOptions(size, size));
   const std::map<std::string, double> lr = {
-      {"gaussian", 0.02}, {"gumbel", 0.01}, {"mlp", 0.001}, {"reinforce", 0.1}};
+      {"gaussian", 0.1}, {"gumbel", 0.01}, {"mlp", 0.001}, {"reinforce", 0.1}};
   auto op = factory.Make(name, size, size, oracle.target_pixels(), settings);
   if (!op.ok()) {
     state.SkipWithError(std::string(op.status().message()).c_str());

@@ -9,7 +9,6 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/pooling.h>
 
-#include "kernels/gaussian_splat/gaussian_splat.h"
 
 namespace indexgrad {
 namespace diff_masks {
@@ -32,8 +31,24 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
 
 }  // namespace
 
+at::Tensor PixelMasses(const at::Tensor& centres, double stddev, int64_t n) {
+  TORCH_CHECK(centres.dim() == 1 && centres.is_floating_point(),
+              "PixelMasses: centres must be a 1-D floating tensor, got ", centres.dim(),
+              "-D ", centres.scalar_type());
+  TORCH_CHECK(stddev > 0 && std::isfinite(stddev), "PixelMasses: stddev must be > 0, got ",
+              stddev);
+  TORCH_CHECK(n >= 1, "PixelMasses: n must be >= 1, got ", n);
+  // erf at the n + 1 pixel edges; a pixel's mass is the difference of two
+  // neighbours (the factor 1/2 of the normal CDF cancels in the ratio).
+  const at::Tensor edges = at::arange(n + 1, centres.options()) - 0.5;
+  const at::Tensor cdf =
+      at::erf((edges.unsqueeze(0) - centres.unsqueeze(1)) * (1.0 / (stddev * std::sqrt(2.0))));
+  const at::Tensor mass = cdf.narrow(1, 1, n) - cdf.narrow(1, 0, n);
+  return mass / (cdf.narrow(1, n, 1) - cdf.narrow(1, 0, 1));
+}
+
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
-    : options(options_), stddev_(options_.stddev_start()), noise_(options_.noise()) {
+    : options(options_), stddev_(options_.stddev_start()) {
   const char* op = "GaussianMaskOperator";
   TORCH_CHECK(options.height() >= 1 && options.width() >= 1, op,
               ": height and width must be positive, got ", options.height(),
@@ -45,9 +60,6 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
   TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1,
               op, ": anneal_fraction must be in (0, 1], got ",
               options.anneal_fraction());
-  TORCH_CHECK(options.margin() >= 0 && options.noise() >= 0, op,
-              ": margin and noise must be >= 0, got ", options.margin(), " and ",
-              options.noise());
   const at::Tensor scale = at::tensor(
       {static_cast<float>(options.height() - 1),
        static_cast<float>(options.width() - 1)});
@@ -57,27 +69,19 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
 void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
   stddev_ = AnnealGeometric(options.stddev_start(), options.stddev_end(),
                            options.anneal_fraction(), step, total);
-  const double left = total > 0
-      ? 1.0 - static_cast<double>(step) / (options.anneal_fraction() * static_cast<double>(total))
-      : 0.0;
-  noise_ = options.noise() * std::max(0.0, left);
 }
 
 at::Tensor GaussianMaskOperatorImpl::Mask() {
-  const at::Tensor sum = gaussian_splat(points.unsqueeze(0), stddev_,
-                                        options.height(), options.width(),
-                                        options.tolerance())
-                             .squeeze(0);  // [H, W]
-  // Clamp in the forward pass, identity in the backward pass.
-  return straight_through(sum.clamp(0, 1), sum);
+  const at::Tensor rows = PixelMasses(points.select(1, 0), stddev_, options.height());
+  const at::Tensor cols = PixelMasses(points.select(1, 1), stddev_, options.width());
+  return rows.t().mm(cols);  // [H, W]
 }
 
 void GaussianMaskOperatorImpl::AfterStep() {
   at::NoGradGuard no_grad;
-  if (noise_ > 0) points.add_(at::randn_like(points) * noise_);
-  const double m = options.margin();
-  points.select(1, 0).clamp_(-m, options.height() - 1 + m);
-  points.select(1, 1).clamp_(-m, options.width() - 1 + m);
+  constexpr double kInside = 0.49;
+  points.select(1, 0).clamp_(-kInside, options.height() - 1 + kInside);
+  points.select(1, 1).clamp_(-kInside, options.width() - 1 + kInside);
 }
 
 GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)

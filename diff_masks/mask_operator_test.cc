@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/optim/adam.h>
 
+#include <cmath>
+
 #include "diff_masks/operator_factory.h"
 #include "diff_masks/oracle.h"
 #include "kernels/testing/expect_error.h"
@@ -11,17 +13,67 @@ namespace indexgrad {
 namespace diff_masks {
 namespace {
 
-TEST(GaussianMaskOperator, MaskInUnitIntervalWithStraightThroughGradient) {
+// Reference: the normal CDF by std::erf, pixel by pixel, in double.
+double ReferenceMass(double centre, double stddev, int64_t pixel, int64_t n) {
+  auto cdf = [&](double x) { return 0.5 * (1 + std::erf((x - centre) / (stddev * std::sqrt(2.0)))); };
+  return (cdf(pixel + 0.5) - cdf(pixel - 0.5)) / (cdf(n - 0.5) - cdf(-0.5));
+}
+
+TEST(PixelMasses, MatchAPixelByPixelReferenceAndSumToOne) {
+  const at::Tensor centres = at::tensor({0.0, 3.3, -0.49, 6.49, 2.5}, at::kDouble);
+  for (double stddev : {0.1, 0.7, 5.0}) {
+    const at::Tensor m = PixelMasses(centres, stddev, 7);
+    ASSERT_EQ(m.sizes(), (at::IntArrayRef{5, 7}));
+    for (int64_t k = 0; k < 5; ++k) {
+      for (int64_t i = 0; i < 7; ++i) {
+        EXPECT_NEAR(m[k][i].item<double>(),
+                    ReferenceMass(centres[k].item<double>(), stddev, i, 7), 1e-12)
+            << "stddev " << stddev << " point " << k << " pixel " << i;
+      }
+    }
+    EXPECT_LT((m.sum(1) - 1).abs().max().item<double>(), 1e-12);
+  }
+  // Narrow: the point's own pixel holds nearly everything (1 - 2 Phi(-5)).
+  EXPECT_NEAR(PixelMasses(at::tensor({3.0}, at::kDouble), 0.1, 7)[0][3].item<double>(), 1.0,
+              1e-6);
+}
+
+TEST(PixelMasses, GradientsMatchFiniteDifferences) {
+  const at::Tensor centres = at::tensor({0.2, 3.7, 5.9}, at::kDouble).requires_grad_();
+  const at::Tensor weights = at::randn({3, 6}, at::kDouble);
+  auto f = [&](const at::Tensor& c) { return (PixelMasses(c, 0.8, 6) * weights).sum(); };
+  f(centres).backward();
+  const double h = 1e-6;
+  for (int64_t k = 0; k < 3; ++k) {
+    at::Tensor up = centres.detach().clone(), down = centres.detach().clone();
+    up[k] += h;
+    down[k] -= h;
+    const double numeric = (f(up).item<double>() - f(down).item<double>()) / (2 * h);
+    EXPECT_NEAR(centres.grad()[k].item<double>(), numeric, 1e-8) << k;
+  }
+  EXPECT_ERROR_CONTAINS(PixelMasses(centres.detach(), 0, 6), "stddev must be > 0, got 0");
+  EXPECT_ERROR_CONTAINS(PixelMasses(centres.detach().view({3, 1}), 1, 6),
+                        "centres must be a 1-D floating tensor, got 2-D");
+}
+
+TEST(GaussianMaskOperator, EachPointAddsOnePixelOfMass) {
   at::manual_seed(0);
   GaussianMaskOperator op(GaussianMaskOptions(8, 8, 20).stddev_start(1.5));
   const at::Tensor m = op->Mask();
   EXPECT_EQ(m.sizes(), at::IntArrayRef({8, 8}));
   EXPECT_GE(m.min().item<float>(), 0.0f);
-  EXPECT_LE(m.max().item<float>(), 1.0f);
-  EXPECT_FLOAT_EQ(m.max().item<float>(), 1.0f);  // 20 wide Gaussians overlap
-  // Even where the sum is clamped, the gradient reaches the points.
-  (m * at::randn({8, 8})).sum().backward();
-  EXPECT_GT(op->points.grad().abs().min().item<float>(), 0.0f);
+  EXPECT_NEAR(m.sum().item<float>(), 20.0f, 1e-3);  // whatever the width
+  // Two points on one pixel read 2 there (no clamp): the MSE sees them.
+  {
+    at::NoGradGuard no_grad;
+    op->points.copy_(at::tensor({3.0f, 4.0f, 3.0f, 4.0f}).view({2, 2}).repeat({10, 1}));
+  }
+  op->SetProgress(1, 1);  // stddev_end 0.15
+  const double own = ReferenceMass(3.0, 0.15, 3, 8) * ReferenceMass(4.0, 0.15, 4, 8);
+  EXPECT_NEAR(op->Mask()[3][4].item<float>(), 20 * own, 1e-3);
+  EXPECT_GT(20 * own, 19.9);
+  (op->Mask() * at::randn({8, 8})).sum().backward();
+  EXPECT_TRUE(at::isfinite(op->points.grad()).all().item<bool>());
 }
 
 TEST(GaussianMaskOperator, StddevAnneals) {
@@ -37,20 +89,41 @@ TEST(GaussianMaskOperator, StddevAnneals) {
   EXPECT_DOUBLE_EQ(op->stddev(), 0.5);
 }
 
-TEST(GaussianMaskOperator, LearnsASmallDiscThroughTheOracle) {
-  // 12 x 12 disc of radius 3 (29 pixels) through the oracle's MSE alone,
-  // with the experiment's settings. Measured: IoU 1.0 after 600 steps from
-  // about 0.3 at the random start (0.73 without the margin and the noise).
+// Through the oracle's MSE alone, with the experiment's settings (stddev a
+// quarter of the side -> 0.15 over 80 % of the steps, Adam lr side / 320
+// pixels): every target pixel gets its own point.
+TEST(GaussianMaskOperator, RecoversSmallTargetsIndexByIndex) {
+  for (TargetKind kind : {TargetKind::kDisc, TargetKind::kLeftHalf}) {
+    at::manual_seed(1);
+    auto oracle = *MaskOracle::Create(kind, 16, 16, 0, /*num_pixels=*/24);
+    GaussianMaskOperator op(GaussianMaskOptions(16, 16, oracle.target_pixels()).stddev_start(4));
+    torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.1));
+    op->SetProgress(0, 1);
+    const double start = oracle.IndexIoU(op->Indices());
+    const int64_t steps = 2000;
+    for (int64_t s = 0; s < steps; ++s) {
+      op->SetProgress(s, steps);
+      adam.zero_grad();
+      oracle.Mse(op->Mask()).backward();
+      adam.step();
+      op->AfterStep();
+    }
+    const int k = static_cast<int>(kind);
+    EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.99) << "target " << k << " start " << start;
+    EXPECT_GE(oracle.Score(op->Mask()).iou, 0.99) << "target " << k;
+    EXPECT_LT(start, 0.6) << "target " << k;
+  }
+}
+
+// Isolated pixels are the known gap (README): points pair up on one pixel
+// while another stays empty. Measured here: index IoU 0.83 (20 of 24
+// pixels) from 0.05; at 32 x 32 with 256 pixels, 0.87-0.90.
+TEST(GaussianMaskOperator, FindsMostIsolatedPixels) {
   at::manual_seed(1);
-  auto oracle = *MaskOracle::Create(TargetKind::kDisc, 12, 12, 0);
-  GaussianMaskOperator op(GaussianMaskOptions(12, 12, oracle.target_pixels())
-                              .stddev_start(1.0)
-                              .stddev_end(0.5)
-                              .anneal_fraction(0.5));
-  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.02));
-  op->SetProgress(0, 1);
-  const double start_iou = oracle.Score(op->Mask()).iou;
-  const int64_t steps = 600;
+  auto oracle = *MaskOracle::Create(TargetKind::kRandomPixels, 16, 16, 0, /*num_pixels=*/24);
+  GaussianMaskOperator op(GaussianMaskOptions(16, 16, oracle.target_pixels()).stddev_start(4));
+  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.1));
+  const int64_t steps = 2000;
   for (int64_t s = 0; s < steps; ++s) {
     op->SetProgress(s, steps);
     adam.zero_grad();
@@ -58,31 +131,23 @@ TEST(GaussianMaskOperator, LearnsASmallDiscThroughTheOracle) {
     adam.step();
     op->AfterStep();
   }
-  const double iou = oracle.Score(op->Mask()).iou;
-  EXPECT_GE(iou, 0.99) << "start " << start_iou;
-  EXPECT_LT(start_iou, 0.6);
+  EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.75);
 }
 
-TEST(GaussianMaskOperator, NoiseDecaysAndPointsStayWithinTheMargin) {
+TEST(GaussianMaskOperator, PointsStayOnTheImage) {
   at::manual_seed(3);
-  GaussianMaskOperator op(
-      GaussianMaskOptions(6, 6, 50).noise(2.0).margin(1.0).anneal_fraction(0.5));
-  op->SetProgress(0, 100);
-  EXPECT_DOUBLE_EQ(op->noise(), 2.0);
-  op->SetProgress(25, 100);
-  EXPECT_NEAR(op->noise(), 1.0, 1e-12);
-  const at::Tensor before = op->points.detach().clone();
-  op->AfterStep();  // std 1 noise on 100 coordinates: they all move
-  EXPECT_GT((op->points - before).abs().min().item<float>(), 0.0f);
-  for (int i = 0; i < 20; ++i) op->AfterStep();
-  EXPECT_GE(op->points.min().item<float>(), -1.0f);
-  EXPECT_LE(op->points.max().item<float>(), 6.0f);
-  EXPECT_LT(op->points.min().item<float>(), 0.0f);  // some left the image
-  op->SetProgress(60, 100);
-  EXPECT_DOUBLE_EQ(op->noise(), 0.0);
-  const at::Tensor settled = op->points.detach().clone();
+  GaussianMaskOperator op(GaussianMaskOptions(6, 5, 50));
+  {
+    at::NoGradGuard no_grad;
+    op->points.mul_(4).sub_(8);  // most far outside
+  }
   op->AfterStep();
-  EXPECT_TRUE(op->points.equal(settled));
+  const at::Tensor idx = op->Indices();
+  EXPECT_GE(idx.min().item<int64_t>(), 0);
+  EXPECT_LE(idx.select(1, 0).max().item<int64_t>(), 5);
+  EXPECT_LE(idx.select(1, 1).max().item<int64_t>(), 4);
+  EXPECT_LE(op->points.select(1, 1).max().item<float>(), 4.49f + 1e-6f);
+  EXPECT_GE(op->points.min().item<float>(), -0.49f - 1e-6f);
 }
 
 TEST(GaussianMaskOperator, BadOptions) {
@@ -91,8 +156,8 @@ TEST(GaussianMaskOperator, BadOptions) {
   EXPECT_ERROR_CONTAINS(
       GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).stddev_end(0)),
       "stddev_start and stddev_end must be > 0");
-  EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).margin(-1)),
-                        "margin and noise must be >= 0, got -1");
+  EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).anneal_fraction(0)),
+                        "anneal_fraction must be in (0, 1], got 0");
 }
 
 TEST(GumbelMaskOperator, AtMostKPixelsAndGradientReachesNetwork) {

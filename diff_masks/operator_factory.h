@@ -27,11 +27,11 @@ namespace diff_masks {
 
 // The settings of every operator (each reads its own).
 struct OperatorSettings {
-  // gaussian (pixels): the annealed standard deviation, how far points may
-  // leave the image, the initial noise std.
-  double stddev_start = 1.0, stddev_end = 0.5, margin = 3.0, noise = 0.1;
-  // gaussian and mlp: fraction of the steps over which stddev / the
-  // decoder temperature anneals.
+  // gaussian (pixels): the standard deviation, annealed from stddev_start
+  // (0: a quarter of the smaller side) to stddev_end over the first
+  // stddev_anneal_fraction of the steps.
+  double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.8;
+  // mlp: fraction of the steps over which the decoder temperature anneals.
   double anneal_fraction = 0.5;
   // gumbel: softmax temperature.
   double temperature = 0.5;

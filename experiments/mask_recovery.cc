@@ -57,7 +57,9 @@ ABSL_FLAG(int64_t, seeds, 2, "runs per (operator, target)");
 ABSL_FLAG(int64_t, steps, 2000, "optimisation steps per run");
 ABSL_FLAG(int64_t, eval_every, 50, "steps between IoU evaluations");
 ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");
-ABSL_FLAG(double, lr, 0.02, "Adam learning rate of the Gaussian operator");
+ABSL_FLAG(double, lr, 0.0,
+          "Adam learning rate of the Gaussian operator (pixels); 0: 0.1 x --size / 32, "
+          "at least 0.1 (the points travel further on larger images)");
 ABSL_FLAG(double, gumbel_lr, 0.01, "Adam learning rate of the Gumbel operator");
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operator: softmax temperature");
 ABSL_FLAG(double, mlp_lr, 0.001,
@@ -67,17 +69,12 @@ ABSL_FLAG(double, mlp_temperature_start, 4.0,
           "over --anneal_fraction of the steps)");
 ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseline");
 ABSL_FLAG(double, stddev_start, 0.0,
-          "Gaussian operator: initial std (pixels); 0: size / 32, at least 1 "
-          "(1 at 32 x 32, 2 at 64 x 64, 4 at 128 x 128)");
-ABSL_FLAG(double, stddev_end, 0.5, "Gaussian operator: final std (pixels)");
-ABSL_FLAG(double, margin, 3.0,
-          "Gaussian operator: how far (pixels) points may leave the image");
-ABSL_FLAG(double, noise, 0.1,
-          "Gaussian operator: initial std (pixels) of the noise added to the "
-          "points after each step, decaying to 0 with the annealing");
+          "Gaussian operator: initial std (pixels); 0: a quarter of --size");
+ABSL_FLAG(double, stddev_end, 0.15, "Gaussian operator: final std (pixels)");
+ABSL_FLAG(double, stddev_anneal_fraction, 0.8,
+          "Gaussian operator: fraction of steps over which the std anneals");
 ABSL_FLAG(double, anneal_fraction, 0.5,
-          "Gaussian and MLP operators: fraction of steps over which stddev / the "
-          "temperature anneals");
+          "MLP operator: fraction of steps over which the temperature anneals");
 ABSL_FLAG(std::string, data_dir, "",
           "folder with mnist/ IDX files for the digit target (default "
           "$INDEXGRAD_DATA_DIR, else <workspace>/data)");
@@ -183,7 +180,9 @@ absl::StatusOr<Setup> SetupFromFlags() {
   if (absl::GetFlag(FLAGS_eval_every) < 1) return Invalid("--eval_every must be >= 1");
   s.snap_every = std::max<int64_t>(
       1, s.steps / std::max<int64_t>(1, absl::GetFlag(FLAGS_snapshots)));
-  s.learning_rates = {{"gaussian", absl::GetFlag(FLAGS_lr)},
+  double gaussian_lr = absl::GetFlag(FLAGS_lr);
+  if (gaussian_lr == 0) gaussian_lr = 0.1 * std::max(1.0, static_cast<double>(s.size) / 32);
+  s.learning_rates = {{"gaussian", gaussian_lr},
                       {"gumbel", absl::GetFlag(FLAGS_gumbel_lr)},
                       {"mlp", absl::GetFlag(FLAGS_mlp_lr)},
                       {"reinforce", absl::GetFlag(FLAGS_reinforce_lr)}};
@@ -198,7 +197,6 @@ absl::StatusOr<Setup> SetupFromFlags() {
     return Invalid(absl::StrCat("--stddev_start must be >= 0 (0: automatic), got ",
                                 stddev_start));
   }
-  if (stddev_start == 0) stddev_start = std::max(1.0, static_cast<double>(s.size) / 32);
   ig::baselines::AddReinforceMaskOperator(s.factory);
   for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_operators), ',')) {
     if (!s.factory.Has(std::string(o))) {
@@ -222,8 +220,7 @@ absl::StatusOr<Setup> SetupFromFlags() {
   }
   s.settings.stddev_start = stddev_start;
   s.settings.stddev_end = absl::GetFlag(FLAGS_stddev_end);
-  s.settings.margin = absl::GetFlag(FLAGS_margin);
-  s.settings.noise = absl::GetFlag(FLAGS_noise);
+  s.settings.stddev_anneal_fraction = absl::GetFlag(FLAGS_stddev_anneal_fraction);
   s.settings.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
   s.settings.temperature = absl::GetFlag(FLAGS_temperature);
   s.settings.mlp_temperature_start = absl::GetFlag(FLAGS_mlp_temperature_start);
