@@ -37,7 +37,7 @@ void BM_MaskStep(benchmark::State& state, const std::string& name) {
   dm::OperatorSettings settings;
   if (name == "mlp") settings.decoder = dm::MaskDecoder(dm::MaskDecoderOptions(size, size));
   const std::map<std::string, double> lr = {
-      {"gaussian", 0.1}, {"gumbel", 0.01}, {"mlp", 0.001}, {"reinforce", 0.1}};
+      {"gaussian", 0.1}, {"gumbel", 0.05}, {"gumbel_net", 0.01}, {"mlp", 0.001}, {"reinforce", 0.1}};
   auto op = factory.Make(name, size, size, oracle.target_pixels(), settings);
   if (!op.ok()) {
     state.SkipWithError(std::string(op.status().message()).c_str());
@@ -61,6 +61,8 @@ void BM_MaskStep(benchmark::State& state, const std::string& name) {
 BENCHMARK_CAPTURE(BM_MaskStep, gaussian, std::string("gaussian"))
     ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MaskStep, gumbel, std::string("gumbel"))
+    ->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MaskStep, gumbel_net, std::string("gumbel_net"))
     ->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MaskStep, mlp, std::string("mlp"))
     ->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMillisecond);

@@ -87,15 +87,26 @@ void GaussianMaskOperatorImpl::AfterStep() {
 GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)
     : options(options_) {
   const char* op = "GumbelMaskOperator";
-  TORCH_CHECK(options.height() >= 4 && options.width() >= 4 &&
-                  options.height() % 4 == 0 && options.width() % 4 == 0,
-              op, ": height and width must be positive multiples of 4, got ",
+  TORCH_CHECK(options.height() >= 1 && options.width() >= 1, op,
+              ": height and width must be positive, got ", options.height(), " x ",
+              options.width());
+  TORCH_CHECK(!options.network() ||
+                  (options.height() % 4 == 0 && options.width() % 4 == 0),
+              op, ": with network, height and width must be multiples of 4, got ",
               options.height(), " x ", options.width());
   TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
   TORCH_CHECK(options.channels() >= 1, op, ": channels must be >= 1, got ",
               options.channels());
   TORCH_CHECK(options.temperature() > 0, op,
               ": temperature must be > 0, got ", options.temperature());
+  TORCH_CHECK(options.noise_fraction() > 0 && options.noise_fraction() <= 1, op,
+              ": noise_fraction must be in (0, 1], got ", options.noise_fraction());
+  if (!options.network()) {
+    // Nearly uniform: every pixel equally likely at the start.
+    logits = register_parameter(
+        "logits", at::randn({options.k(), options.height() * options.width()}) * 0.01);
+    return;
+  }
   namespace nn = torch::nn;
   const int64_t c = options.channels();
   network = register_module(
@@ -113,21 +124,31 @@ GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)
                           at::rand({1, 1, options.height(), options.width()}));
 }
 
+void GumbelMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
+  noise_scale_ = total > 0 ? std::max(0.0, 1.0 - static_cast<double>(step) /
+                                                     (options.noise_fraction() *
+                                                      static_cast<double>(total)))
+                           : 0.0;
+}
+
 at::Tensor GumbelMaskOperatorImpl::Logits() {
+  if (!options.network()) return logits;
   return network->forward(input).view({options.k(), -1});  // [k, H * W]
 }
 
 at::Tensor GumbelMaskOperatorImpl::Mask() {
-  at::Tensor logits = Logits();
-  // Gumbel(0, 1) noise: -log(-log(U)), U in (0, 1).
-  const at::Tensor u = at::rand_like(logits).clamp(1e-10, 1 - 1e-10);
-  logits = logits - at::log(-at::log(u));
-  const at::Tensor soft = at::softmax(logits / options.temperature(), 1);
+  at::Tensor z = Logits();
+  if (noise_scale_ > 0) {
+    // Gumbel(0, 1) noise: -log(-log(U)), U in (0, 1).
+    const at::Tensor u = at::rand_like(z).clamp(1e-10, 1 - 1e-10);
+    z = z - noise_scale_ * at::log(-at::log(u));
+  }
+  const at::Tensor soft = at::softmax(z / options.temperature(), 1);
   const at::Tensor hard = at::zeros_like(soft).scatter_(
       1, soft.argmax(1, /*keepdim=*/true), 1.0);
   const at::Tensor sum =
       straight_through(hard, soft).sum(0).view({options.height(), options.width()});
-  return straight_through(sum.clamp(0, 1), sum);
+  return options.clamp() ? straight_through(sum.clamp(0, 1), sum) : sum;
 }
 
 MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder decoder_)

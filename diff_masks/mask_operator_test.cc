@@ -13,6 +13,18 @@ namespace indexgrad {
 namespace diff_masks {
 namespace {
 
+// Trains `op` on `oracle` for `steps` steps with Adam at `lr`.
+void Recover(MaskOperator& op, const MaskOracle& oracle, int64_t steps, double lr) {
+  torch::optim::Adam adam(op.parameters(), torch::optim::AdamOptions(lr));
+  for (int64_t s = 0; s < steps; ++s) {
+    op.SetProgress(s, steps);
+    adam.zero_grad();
+    oracle.Mse(op.Mask()).backward();
+    adam.step();
+    op.AfterStep();
+  }
+}
+
 // Reference: the normal CDF by std::erf, pixel by pixel, in double.
 double ReferenceMass(double centre, double stddev, int64_t pixel, int64_t n) {
   auto cdf = [&](double x) { return 0.5 * (1 + std::erf((x - centre) / (stddev * std::sqrt(2.0)))); };
@@ -97,17 +109,8 @@ TEST(GaussianMaskOperator, RecoversSmallTargetsIndexByIndex) {
     at::manual_seed(1);
     auto oracle = *MaskOracle::Create(kind, 16, 16, 0, /*num_pixels=*/24);
     GaussianMaskOperator op(GaussianMaskOptions(16, 16, oracle.target_pixels()).stddev_start(4));
-    torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.1));
-    op->SetProgress(0, 1);
     const double start = oracle.IndexIoU(op->Indices());
-    const int64_t steps = 2000;
-    for (int64_t s = 0; s < steps; ++s) {
-      op->SetProgress(s, steps);
-      adam.zero_grad();
-      oracle.Mse(op->Mask()).backward();
-      adam.step();
-      op->AfterStep();
-    }
+    Recover(*op, oracle, 2000, 0.1);
     const int k = static_cast<int>(kind);
     EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.99) << "target " << k << " start " << start;
     EXPECT_GE(oracle.Score(op->Mask()).iou, 0.99) << "target " << k;
@@ -122,15 +125,7 @@ TEST(GaussianMaskOperator, FindsMostIsolatedPixels) {
   at::manual_seed(1);
   auto oracle = *MaskOracle::Create(TargetKind::kRandomPixels, 16, 16, 0, /*num_pixels=*/24);
   GaussianMaskOperator op(GaussianMaskOptions(16, 16, oracle.target_pixels()).stddev_start(4));
-  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.1));
-  const int64_t steps = 2000;
-  for (int64_t s = 0; s < steps; ++s) {
-    op->SetProgress(s, steps);
-    adam.zero_grad();
-    oracle.Mse(op->Mask()).backward();
-    adam.step();
-    op->AfterStep();
-  }
+  Recover(*op, oracle, 2000, 0.1);
   EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.75);
 }
 
@@ -160,49 +155,77 @@ TEST(GaussianMaskOperator, BadOptions) {
                         "anneal_fraction must be in (0, 1], got 0");
 }
 
-TEST(GumbelMaskOperator, AtMostKPixelsAndGradientReachesNetwork) {
+TEST(GumbelMaskOperator, KOneHotChannelsSummedAndGradientReachesNetwork) {
   at::manual_seed(2);
-  GumbelMaskOperator op(GumbelMaskOptions(8, 8, 5).channels(4));
-  const at::Tensor m = op->Mask();
-  EXPECT_EQ(m.sizes(), at::IntArrayRef({8, 8}));
-  // One pixel per channel: between 1 and k pixels on, values in {0, 1}.
-  const int64_t on = m.gt(0.5).sum().item<int64_t>();
-  EXPECT_GE(on, 1);
-  EXPECT_LE(on, 5);
-  EXPECT_TRUE((m.eq(0) | m.eq(1)).all().item<bool>());
-  (m * at::randn({8, 8})).sum().backward();
-  double total = 0;
-  for (const auto& p : op->parameters()) total += p.grad().abs().sum().item<double>();
-  EXPECT_GT(total, 0.0);
+  for (bool network : {false, true}) {
+    GumbelMaskOperator op(GumbelMaskOptions(8, 8, 5).channels(4).network(network));
+    const at::Tensor m = op->Mask();
+    EXPECT_EQ(m.sizes(), at::IntArrayRef({8, 8}));
+    // One pixel per channel, summed: whole numbers adding up to k.
+    EXPECT_FLOAT_EQ(m.sum().item<float>(), 5.0f);
+    EXPECT_TRUE(m.eq(m.round()).all().item<bool>());
+    (m * at::randn({8, 8})).sum().backward();
+    double total = 0;
+    for (const auto& p : op->parameters()) total += p.grad().abs().sum().item<double>();
+    EXPECT_GT(total, 0.0) << "network " << network;
+  }
+  GumbelMaskOperator clamped(GumbelMaskOptions(2, 2, 9).clamp(true));
+  EXPECT_FLOAT_EQ(clamped->Mask().max().item<float>(), 1.0f);  // 9 channels, 4 pixels
 }
 
-TEST(GumbelMaskOperator, LearnsASmallTargetThroughTheOracle) {
+TEST(GumbelMaskOperator, NoiseFadesToTheArgmax) {
+  at::manual_seed(4);
+  GumbelMaskOperator op(GumbelMaskOptions(4, 6, 3).noise_fraction(0.5));
+  op->SetProgress(25, 100);
+  EXPECT_DOUBLE_EQ(op->noise_scale(), 0.5);
+  op->SetProgress(50, 100);
+  EXPECT_DOUBLE_EQ(op->noise_scale(), 0.0);
+  // Without noise the mask is the one-hot of each channel's argmax.
+  const at::Tensor expected = at::zeros({24}).index_add_(
+      0, op->Logits().argmax(1), at::ones({3}));
+  EXPECT_TRUE(op->Mask().detach().reshape({-1}).equal(expected));
+}
+
+// The logit table with the experiment's settings (lr 0.05, noise fading
+// over 80 % of the steps) finds every pixel of small targets (given 4,000
+// steps: with 2,000, 3 of 5 seeds were exact on this left half, the others
+// at 0.98).
+TEST(GumbelMaskOperator, RecoversSmallTargetsIndexByIndex) {
+  for (TargetKind kind : {TargetKind::kLeftHalf, TargetKind::kRandomPixels, TargetKind::kDisc}) {
+    at::manual_seed(3);
+    auto oracle = *MaskOracle::Create(kind, 16, 16, 0, /*num_pixels=*/24);
+    GumbelMaskOperator op(GumbelMaskOptions(16, 16, oracle.target_pixels()));
+    const double start = oracle.IndexIoU(op->Indices());
+    Recover(*op, oracle, 4000, 0.05);
+    const int k = static_cast<int>(kind);
+    EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.99) << "target " << k << " start " << start;
+    EXPECT_GE(oracle.Score(op->Mask()).iou, 0.99) << "target " << k;
+    EXPECT_LT(start, 0.6) << "target " << k;
+  }
+}
+
+// The paper's network: learns, far less well (README).
+TEST(GumbelMaskOperator, NetworkLearnsASmallTarget) {
   at::manual_seed(3);
   auto oracle = *MaskOracle::Create(TargetKind::kLeftHalf, 8, 8, 0);
-  GumbelMaskOperator op(GumbelMaskOptions(8, 8, oracle.target_pixels()).channels(8));
-  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.01));
-  // Mean IoU of 20 sampled masks (the operator is stochastic).
-  auto mean_iou = [&] {
-    at::NoGradGuard g;
-    double total = 0;
-    for (int i = 0; i < 20; ++i) total += oracle.Score(op->Mask()).iou;
-    return total / 20;
-  };
-  const double start_iou = mean_iou();
-  for (int s = 0; s < 300; ++s) {
-    adam.zero_grad();
-    oracle.Mse(op->Mask()).backward();
-    adam.step();
-  }
-  const double iou = mean_iou();
-  EXPECT_GT(iou, start_iou + 0.1) << "start " << start_iou << " end " << iou;
+  GumbelMaskOperator op(
+      GumbelMaskOptions(8, 8, oracle.target_pixels()).channels(8).network(true));
+  op->SetProgress(0, 1);
+  const double start = oracle.Score(op->Mask()).iou;
+  Recover(*op, oracle, 300, 0.01);
+  const double iou = oracle.Score(op->Mask()).iou;
+  EXPECT_GT(iou, start + 0.1) << "start " << start << " end " << iou;
 }
 
 TEST(GumbelMaskOperator, BadOptions) {
-  EXPECT_ERROR_CONTAINS(GumbelMaskOperator(GumbelMaskOptions(10, 8, 2)),
-                        "multiples of 4, got 10 x 8");
+  EXPECT_ERROR_CONTAINS(GumbelMaskOperator(GumbelMaskOptions(10, 8, 2).network(true)),
+                        "with network, height and width must be multiples of 4, got 10 x 8");
+  EXPECT_EQ(GumbelMaskOperator(GumbelMaskOptions(10, 7, 2))->Mask().sizes(),
+            (at::IntArrayRef{10, 7}));
   EXPECT_ERROR_CONTAINS(GumbelMaskOperator(GumbelMaskOptions(8, 8, 2).temperature(0)),
                         "temperature must be > 0");
+  EXPECT_ERROR_CONTAINS(GumbelMaskOperator(GumbelMaskOptions(8, 8, 2).noise_fraction(1.5)),
+                        "noise_fraction must be in (0, 1], got 1.5");
 }
 
 TEST(MaskOperators, IndicesAreThePixelsTheirPointsStandFor) {
@@ -222,7 +245,8 @@ TEST(MaskOperators, IndicesAreThePixelsTheirPointsStandFor) {
 
 TEST(MaskOperatorFactory, MakesOperatorsByName) {
   MaskOperatorFactory factory;
-  EXPECT_EQ(factory.Names(), (std::vector<std::string>{"gaussian", "gumbel", "mlp"}));
+  EXPECT_EQ(factory.Names(),
+            (std::vector<std::string>{"gaussian", "gumbel", "gumbel_net", "mlp"}));
   OperatorSettings settings;
   settings.stddev_start = 1.5;
   auto gaussian = factory.Make("gaussian", 8, 12, 5, settings);
@@ -250,7 +274,7 @@ TEST(MaskOperatorFactory, ErrorsNameTheOperatorAndTheKnownNames) {
   MaskOperatorFactory factory;
   OperatorSettings settings;
   EXPECT_EQ(factory.Make("gausian", 8, 8, 3, settings).status().message(),
-            "unknown mask operator 'gausian' (known: gaussian, gumbel, mlp)");
+            "unknown mask operator 'gausian' (known: gaussian, gumbel, gumbel_net, mlp)");
   const std::string no_decoder(
       factory.Make("mlp", 8, 8, 3, settings).status().message());
   EXPECT_NE(no_decoder.find("MlpMaskOperator: needs a trained decoder"),
@@ -259,7 +283,7 @@ TEST(MaskOperatorFactory, ErrorsNameTheOperatorAndTheKnownNames) {
   settings.stddev_end = 0;
   const std::string bad(factory.Make("gaussian", 8, 8, 3, settings).status().message());
   EXPECT_NE(bad.find("stddev_start and stddev_end must be > 0"), std::string::npos) << bad;
-  const std::string odd(factory.Make("gumbel", 10, 10, 3, OperatorSettings()).status().message());
+  const std::string odd(factory.Make("gumbel_net", 10, 10, 3, OperatorSettings()).status().message());
   EXPECT_NE(odd.find("GumbelMaskOperator"), std::string::npos) << odd;
 }
 

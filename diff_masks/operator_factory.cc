@@ -23,13 +23,18 @@ MaskOperatorFactory::MaskOperatorFactory() {
                 .anneal_fraction(s.stddev_anneal_fraction))
             .ptr());
   });
-  Add("gumbel", [](int64_t height, int64_t width, int64_t k,
-                   const OperatorSettings& s) {
-    return std::shared_ptr<MaskOperator>(
-        GumbelMaskOperator(
-            GumbelMaskOptions(height, width, k).temperature(s.temperature))
-            .ptr());
-  });
+  for (bool network : {false, true}) {
+    Add(network ? "gumbel_net" : "gumbel",
+        [network](int64_t height, int64_t width, int64_t k, const OperatorSettings& s) {
+          return std::shared_ptr<MaskOperator>(
+              GumbelMaskOperator(GumbelMaskOptions(height, width, k)
+                                     .network(network)
+                                     .temperature(s.temperature)
+                                     .noise_fraction(s.noise_fraction)
+                                     .clamp(network))
+                  .ptr());
+        });
+  }
   Add("mlp", [](int64_t height, int64_t width, int64_t k,
                 const OperatorSettings& s) {
     TORCH_CHECK(!s.decoder.is_empty(),

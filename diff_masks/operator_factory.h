@@ -1,7 +1,7 @@
 // Mask operators by name, for experiments, tests and users who pick one
 // from a flag:
 //
-//   MaskOperatorFactory factory;                     // gaussian, gumbel, mlp
+//   MaskOperatorFactory factory;           // gaussian, gumbel, gumbel_net, mlp
 //   baselines::AddReinforceMaskOperator(factory);    // and reinforce
 //   OperatorSettings settings;                       // defaults
 //   absl::StatusOr<std::shared_ptr<MaskOperator>> op =
@@ -33,8 +33,9 @@ struct OperatorSettings {
   double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.8;
   // mlp: fraction of the steps over which the decoder temperature anneals.
   double anneal_fraction = 0.5;
-  // gumbel: softmax temperature.
-  double temperature = 0.5;
+  // gumbel, gumbel_net (the paper's network): softmax temperature, share
+  // of the steps over which the Gumbel noise fades.
+  double temperature = 0.5, noise_fraction = 0.8;
   // mlp: the initial temperature of the decoder's logits (annealed to 1) and
   // the trained decoder (mask_decoder.h; required).
   double mlp_temperature_start = 4.0;
@@ -46,7 +47,7 @@ using OperatorMaker = std::function<std::shared_ptr<MaskOperator>(
 
 class MaskOperatorFactory {
  public:
-  MaskOperatorFactory();  // gaussian, gumbel, mlp
+  MaskOperatorFactory();  // gaussian, gumbel, gumbel_net, mlp
   // Adds (or replaces) an operator; makers may throw c10::Error (TORCH_CHECK)
   // on bad settings, which Make returns as a status.
   void Add(const std::string& name, OperatorMaker make);

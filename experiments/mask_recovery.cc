@@ -43,8 +43,9 @@
 #include "experiments/mask_decoder_training.h"
 #include "datasets/idx.h"
 
-ABSL_FLAG(std::string, operators, "gaussian,gumbel,mlp,reinforce",
-          "comma-separated mask operators: gaussian, gumbel, mlp (its decoder "
+ABSL_FLAG(std::string, operators, "gaussian,gumbel,gumbel_net,mlp,reinforce",
+          "comma-separated mask operators: gaussian, gumbel (a learned logit table), "
+          "gumbel_net (the paper's conv network for the logits), mlp (its decoder "
           "is loaded from --decoder_path, or trained first when missing), "
           "reinforce (the REINFORCE baseline over pixel positions)");
 ABSL_FLAG(std::string, targets, "left_half,random,disc,digit",
@@ -60,8 +61,11 @@ ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");
 ABSL_FLAG(double, lr, 0.0,
           "Adam learning rate of the Gaussian operator (pixels); 0: 0.1 x --size / 32, "
           "at least 0.1 (the points travel further on larger images)");
-ABSL_FLAG(double, gumbel_lr, 0.01, "Adam learning rate of the Gumbel operator");
-ABSL_FLAG(double, temperature, 0.5, "Gumbel operator: softmax temperature");
+ABSL_FLAG(double, gumbel_lr, 0.05, "Adam learning rate of the Gumbel operator's logits");
+ABSL_FLAG(double, gumbel_net_lr, 0.01, "Adam learning rate of the Gumbel operator's network");
+ABSL_FLAG(double, temperature, 0.5, "Gumbel operators: softmax temperature");
+ABSL_FLAG(double, noise_fraction, 0.8,
+          "Gumbel operators: fraction of steps over which the Gumbel noise fades to 0");
 ABSL_FLAG(double, mlp_lr, 0.001,
           "Adam learning rate of the MLP operator's points (in [0, 1] units)");
 ABSL_FLAG(double, mlp_temperature_start, 4.0,
@@ -184,6 +188,7 @@ absl::StatusOr<Setup> SetupFromFlags() {
   if (gaussian_lr == 0) gaussian_lr = 0.1 * std::max(1.0, static_cast<double>(s.size) / 32);
   s.learning_rates = {{"gaussian", gaussian_lr},
                       {"gumbel", absl::GetFlag(FLAGS_gumbel_lr)},
+                      {"gumbel_net", absl::GetFlag(FLAGS_gumbel_net_lr)},
                       {"mlp", absl::GetFlag(FLAGS_mlp_lr)},
                       {"reinforce", absl::GetFlag(FLAGS_reinforce_lr)}};
   for (const auto& [op, lr] : s.learning_rates) {
@@ -223,6 +228,7 @@ absl::StatusOr<Setup> SetupFromFlags() {
   s.settings.stddev_anneal_fraction = absl::GetFlag(FLAGS_stddev_anneal_fraction);
   s.settings.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
   s.settings.temperature = absl::GetFlag(FLAGS_temperature);
+  s.settings.noise_fraction = absl::GetFlag(FLAGS_noise_fraction);
   s.settings.mlp_temperature_start = absl::GetFlag(FLAGS_mlp_temperature_start);
   if (std::find(s.ops.begin(), s.ops.end(), "mlp") != s.ops.end()) {
     auto loaded = ig::experiments::LoadOrTrainMaskDecoder(s.size, s.size);
