@@ -37,7 +37,7 @@ void BM_MaskStep(benchmark::State& state, const std::string& name) {
   dm::OperatorSettings settings;
   if (name == "mlp") settings.decoder = dm::MaskDecoder(dm::MaskDecoderOptions(size, size));
   const std::map<std::string, double> lr = {
-      {"gaussian", 0.1}, {"gumbel", 0.05}, {"gumbel_net", 0.01}, {"mlp", 0.001}, {"reinforce", 0.1}};
+      {"gaussian", 0.1}, {"gumbel", 0.05}, {"gumbel_net", 0.01}, {"mlp", 0.003}, {"reinforce", 0.1}};
   auto op = factory.Make(name, size, size, oracle.target_pixels(), settings);
   if (!op.ok()) {
     state.SkipWithError(std::string(op.status().message()).c_str());

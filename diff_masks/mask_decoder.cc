@@ -7,10 +7,12 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/serialize/archive.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "diff_masks/pixel_masses.h"
 
 namespace indexgrad {
 namespace diff_masks {
@@ -19,9 +21,14 @@ namespace {
 
 constexpr char kOptionsKey[] = "indexgrad_mask_decoder_options";
 
-at::Tensor OptionsTensor(const MaskDecoderOptions& o, int64_t frequencies) {
-  return at::tensor({o.height(), o.width(), o.hidden(), o.blocks(), frequencies},
-                    at::kLong);
+// Format 2: the pixel-distribution decoder (format 1, five int64 values
+// without a version, rendered each point's own pixel).
+constexpr double kFormat = 2;
+
+at::Tensor OptionsTensor(const MaskDecoderOptions& o, int64_t frequencies, double max_stddev) {
+  return at::tensor({kFormat, double(o.height()), double(o.width()), double(o.hidden()),
+                     double(o.blocks()), double(frequencies), o.min_stddev(), max_stddev},
+                    at::kDouble);
 }
 
 void CheckCoords(const at::Tensor& coords, int64_t dim, const char* fn) {
@@ -43,6 +50,14 @@ MaskDecoderImpl::MaskDecoderImpl(MaskDecoderOptions options_) : options(options_
   TORCH_CHECK(options.frequencies() >= -1 && options.frequencies() <= 30, op,
               ": frequencies must be -1 (automatic) or in [0, 30], got ",
               options.frequencies());
+  TORCH_CHECK(options.min_stddev() > 0 && options.max_stddev() >= 0, op,
+              ": min_stddev must be > 0 and max_stddev >= 0, got ", options.min_stddev(),
+              " and ", options.max_stddev());
+  max_stddev_ = options.max_stddev() > 0
+                    ? options.max_stddev()
+                    : double(std::max(options.height(), options.width())) / 4;
+  TORCH_CHECK(max_stddev_ >= options.min_stddev(), op, ": max_stddev (", max_stddev_,
+              ") must be >= min_stddev (", options.min_stddev(), ")");
   frequencies_ = options.frequencies();
   if (frequencies_ < 0) {  // smallest f with 2^f >= 2 max(H, W)
     frequencies_ = 1;
@@ -53,7 +68,7 @@ MaskDecoderImpl::MaskDecoderImpl(MaskDecoderOptions options_) : options(options_
   namespace nn = torch::nn;
   const int64_t h = options.hidden();
   nn::Sequential net;
-  int64_t in = 2 + 4 * frequencies_;
+  int64_t in = 2 + 4 * frequencies_ + 2;
   for (int64_t b = 0; b <= options.blocks(); ++b) {
     net->push_back(nn::Linear(in, h));
     net->push_back(nn::BatchNorm1d(h));
@@ -64,8 +79,11 @@ MaskDecoderImpl::MaskDecoderImpl(MaskDecoderOptions options_) : options(options_
   network = register_module("network", net);
 }
 
-at::Tensor MaskDecoderImpl::Encode(const at::Tensor& coords) const {
+at::Tensor MaskDecoderImpl::Encode(const at::Tensor& coords, const at::Tensor& stddevs) const {
   CheckCoords(coords, 2, "MaskDecoder::Encode");
+  TORCH_CHECK(stddevs.dim() == 1 && stddevs.size(0) == coords.size(0),
+              "MaskDecoder::Encode: stddevs must be [", coords.size(0), "], got ",
+              stddevs.sizes());
   // Coordinates in pixel units, then angles 2 pi x / 2^j, j = 1..f.
   const at::Tensor scale = at::tensor(
       {static_cast<double>(options.height() - 1), static_cast<double>(options.width() - 1)},
@@ -74,24 +92,26 @@ at::Tensor MaskDecoderImpl::Encode(const at::Tensor& coords) const {
   const at::Tensor periods =
       at::pow(2.0, at::arange(1, frequencies_ + 1, coords.options()));  // [f]
   const at::Tensor angles = (pixels * (2 * M_PI) / periods).flatten(1);   // [N, 2f]
-  return at::cat({coords, at::sin(angles), at::cos(angles)}, 1);        // [N, 2 + 4f]
+  const at::Tensor s = stddevs.to(coords.scalar_type()).unsqueeze(1);
+  return at::cat({coords, at::sin(angles), at::cos(angles), at::log(s),
+                  s / double(std::max(options.height(), options.width()))},
+                 1);  // [N, 2 + 4f + 2]
 }
 
-at::Tensor MaskDecoderImpl::PointLogits(const at::Tensor& coords) {
-  return network->forward(Encode(coords));  // [N, H * W]
+at::Tensor MaskDecoderImpl::PointLogits(const at::Tensor& coords, const at::Tensor& stddevs) {
+  return network->forward(Encode(coords, stddevs));  // [N, H * W]
 }
 
-at::Tensor MaskDecoderImpl::Render(const at::Tensor& coords, double temperature) {
+at::Tensor MaskDecoderImpl::Render(const at::Tensor& coords, double stddev) {
   CheckCoords(coords, 3, "MaskDecoder::Render");
-  TORCH_CHECK(temperature > 0 && std::isfinite(temperature),
-              "MaskDecoder::Render: temperature must be finite and > 0, got ", temperature);
+  TORCH_CHECK(stddev >= options.min_stddev() * (1 - 1e-9) && stddev <= max_stddev_ * (1 + 1e-9),
+              "MaskDecoder::Render: stddev must be within the trained range [",
+              options.min_stddev(), ", ", max_stddev_, "], got ", stddev);
   const int64_t b = coords.size(0), k = coords.size(1);
   TORCH_CHECK(k >= 1, "MaskDecoder::Render: need at least one point, got K = 0");
-  const at::Tensor logits =
-      PointLogits(coords.reshape({b * k, 2})).view({b, k, -1});  // [B, K, H*W]
-  // log P(pixel off) = sum_k log(1 - sigmoid(l)) = sum_k logsigmoid(-l).
-  const at::Tensor log_off = at::log_sigmoid(logits / -temperature).sum(1);   // [B, H*W]
-  return (-at::expm1(log_off)).view({b, options.height(), options.width()});
+  const at::Tensor logits = PointLogits(coords.reshape({b * k, 2}),
+                                        at::full({b * k}, stddev, coords.options()));
+  return at::softmax(logits, 1).view({b, k, -1}).sum(1).view({b, options.height(), options.width()});
 }
 
 at::Tensor MasksOfCoordinates(const at::Tensor& coords, int64_t height, int64_t width) {
@@ -110,15 +130,17 @@ double TrainMaskDecoderStep(MaskDecoderImpl& decoder, torch::optim::Optimizer& o
   TORCH_CHECK(batch >= 2, "TrainMaskDecoderStep: batch must be >= 2 (BatchNorm), got ",
               batch);
   decoder.train();
+  const int64_t h = decoder.options.height(), w = decoder.options.width();
   const at::Tensor param = decoder.network->parameters().front();
-  const at::Tensor coords = at::rand({batch, 1, 2}, param.options());
-  const at::Tensor mask =
-      MasksOfCoordinates(coords, decoder.options.height(), decoder.options.width())
-          .view({batch, -1});
-  const at::Tensor logits = decoder.PointLogits(coords.view({batch, 2}));
-  const at::Tensor loss =
-      at::binary_cross_entropy_with_logits(logits, mask, {}, {}, at::Reduction::Sum) /
-      batch;
+  const at::Tensor coords = at::rand({batch, 2}, param.options());
+  const double lo = std::log(decoder.options.min_stddev()), hi = std::log(decoder.max_stddev());
+  const at::Tensor stddevs = at::exp(at::rand({batch}, param.options()) * (hi - lo) + lo);
+  const at::Tensor scale = at::tensor({double(h - 1), double(w - 1)}, param.options());
+  const at::Tensor target = PointPixelMasses(coords * scale, stddevs, h, w);  // [batch, H*W]
+  const at::Tensor log_p = at::log_softmax(decoder.PointLogits(coords, stddevs), 1);
+  // KL(target || p) = sum t (log t - log p); 0 log 0 = 0.
+  const at::Tensor log_t = at::log(target.clamp_min(1e-30));
+  const at::Tensor loss = (target * (log_t - log_p)).sum(1).mean();
   optimizer.zero_grad();
   loss.backward();
   optimizer.step();
@@ -139,15 +161,20 @@ MaskDecoderScores EvaluateMaskDecoder(MaskDecoderImpl& decoder, int64_t k, int64
           .to(param.device());
   const int64_t h = decoder.options.height(), w = decoder.options.width();
   const at::Tensor target = MasksOfCoordinates(coords, h, w).gt(0.5);
-  const at::Tensor mask = decoder.Render(coords).gt(0.5);
+  const double s_min = decoder.options.min_stddev();
+  const at::Tensor mask = decoder.Render(coords, s_min).gt(0.5);
   const at::Tensor inter = at::logical_and(mask, target).flatten(1).sum(1);
   const at::Tensor uni = at::logical_or(mask, target).flatten(1).sum(1);
   MaskDecoderScores s;
   s.iou = (inter.to(at::kDouble) / uni.to(at::kDouble)).mean().item<double>();
   const at::Tensor flat = coords.view({-1, 2});
   const at::Tensor pixel = MasksOfCoordinates(flat.unsqueeze(1), h, w).view({flat.size(0), -1}).argmax(1);
-  s.pixel_accuracy =
-      decoder.PointLogits(flat).argmax(1).eq(pixel).to(at::kDouble).mean().item<double>();
+  s.pixel_accuracy = decoder.PointLogits(flat, at::full({flat.size(0)}, s_min, flat.options()))
+                         .argmax(1)
+                         .eq(pixel)
+                         .to(at::kDouble)
+                         .mean()
+                         .item<double>();
   decoder.train(was_training);
   return s;
 }
@@ -155,7 +182,8 @@ MaskDecoderScores EvaluateMaskDecoder(MaskDecoderImpl& decoder, int64_t k, int64
 absl::Status SaveMaskDecoder(MaskDecoderImpl& decoder, const std::string& path) {
   try {
     torch::serialize::OutputArchive archive;
-    archive.write(kOptionsKey, OptionsTensor(decoder.options, decoder.frequencies()),
+    archive.write(kOptionsKey,
+                  OptionsTensor(decoder.options, decoder.frequencies(), decoder.max_stddev()),
                   /*is_buffer=*/true);
     decoder.save(archive);
     archive.save_to(path);
@@ -182,12 +210,19 @@ absl::StatusOr<MaskDecoder> LoadMaskDecoder(const std::string& path,
       return absl::InvalidArgumentError(
           absl::StrCat(path, " is not a mask decoder file (no options record)"));
     }
-    const at::Tensor want = OptionsTensor(expected, decoder->frequencies());
+    if (saved.scalar_type() != at::kDouble || saved.numel() < 1 ||
+        saved[0].item<double>() != kFormat) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mask decoder ", path, " is of an older format (it rendered only each point's own "
+          "pixel); delete it and train one with `bazel run //experiments:train_mask_decoder -- "
+          "--size=", expected.height(), "`"));
+    }
+    const at::Tensor want = OptionsTensor(expected, decoder->frequencies(), decoder->max_stddev());
     if (!saved.equal(want)) {
       auto v = [](const at::Tensor& t) {
-        auto a = t.accessor<int64_t, 1>();
-        return absl::StrCat("height ", a[0], ", width ", a[1], ", hidden ", a[2],
-                            ", blocks ", a[3], ", frequencies ", a[4]);
+        auto a = t.accessor<double, 1>();
+        return absl::StrCat("height ", a[1], ", width ", a[2], ", hidden ", a[3], ", blocks ",
+                            a[4], ", frequencies ", a[5], ", stddev ", a[6], " to ", a[7]);
       };
       return absl::InvalidArgumentError(absl::StrCat(
           "mask decoder ", path, " was trained with ", v(saved), "; asked for ", v(want)));

@@ -31,22 +31,6 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
 
 }  // namespace
 
-at::Tensor PixelMasses(const at::Tensor& centres, double stddev, int64_t n) {
-  TORCH_CHECK(centres.dim() == 1 && centres.is_floating_point(),
-              "PixelMasses: centres must be a 1-D floating tensor, got ", centres.dim(),
-              "-D ", centres.scalar_type());
-  TORCH_CHECK(stddev > 0 && std::isfinite(stddev), "PixelMasses: stddev must be > 0, got ",
-              stddev);
-  TORCH_CHECK(n >= 1, "PixelMasses: n must be >= 1, got ", n);
-  // erf at the n + 1 pixel edges; a pixel's mass is the difference of two
-  // neighbours (the factor 1/2 of the normal CDF cancels in the ratio).
-  const at::Tensor edges = at::arange(n + 1, centres.options()) - 0.5;
-  const at::Tensor cdf =
-      at::erf((edges.unsqueeze(0) - centres.unsqueeze(1)) * (1.0 / (stddev * std::sqrt(2.0))));
-  const at::Tensor mass = cdf.narrow(1, 1, n) - cdf.narrow(1, 0, n);
-  return mass / (cdf.narrow(1, n, 1) - cdf.narrow(1, 0, 1));
-}
-
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
     : options(options_), stddev_(options_.stddev_start()) {
   const char* op = "GaussianMaskOperator";
@@ -152,12 +136,9 @@ at::Tensor GumbelMaskOperatorImpl::Mask() {
 }
 
 MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder decoder_)
-    : options(options_), temperature_(options_.temperature_start()) {
+    : options(options_) {
   const char* op = "MlpMaskOperator";
   TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
-  TORCH_CHECK(options.temperature_start() > 0 && options.temperature_end() > 0, op,
-              ": temperature_start and temperature_end must be > 0, got ",
-              options.temperature_start(), " and ", options.temperature_end());
   TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1, op,
               ": anneal_fraction must be in (0, 1], got ", options.anneal_fraction());
   TORCH_CHECK(decoder_, op, ": decoder is empty");
@@ -166,6 +147,15 @@ MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder de
               op, ": the decoder renders ", decoder_->options.height(), " x ",
               decoder_->options.width(), " masks, the operator was asked for ",
               options.height(), " x ", options.width());
+  const double lo = decoder_->options.min_stddev(), hi = decoder_->max_stddev();
+  stddev_start_ = options.stddev_start() > 0 ? options.stddev_start() : hi;
+  stddev_end_ = options.stddev_end() > 0 ? options.stddev_end() : lo;
+  TORCH_CHECK(options.stddev_start() >= 0 && options.stddev_end() >= 0 &&
+                  stddev_start_ <= hi * (1 + 1e-9) && stddev_end_ >= lo * (1 - 1e-9),
+              op, ": stddev_start and stddev_end must be within the decoder's trained range [",
+              lo, ", ", hi, "] (0: its ends), got ", options.stddev_start(), " and ",
+              options.stddev_end());
+  stddev_ = stddev_start_;
   decoder = register_module("decoder", decoder_);
   for (at::Tensor& p : decoder->parameters()) p.requires_grad_(false);
   decoder->eval();
@@ -193,12 +183,11 @@ at::Tensor MlpMaskOperatorImpl::Indices() {
 }
 
 at::Tensor MlpMaskOperatorImpl::Mask() {
-  return decoder->Render(points.unsqueeze(0), temperature_).squeeze(0);  // [H, W]
+  return decoder->Render(points.unsqueeze(0), stddev_).squeeze(0);  // [H, W]
 }
 
 void MlpMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
-  temperature_ = AnnealGeometric(options.temperature_start(), options.temperature_end(),
-                                 options.anneal_fraction(), step, total);
+  stddev_ = AnnealGeometric(stddev_start_, stddev_end_, options.anneal_fraction(), step, total);
 }
 
 void MlpMaskOperatorImpl::AfterStep() {

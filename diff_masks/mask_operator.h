@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "diff_masks/mask_decoder.h"
+#include "diff_masks/pixel_masses.h"
 
 namespace indexgrad {
 namespace diff_masks {
@@ -72,12 +73,6 @@ struct GaussianMaskOptions {
   TORCH_ARG(double, stddev_end) = 0.15;
   TORCH_ARG(double, anneal_fraction) = 0.8;
 };
-
-// The pixel masses of Gaussians along one axis: centres [K] (pixels),
-// stddev > 0 -> [K, n], row k the Gaussian N(centres[k], stddev^2)
-// integrated over [i - 0.5, i + 0.5] for pixel i, divided by its integral
-// over [-0.5, n - 0.5] (rows sum to 1). Differentiable in the centres.
-at::Tensor PixelMasses(const at::Tensor& centres, double stddev, int64_t n);
 
 class GaussianMaskOperatorImpl : public MaskOperator {
  public:
@@ -152,23 +147,22 @@ class GumbelMaskOperatorImpl : public MaskOperator {
 TORCH_MODULE(GumbelMaskOperator);
 
 // Method 3: K learnable points in [0, 1]^2 rendered by a trained, frozen
-// MaskDecoder (mask_decoder.h). The points are what is learned; the
-// decoder stays in evaluation mode (BatchNorm running statistics) and its
-// parameters do not require gradients. A well-trained decoder is sharp:
-// its sigmoids saturate and a point's gradient vanishes (measured: IoU
-// stuck at 0.37 on the 32 x 32 left half). So its logits are divided by a
-// temperature annealed geometrically from temperature_start to
-// temperature_end over the first anneal_fraction of training, as the
-// Gaussian operator anneals stddev.
+// MaskDecoder (mask_decoder.h): the sum of the points' learned pixel
+// distributions at a standard deviation annealed geometrically from
+// stddev_start to stddev_end over the first anneal_fraction of training,
+// as the Gaussian operator anneals its own (0: the decoder's trained
+// maximum / minimum). The points are what is learned; the decoder stays in
+// evaluation mode (BatchNorm running statistics) and its parameters do not
+// require gradients.
 struct MlpMaskOptions {
   MlpMaskOptions(int64_t height, int64_t width, int64_t k)
       : height_(height), width_(width), k_(k) {}
   TORCH_ARG(int64_t, height);
   TORCH_ARG(int64_t, width);
   TORCH_ARG(int64_t, k);
-  TORCH_ARG(double, temperature_start) = 4.0;
-  TORCH_ARG(double, temperature_end) = 1.0;
-  TORCH_ARG(double, anneal_fraction) = 0.5;
+  TORCH_ARG(double, stddev_start) = 0;
+  TORCH_ARG(double, stddev_end) = 0;
+  TORCH_ARG(double, anneal_fraction) = 0.8;
 };
 
 class MlpMaskOperatorImpl : public MaskOperator {
@@ -176,9 +170,9 @@ class MlpMaskOperatorImpl : public MaskOperator {
   MlpMaskOperatorImpl(MlpMaskOptions options, MaskDecoder decoder);
   at::Tensor Mask() override;
   void SetProgress(int64_t step, int64_t total) override;
-  double temperature() const { return temperature_; }
-  // The pixels the decoder was trained to draw for the points:
-  // (round(r (H - 1)), round(c (W - 1))), as MasksOfCoordinates.
+  double stddev() const { return stddev_; }
+  // The pixels the points round to: (round(r (H - 1)), round(c (W - 1))),
+  // as MasksOfCoordinates.
   at::Tensor Indices() override;
   // Keeps the points in [0, 1]^2.
   void AfterStep() override;
@@ -190,7 +184,7 @@ class MlpMaskOperatorImpl : public MaskOperator {
   at::Tensor points;  // [k, 2] (row, column) in [0, 1]
 
  private:
-  double temperature_;
+  double stddev_start_, stddev_end_, stddev_;
 };
 TORCH_MODULE(MlpMaskOperator);
 

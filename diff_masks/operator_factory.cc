@@ -42,8 +42,9 @@ MaskOperatorFactory::MaskOperatorFactory() {
                 "decoder; experiments load or train one, see mask_decoder.h)");
     return std::shared_ptr<MaskOperator>(
         MlpMaskOperator(MlpMaskOptions(height, width, k)
-                            .temperature_start(s.mlp_temperature_start)
-                            .anneal_fraction(s.anneal_fraction),
+                            .stddev_start(s.stddev_start)
+                            .stddev_end(s.stddev_end)
+                            .anneal_fraction(s.stddev_anneal_fraction),
                         s.decoder)
             .ptr());
   });

@@ -27,18 +27,15 @@ namespace diff_masks {
 
 // The settings of every operator (each reads its own).
 struct OperatorSettings {
-  // gaussian (pixels): the standard deviation, annealed from stddev_start
-  // (0: a quarter of the smaller side) to stddev_end over the first
-  // stddev_anneal_fraction of the steps.
+  // gaussian and mlp (pixels): the standard deviation, annealed from
+  // stddev_start (0: a quarter of the smaller side; mlp: the decoder's
+  // maximum) to stddev_end over the first stddev_anneal_fraction of the
+  // steps.
   double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.8;
-  // mlp: fraction of the steps over which the decoder temperature anneals.
-  double anneal_fraction = 0.5;
   // gumbel, gumbel_net (the paper's network): softmax temperature, share
   // of the steps over which the Gumbel noise fades.
   double temperature = 0.5, noise_fraction = 0.8;
-  // mlp: the initial temperature of the decoder's logits (annealed to 1) and
-  // the trained decoder (mask_decoder.h; required).
-  double mlp_temperature_start = 4.0;
+  // mlp: the trained decoder (mask_decoder.h; required).
   MaskDecoder decoder{nullptr};
 };
 

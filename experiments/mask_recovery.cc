@@ -66,19 +66,14 @@ ABSL_FLAG(double, gumbel_net_lr, 0.01, "Adam learning rate of the Gumbel operato
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operators: softmax temperature");
 ABSL_FLAG(double, noise_fraction, 0.8,
           "Gumbel operators: fraction of steps over which the Gumbel noise fades to 0");
-ABSL_FLAG(double, mlp_lr, 0.001,
+ABSL_FLAG(double, mlp_lr, 0.003,
           "Adam learning rate of the MLP operator's points (in [0, 1] units)");
-ABSL_FLAG(double, mlp_temperature_start, 4.0,
-          "MLP operator: initial temperature of the decoder's logits (annealed to 1 "
-          "over --anneal_fraction of the steps)");
 ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseline");
 ABSL_FLAG(double, stddev_start, 0.0,
-          "Gaussian operator: initial std (pixels); 0: a quarter of --size");
-ABSL_FLAG(double, stddev_end, 0.15, "Gaussian operator: final std (pixels)");
+          "Gaussian and MLP operators: initial std (pixels); 0: a quarter of --size");
+ABSL_FLAG(double, stddev_end, 0.15, "Gaussian and MLP operators: final std (pixels)");
 ABSL_FLAG(double, stddev_anneal_fraction, 0.8,
-          "Gaussian operator: fraction of steps over which the std anneals");
-ABSL_FLAG(double, anneal_fraction, 0.5,
-          "MLP operator: fraction of steps over which the temperature anneals");
+          "Gaussian and MLP operators: fraction of steps over which the std anneals");
 ABSL_FLAG(std::string, data_dir, "",
           "folder with mnist/ IDX files for the digit target (default "
           "$INDEXGRAD_DATA_DIR, else <workspace>/data)");
@@ -226,10 +221,8 @@ absl::StatusOr<Setup> SetupFromFlags() {
   s.settings.stddev_start = stddev_start;
   s.settings.stddev_end = absl::GetFlag(FLAGS_stddev_end);
   s.settings.stddev_anneal_fraction = absl::GetFlag(FLAGS_stddev_anneal_fraction);
-  s.settings.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
   s.settings.temperature = absl::GetFlag(FLAGS_temperature);
   s.settings.noise_fraction = absl::GetFlag(FLAGS_noise_fraction);
-  s.settings.mlp_temperature_start = absl::GetFlag(FLAGS_mlp_temperature_start);
   if (std::find(s.ops.begin(), s.ops.end(), "mlp") != s.ops.end()) {
     auto loaded = ig::experiments::LoadOrTrainMaskDecoder(s.size, s.size);
     if (!loaded.ok()) return loaded.status();
