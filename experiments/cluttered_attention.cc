@@ -40,6 +40,10 @@ ABSL_FLAG(int64_t, test_size, -1, "test images, of 10,000 (preset if < 0)");
 ABSL_FLAG(int64_t, epochs, -1, "epochs (preset if < 0)");
 ABSL_FLAG(int64_t, batch, -1, "batch size (preset if < 0)");
 ABSL_FLAG(double, lr, -1, "Adam learning rate (preset if < 0)");
+ABSL_FLAG(double, box_penalty, -1,
+          "sparse models: weight of the penalty on raw box values past +-4 (preset if < 0)");
+ABSL_FLAG(int64_t, warmup_steps, -1,
+          "steps over which the learning rate rises linearly to --lr (preset if < 0)");
 ABSL_FLAG(double, source_width, -1, "source network channel multiplier, 1 = the paper's (preset if < 0)");
 ABSL_FLAG(int64_t, source_hidden, -1, "source network linear units, 512 = the paper's (preset if < 0)");
 ABSL_FLAG(double, initial_variance, -1,
@@ -76,6 +80,8 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.epochs = absl::GetFlag(FLAGS_epochs);
   o.batch = absl::GetFlag(FLAGS_batch);
   o.lr = absl::GetFlag(FLAGS_lr);
+  o.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
+  o.box_penalty = absl::GetFlag(FLAGS_box_penalty);
   o.source_width = absl::GetFlag(FLAGS_source_width);
   o.source_hidden = absl::GetFlag(FLAGS_source_hidden);
   o.evals_per_epoch = absl::GetFlag(FLAGS_evals_per_epoch);

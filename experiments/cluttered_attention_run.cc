@@ -41,12 +41,14 @@ class AttentionModel : public torch::nn::Module {
 
 class SparseModel : public AttentionModel {
  public:
-  explicit SparseModel(const sh::SparseAttentionOptions& o)
-      : net(register_module("net", sh::SparseAttention(o))) {}
+  SparseModel(const sh::SparseAttentionOptions& o, double box_penalty)
+      : net(register_module("net", sh::SparseAttention(o))), box_penalty_(box_penalty) {}
   std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
                                          const at::Tensor& labels) override {
-    const at::Tensor logits = net->forward(images).logits;
-    return {at::cross_entropy_loss(logits, labels), logits};
+    const sh::SparseAttentionImpl::Output out = net->forward(images);
+    at::Tensor loss = at::cross_entropy_loss(out.logits, labels);
+    if (box_penalty_ > 0) loss = loss + box_penalty_ * sh::BoxSaturationPenalty(out.raw_boxes);
+    return {loss, out.logits};
   }
   at::Tensor Logits(const at::Tensor& images) override { return net->forward(images).logits; }
   std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
@@ -55,6 +57,9 @@ class SparseModel : public AttentionModel {
             out.glimpses.reshape({images.size(0), net->options.glimpses(), -1})};
   }
   sh::SparseAttention net;
+
+ private:
+  double box_penalty_;
 };
 
 class RamModel : public AttentionModel {
@@ -112,7 +117,8 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .source_width(p.source_width)
             .source_hidden(p.source_hidden)
             .initial_variance(p.initial_variance)
-            .seed(seed)));
+            .seed(seed),
+        p.box_penalty));
   }
   if (method == "ram") {
     return std::shared_ptr<AttentionModel>(std::make_shared<RamModel>(
@@ -231,6 +237,8 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
     return bad("batch", absl::StrCat("in [1, train_size = ", p->train_size, "]"), p->batch);
   }
   if (o.lr >= 0) p->lr = o.lr;
+  if (o.warmup_steps >= 0) p->warmup_steps = o.warmup_steps;
+  if (o.box_penalty >= 0) p->box_penalty = o.box_penalty;
   if (!(p->lr > 0) || !std::isfinite(p->lr)) return bad("lr", "> 0", p->lr);
   if (o.source_width >= 0) p->source_width = o.source_width;
   if (!(p->source_width > 0) || p->source_width > 4) {
@@ -249,11 +257,12 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
 
 std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
-      "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g, "
+      "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
+      "(warmup %d steps), box penalty %g, "
       "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
       "images",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
-      p.source_width, p.source_hidden,
+      p.warmup_steps, p.box_penalty, p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
       p.val_size, p.test_size);
@@ -302,6 +311,14 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
         const at::Tensor images = ToModelImages(data.train.images.index_select(0, idx));
         const at::Tensor labels = data.train.labels.index_select(0, idx);
         const auto [loss, logits] = model.Loss(images, labels);
+        // Linear warmup: Adam's first steps move every weight by about lr
+        // at once (bias-corrected moments of one gradient).
+        const double warm = p.warmup_steps > 0
+                                ? std::min(1.0, double(step + 1) / double(p.warmup_steps))
+                                : 1.0;
+        for (auto& group : adam.param_groups()) {
+          static_cast<torch::optim::AdamOptions&>(group.options()).lr(p.lr * warm);
+        }
         adam.zero_grad();
         loss.backward();
         adam.step();

@@ -39,6 +39,8 @@ struct AttentionPreset {
   int64_t epochs = 3;
   int64_t batch = 32;
   double lr = 1e-3;
+  int64_t warmup_steps = 200;  // lr rises linearly over these (our choice)
+  double box_penalty = 0.01;   // weight of sparse_hyper::BoxSaturationPenalty (our choice)
   double source_width = 0.25;
   int64_t source_hidden = 128;
   double initial_variance = 0;  // glimpses' starting variance, px^2 (0: the paper's)
@@ -52,8 +54,8 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name);
 struct AttentionFlagOverrides {
   std::string methods;
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
-          epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1;
-  double lr = -1, source_width = -1, initial_variance = -1;
+          epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1;
+  double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1;
 };
 
 // Applies and checks the overrides; an error names the flag and the value.

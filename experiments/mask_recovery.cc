@@ -54,7 +54,7 @@ ABSL_FLAG(std::string, targets, "left_half,random,disc,digit",
           "...; grey values at or above half the range are on)");
 ABSL_FLAG(int64_t, size, 32, "mask height and width (>= 28 for digit)");
 ABSL_FLAG(int64_t, random_pixels, 256, "pixels on in the random target");
-ABSL_FLAG(int64_t, seeds, 2, "runs per (operator, target)");
+ABSL_FLAG(int64_t, seeds, 3, "runs per (operator, target)");
 ABSL_FLAG(int64_t, steps, 2000, "optimisation steps per run");
 ABSL_FLAG(int64_t, eval_every, 50, "steps between IoU evaluations");
 ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");

@@ -132,6 +132,14 @@ SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
                             torch::nn::Linear(options.classifier_hidden(), options.classes())));
 }
 
+at::Tensor BoxSaturationPenalty(const at::Tensor& raw_boxes, double bound) {
+  TORCH_CHECK(raw_boxes.dim() >= 1 && raw_boxes.size(-1) == 4,
+              "BoxSaturationPenalty: raw_boxes must be [..., 4], got ",
+              shape_string(raw_boxes.sizes()));
+  TORCH_CHECK(bound >= 0, "BoxSaturationPenalty: bound must be >= 0, got ", bound);
+  return at::relu(raw_boxes.abs() - bound).pow(2).sum(-1).mean();
+}
+
 SparseAttentionImpl::Output SparseAttentionImpl::forward(const at::Tensor& images) {
   CheckImages("SparseAttention", images, options.channels(), options.side());
   const int64_t batch = images.size(0);

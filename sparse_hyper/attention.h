@@ -74,6 +74,17 @@ class SparseAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SparseAttention);
 
+// Keeps raw box values (before the sigmoid of GlimpseBoxes) out of
+// saturation: mean over boxes of sum_i relu(|raw_i| - bound)^2. Without it,
+// Adam can drive a raw value far past where the sigmoid is flat (it
+// normalises even a vanishing gradient to full-size steps), and the box
+// stays degenerate for good: measured on 60 x 60 cluttered MNIST, one
+// 32 x 32 glimpse, lr 1e-3, two runs of 60,000 images collapsed to a
+// one-pixel-high box (raw about -25, error at chance), where runs on
+// 6,000 - 19,200 images learned. bound 4: corners within 1.8 % of the image
+// of its edges are free.
+at::Tensor BoxSaturationPenalty(const at::Tensor& raw_boxes, double bound = 4.0);
+
 // Checks images are [B, channels, side, side] floating point; an error
 // names `op` and the shape seen.
 void CheckImages(const char* op, const at::Tensor& images, int64_t channels, int64_t side);

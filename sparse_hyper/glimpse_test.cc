@@ -149,6 +149,21 @@ TEST(SourceNetwork, KeepsTheSignalScaleAtInitialisation) {
   }
 }
 
+TEST(BoxSaturationPenalty, OnlyPastTheBoundAndPullsBack) {
+  const at::Tensor raw =
+      at::tensor({5.0, -6.0, 3.0, 0.0, 4.0, -4.0, 7.0, 1.0}, at::kDouble).view({1, 2, 4})
+          .requires_grad_();
+  // Box 1: 1^2 + 2^2 = 5; box 2: 3^2 = 9; mean 7.
+  const at::Tensor p = BoxSaturationPenalty(raw);
+  EXPECT_DOUBLE_EQ(p.item<double>(), 7.0);
+  p.backward();
+  const at::Tensor g = raw.grad().view({8});
+  // d/draw (|raw| - 4)^2 / 2 boxes: towards zero, nothing within the bound.
+  const std::vector<double> want = {1.0, -2.0, 0, 0, 0, 0, 3.0, 0};
+  for (int i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(g[i].item<double>(), want[i]) << i;
+  EXPECT_ERROR_CONTAINS(BoxSaturationPenalty(at::zeros({2, 3})), "raw_boxes must be [..., 4]");
+}
+
 TEST(SparseAttention, InitialVarianceInPixels) {
   SparseAttention model(SparseAttentionOptions().side(40).glimpses(3).glimpse_size(4)
                             .source_width(0.25).source_hidden(8).initial_variance(2.5));
