@@ -316,9 +316,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
         const double warm = p.warmup_steps > 0
                                 ? std::min(1.0, double(step + 1) / double(p.warmup_steps))
                                 : 1.0;
-        for (auto& group : adam.param_groups()) {
-          static_cast<torch::optim::AdamOptions&>(group.options()).lr(p.lr * warm);
-        }
+        SetLearningRate(adam, p.lr * warm);
         adam.zero_grad();
         loss.backward();
         adam.step();

@@ -94,9 +94,7 @@ absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
         const double t = static_cast<double>(step) / steps;
         const double lr = peak_lr * std::min(1.0, 20.0 * t + 0.05) *
                           (0.02 + 0.98 * 0.5 * (1 + std::cos(M_PI * t)));
-        for (auto& group : adam.param_groups()) {
-          static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-        }
+        SetLearningRate(adam, lr);
         return std::vector<double>{dm::TrainMaskDecoderStep(*decoder, adam, batch), lr};
       },
       [&](int64_t, bool* stop) {

@@ -202,5 +202,9 @@ absl::StatusOr<TrainResult> RunTrainLoop(
   return result;
 }
 
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
 }  // namespace experiments
 }  // namespace indexgrad

@@ -56,5 +56,9 @@ absl::StatusOr<TrainResult> RunTrainLoop(
     const std::function<std::vector<double>(int64_t step)>& train_step,
     const std::function<std::vector<double>(int64_t steps_done, bool* stop)>& evaluate);
 
+// Sets every parameter group's learning rate (for schedules inside
+// train_step).
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
+
 }  // namespace experiments
 }  // namespace indexgrad

@@ -7,6 +7,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/batchnorm.h>
+#include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 
 #include <cstdlib>
@@ -36,6 +37,17 @@ TrainLoopOptions Options(const std::string& dir, int64_t steps) {
   o.train_columns = {"loss"};
   o.eval_columns = {"metric"};
   return o;
+}
+
+TEST(SetLearningRate, EveryParameterGroup) {
+  torch::nn::Linear a(2, 2), b(2, 1);
+  torch::optim::Adam adam(std::vector<torch::optim::OptimizerParamGroup>{
+                              torch::optim::OptimizerParamGroup(a->parameters()),
+                              torch::optim::OptimizerParamGroup(b->parameters())},
+                          torch::optim::AdamOptions(1e-3));
+  SetLearningRate(adam, 0.25);
+  ASSERT_EQ(adam.param_groups().size(), 2u);
+  for (auto& group : adam.param_groups()) EXPECT_EQ(group.options().get_lr(), 0.25);
 }
 
 TEST(RunTrainLoop, ResumesFromCheckpoint) {
