@@ -64,6 +64,24 @@ TEST(PixelMasses, GradientsMatchFiniteDifferences) {
     EXPECT_NEAR(centres.grad()[k].item<double>(), numeric, 1e-8) << k;
   }
   EXPECT_ERROR_CONTAINS(PixelMasses(centres.detach(), 0, 6), "stddev must be > 0, got 0");
+  EXPECT_ERROR_CONTAINS(
+      PixelMasses(centres.detach(), at::tensor({1.0, 0.0, 2.0}, at::kDouble), 6),
+      "stddevs must be finite and > 0, got values in [0, 2]");
+  EXPECT_ERROR_CONTAINS(
+      PixelMasses(centres.detach(), at::tensor({1.0, NAN, 2.0}, at::kDouble), 6),
+      "stddevs must be finite and > 0");
+  // One stddev per centre: each row as the scalar overload computes it.
+  const at::Tensor stddevs = at::tensor({0.3, 1.0, 4.0}, at::kDouble);
+  const at::Tensor per_point = PixelMasses(centres.detach(), stddevs, 6);
+  for (int64_t k = 0; k < 3; ++k) {
+    EXPECT_LT((per_point[k] -
+               PixelMasses(centres.detach().narrow(0, k, 1), stddevs[k].item<double>(), 6)[0])
+                  .abs()
+                  .max()
+                  .item<double>(),
+              1e-15)
+        << k;
+  }
   EXPECT_ERROR_CONTAINS(PixelMasses(centres.detach().view({3, 1}), 1, 6),
                         "centres must be a 1-D floating tensor, got 2-D");
 }
