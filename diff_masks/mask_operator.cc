@@ -32,18 +32,23 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
 }  // namespace
 
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
-    : options(options_), stddev_(options_.stddev_start()) {
+    : options(options_) {
   const char* op = "GaussianMaskOperator";
   TORCH_CHECK(options.height() >= 1 && options.width() >= 1, op,
               ": height and width must be positive, got ", options.height(),
               " x ", options.width());
   TORCH_CHECK(options.k() >= 1, op, ": k must be >= 1, got ", options.k());
-  TORCH_CHECK(options.stddev_start() > 0 && options.stddev_end() > 0, op,
-              ": stddev_start and stddev_end must be > 0, got ",
+  TORCH_CHECK(options.stddev_start() >= 0 && options.stddev_end() > 0, op,
+              ": stddev_start and stddev_end must be > 0 (stddev_start 0: a quarter of the "
+              "smaller side), got ",
               options.stddev_start(), " and ", options.stddev_end());
   TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1,
               op, ": anneal_fraction must be in (0, 1], got ",
               options.anneal_fraction());
+  stddev_start_ = options.stddev_start() > 0
+                      ? options.stddev_start()
+                      : static_cast<double>(std::min(options.height(), options.width())) / 4;
+  stddev_ = stddev_start_;
   const at::Tensor scale = at::tensor(
       {static_cast<float>(options.height() - 1),
        static_cast<float>(options.width() - 1)});
@@ -51,8 +56,8 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
 }
 
 void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
-  stddev_ = AnnealGeometric(options.stddev_start(), options.stddev_end(),
-                           options.anneal_fraction(), step, total);
+  stddev_ = AnnealGeometric(stddev_start_, options.stddev_end(), options.anneal_fraction(),
+                            step, total);
 }
 
 at::Tensor GaussianMaskOperatorImpl::Mask() {

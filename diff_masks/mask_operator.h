@@ -69,7 +69,7 @@ struct GaussianMaskOptions {
   TORCH_ARG(int64_t, height);
   TORCH_ARG(int64_t, width);
   TORCH_ARG(int64_t, k);
-  TORCH_ARG(double, stddev_start) = 8.0;  // a quarter of 32
+  TORCH_ARG(double, stddev_start) = 0;  // 0: a quarter of the smaller side
   TORCH_ARG(double, stddev_end) = 0.15;
   TORCH_ARG(double, anneal_fraction) = 0.8;
 };
@@ -90,7 +90,7 @@ class GaussianMaskOperatorImpl : public MaskOperator {
   at::Tensor points;  // [k, 2] (row, column)
 
  private:
-  double stddev_;
+  double stddev_start_, stddev_;
 };
 TORCH_MODULE(GaussianMaskOperator);
 

@@ -106,6 +106,13 @@ TEST(GaussianMaskOperator, EachPointAddsOnePixelOfMass) {
   EXPECT_TRUE(at::isfinite(op->points.grad()).all().item<bool>());
 }
 
+TEST(GaussianMaskOperator, StddevStartsAtAQuarterOfTheSmallerSideByDefault) {
+  EXPECT_DOUBLE_EQ(GaussianMaskOperator(GaussianMaskOptions(32, 32, 4))->stddev(), 8.0);
+  EXPECT_DOUBLE_EQ(GaussianMaskOperator(GaussianMaskOptions(12, 40, 4))->stddev(), 3.0);
+  EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).stddev_start(-1)),
+                        "stddev_start and stddev_end must be > 0");
+}
+
 TEST(GaussianMaskOperator, StddevAnneals) {
   GaussianMaskOperator op(GaussianMaskOptions(8, 8, 4)
                               .stddev_start(2.0)

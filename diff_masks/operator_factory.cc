@@ -2,8 +2,6 @@
 
 #include <c10/util/Exception.h>
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -14,13 +12,10 @@ MaskOperatorFactory::MaskOperatorFactory() {
   Add("gaussian", [](int64_t height, int64_t width, int64_t k,
                      const OperatorSettings& s) {
     return std::shared_ptr<MaskOperator>(
-        GaussianMaskOperator(
-            GaussianMaskOptions(height, width, k)
-                .stddev_start(s.stddev_start > 0
-                                  ? s.stddev_start
-                                  : static_cast<double>(std::min(height, width)) / 4)
-                .stddev_end(s.stddev_end)
-                .anneal_fraction(s.stddev_anneal_fraction))
+        GaussianMaskOperator(GaussianMaskOptions(height, width, k)
+                                 .stddev_start(s.stddev_start)
+                                 .stddev_end(s.stddev_end)
+                                 .anneal_fraction(s.stddev_anneal_fraction))
             .ptr());
   });
   for (bool network : {false, true}) {
