@@ -237,9 +237,13 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
     return bad("batch", absl::StrCat("in [1, train_size = ", p->train_size, "]"), p->batch);
   }
   if (o.lr >= 0) p->lr = o.lr;
-  if (o.warmup_steps >= 0) p->warmup_steps = o.warmup_steps;
-  if (o.box_penalty >= 0) p->box_penalty = o.box_penalty;
   if (!(p->lr > 0) || !std::isfinite(p->lr)) return bad("lr", "> 0", p->lr);
+  if (o.warmup_steps >= 0) p->warmup_steps = o.warmup_steps;
+  // Negative: unset; NaN is not, and is refused below.
+  if (!(o.box_penalty < 0)) p->box_penalty = o.box_penalty;
+  if (!(p->box_penalty >= 0) || !std::isfinite(p->box_penalty)) {
+    return bad("box_penalty", "a finite number >= 0", p->box_penalty);
+  }
   if (o.source_width >= 0) p->source_width = o.source_width;
   if (!(p->source_width > 0) || p->source_width > 4) {
     return bad("source_width", "in (0, 4]", p->source_width);

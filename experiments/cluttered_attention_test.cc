@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -54,6 +56,20 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad = {};
   bad.canvas = 20;
   EXPECT_EQ(message(bad), "--canvas must be in [32, 255], got 20");
+  bad = {};
+  bad.box_penalty = NAN;
+  EXPECT_EQ(message(bad), "--box_penalty must be a finite number >= 0, got nan");
+  // Set ones are applied; unset (negative) ones keep the preset's.
+  AttentionFlagOverrides set;
+  set.warmup_steps = 0;
+  set.box_penalty = 0;
+  ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
+  EXPECT_EQ(p->warmup_steps, 0);
+  EXPECT_EQ(p->box_penalty, 0.0);
+  auto d = AttentionPresetNamed("default");
+  ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
+  EXPECT_EQ(d->warmup_steps, 200);
+  EXPECT_EQ(d->box_penalty, 0.01);
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {
