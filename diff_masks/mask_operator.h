@@ -110,7 +110,7 @@ TORCH_MODULE(GaussianMaskOperator);
 // the first noise_fraction of training: a random search first, then the
 // forward pass is the logits' argmax, the operator's Indices(). Measured at
 // 32 x 32 (README): the table, unclamped, reaches index IoU 0.9-1.0 on
-// every target; the network 0.2-0.4 clamped (the factory's gumbel_net),
+// every target; the network 0.10-0.46 clamped (the factory's gumbel_net),
 // and unclamped its channels collapse onto few pixels on large targets
 // (left half 0.02-0.04).
 struct GumbelMaskOptions {

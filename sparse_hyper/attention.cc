@@ -57,9 +57,10 @@ torch::nn::Sequential SourceNetwork(const SourceNetworkOptions& o) {
   // gain sqrt(2)) and zero biases. LibTorch's default (weight variance
   // 1 / (3 fan_in)) divides the activations' second moment by about 6 per
   // ReLU layer: a unit-variance input left the quarter-width network with
-  // second moment 5e-7 (He: 0.6; biases zero in both). On the default
-  // preset (564 steps) it measured: test error 79.1 -> 62.7 % (sparse1, lr
-  // 1e-3) and 72.8 -> 61.9 % (ConvNet, lr 3e-4).
+  // second moment 5e-7 (He: 0.6; biases zero in both; the same network in
+  // python3-torch). On the default preset (564 steps) it measured: test
+  // error 79.1 -> 62.7 % (sparse1, lr 1e-3) and 72.8 -> 61.9 % (ConvNet,
+  // lr 3e-4).
   {
     at::NoGradGuard no_grad;
     for (auto& p : net->named_parameters()) {
