@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "kernels/sample_tuples/sample_tuples.h"
@@ -153,6 +154,52 @@ TEST(SpreadValues, GradientsMatchFiniteDifferences) {
     for (size_t wrt = 0; wrt < 3; ++wrt) {
       EXPECT_LT(testing::max_gradient_error(f, in, wrt), 1e-6)
           << "wrt " << wrt << " tolerance " << tol;
+    }
+  }
+}
+
+TEST(SpreadValues, EveryChunkPathMatchesTheLoopReference) {
+  // Chunks of at most 64 points skip the grid (TinyChunk: 32-bit vector
+  // comparisons at rank <= 2, pair by pair past 2^31 or at rank 3); up to
+  // 96 points the grid is one cell, beyond it has cells. 8 points per tuple
+  // (4 neighbours, 2 local, 2 global), chunks of 1, 8, 9, 12 and 13 tuples
+  // cover 8, 64, 72, 96 and 104 points; every third tuple repeats one of
+  // its predecessor's points.
+  for (const std::vector<int64_t>& sizes :
+       {std::vector<int64_t>{40, 40}, std::vector<int64_t>{int64_t(1) << 40, 7},
+        std::vector<int64_t>{9, 9, 9}}) {
+    for (int64_t chunk : {1, 8, 9, 12, 13}) {
+      const int64_t k = 2 * chunk;
+      at::manual_seed(20 + chunk);
+      const int64_t r = static_cast<int64_t>(sizes.size());
+      at::Tensor bound = at::tensor(sizes, kDouble).sub(1).view({1, 1, r});
+      const at::Tensor means = at::rand({2, k, r}, kDouble) * bound.clamp_max(60);
+      const at::Tensor sigmas = at::rand({2, k, r}, kDouble) * 4 + 0.3;
+      const at::Tensor values = at::randn({2, k}, kDouble);
+      at::Tensor points = sample_tuples(means, sizes, 2, 2,
+                                        std::vector<int64_t>(r, 3), chunk);
+      ASSERT_EQ(points.size(2), (int64_t(1) << r) + 4);
+      for (int64_t i = 1; i < k; i += 3) points[1][i][5] = points[1][i - 1][6];
+      const at::Tensor ref = reference(points, means, sigmas, values, chunk);
+      const std::string where = "sizes[0] " + std::to_string(sizes[0]) + " rank " +
+                                std::to_string(r) + " chunk " + std::to_string(chunk);
+      EXPECT_TRUE(at::allclose(spread_values(points, means, sigmas, values, chunk, 0.0),
+                               ref, 1e-12, 1e-12)) << where;
+      EXPECT_TRUE(at::allclose(spread_values(points, means, sigmas, values, chunk, 1e-9),
+                               ref, 1e-8, 1e-9)) << where;
+      EXPECT_TRUE(at::allclose(
+          spread_values(points, means.to(at::kFloat), sigmas.to(at::kFloat),
+                        values.to(at::kFloat), chunk, 1e-6).to(at::kDouble),
+          ref, 1e-4, 1e-5)) << where;
+      if (chunk != 8 && chunk != 13) continue;  // one tiny, one grid chunk
+      auto f = [&](const std::vector<at::Tensor>& in) {
+        return spread_values(points, in[0], in[1], in[2], chunk, 1e-12);
+      };
+      const std::vector<at::Tensor> in = {means, sigmas, values};
+      for (size_t wrt = 0; wrt < 3; ++wrt) {
+        EXPECT_LT(testing::max_gradient_error(f, in, wrt), 1e-6)
+            << where << " wrt " << wrt;
+      }
     }
   }
 }

@@ -15,6 +15,7 @@
 
 #include "kernels/common/vector_clones.h"
 #include "kernels/spread_values/cpu/chunk_grid.h"
+#include "kernels/spread_values/cpu/tiny_chunk.h"
 #include "kernels/spread_values/spread_values.h"
 #include "kernels/spread_values/spread_values_math.h"
 
@@ -25,7 +26,8 @@ namespace {
 // vector), reading past the range into the grid's padding and weighing the
 // extra entries 0: no scalar remainder loops (ranges are short, ~25 points).
 constexpr int64_t kLanes = 8;
-static_assert(kLanes <= ChunkGrid::kPadding, "ranges are padded into the grid");
+static_assert(kLanes <= ChunkGrid::kPadding && kLanes <= TinyChunk::kPadding,
+              "ranges are padded into the grid");
 inline int64_t padded(int64_t len) { return (len + kLanes - 1) / kLanes * kLanes; }
 
 // Per-thread scratch for compute type T, reused across chunks and tuples.
@@ -94,16 +96,16 @@ struct Tuple {
 // scratch.w[at, at + padded(q1 - q0)): exp(-(m - m0) / 2), 0 beyond the
 // cut-off and in the padding; kBackward also copies g and t - mu. kRank: the
 // tuple rank, or 0 for any.
-template <typename T, int kRank, bool kBackward>
-void weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
+template <typename T, int kRank, bool kBackward, typename Grid>
+void weigh_range(const Grid& grid, const Tuple<T>& tp, int64_t q0,
                  int64_t q1, const T* g, Scratch<T>& scratch, int64_t at) {
   const int64_t in_range = q1 - q0;
   const int64_t len = padded(in_range);
   const T max_excess = tp.max_excess;
   T* w = scratch.w.data() + at;
   if constexpr (kRank == 1 || kRank == 2) {
-    const T* x0 = grid.coords<T>(0) + q0;
-    const T* x1 = grid.coords<T>(kRank - 1) + q0;
+    const T* x0 = grid.template coords<T>(0) + q0;
+    const T* x1 = grid.template coords<T>(kRank - 1) + q0;
     const DimTerm<T> d0 = tp.dim[0], d1 = tp.dim[kRank - 1];
 #pragma omp simd
     for (int64_t i = 0; i < len; ++i) {
@@ -113,7 +115,7 @@ void weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
     }
   } else {
     for (int d = 0; d < tp.rank; ++d) {
-      const T* x = grid.coords<T>(d) + q0;
+      const T* x = grid.template coords<T>(d) + q0;
       const DimTerm<T> t = tp.dim[d];
       if (d == 0) {
 #pragma omp simd
@@ -135,7 +137,7 @@ void weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
   if constexpr (kBackward) {
     std::copy(g + q0, g + q0 + len, scratch.g_in.data() + at);
     for (int d = 0; d < tp.rank; ++d) {
-      const T* x = grid.coords<T>(d) + q0;
+      const T* x = grid.template coords<T>(d) + q0;
       const T mu = static_cast<T>(tp.mu[d]);
       T* out = scratch.diff[d].data() + at;
 #pragma omp simd
@@ -152,8 +154,8 @@ void weigh_range(const ChunkGrid& grid, const Tuple<T>& tp, int64_t q0,
 // The cut-off m - m0 <= R^2 is an ellipse; the grid is visited one row of
 // cells at a time, each row clipped to the band of coordinate 1 that the
 // ellipse allows at that row's nearest coordinate 0.
-template <typename T, int kRank, bool kBackward = false>
-Reach<T> weigh_tuple(const ChunkGrid& grid, const Tuple<T>& tp,
+template <typename T, int kRank, bool kBackward = false, typename Grid>
+Reach<T> weigh_tuple(const Grid& grid, const Tuple<T>& tp,
                      Scratch<T>& scratch, const T* g = nullptr) {
   scratch.ranges.clear();
   int64_t cursor = 0;
@@ -214,12 +216,12 @@ struct Args {
 };
 
 // Forward of chunk c: point values of its points.
-template <typename scalar_t, typename T, int kRank>
-void forward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
+template <typename scalar_t, typename T, int kRank, typename Grid>
+void forward_chunk(const Args<scalar_t>& a, int64_t c, const Grid& grid,
                    Scratch<T>& scratch) {
   const int rank = static_cast<int>(a.sh.rank);
   std::vector<T>& acc = scratch.acc;
-  acc.assign(grid.num_distinct() + ChunkGrid::kPadding, T(0));
+  acc.assign(grid.num_distinct() + Grid::kPadding, T(0));
   for (int64_t i = 0; i < a.sh.chunk; ++i) {
     const int64_t t = c * a.sh.chunk + i;  // tuple id
     const Tuple<T> tp(a.mu + t * rank, a.sigma + t * rank, rank, a.r_sq);
@@ -283,14 +285,14 @@ void offset_moments(const Scratch<T>& scratch, int64_t len, int rank, T g_bar,
 
 // Backward of chunk c: the gradients of its tuples (each tuple's own
 // entries: no races).
-template <typename scalar_t, typename T, int kRank>
-void backward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
+template <typename scalar_t, typename T, int kRank, typename Grid>
+void backward_chunk(const Args<scalar_t>& a, int64_t c, const Grid& grid,
                     Scratch<T>& scratch) {
   const int rank = static_cast<int>(a.sh.rank);
   // The incoming gradient of each distinct point, in grid order.
   const scalar_t* g_chunk = a.g + c * a.sh.chunk * a.sh.s;
   std::vector<T>& g = scratch.g;
-  g.assign(grid.num_distinct() + ChunkGrid::kPadding, T(0));
+  g.assign(grid.num_distinct() + Grid::kPadding, T(0));
   const int64_t* items = grid.items();
   for (int64_t q = 0; q < grid.num_distinct(); ++q) {
     g[q] = static_cast<T>(g_chunk[items[q]]);
@@ -330,9 +332,9 @@ void backward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
 // One compiled function per (input type, compute type, direction), each
 // choosing the rank-specialised loops, each in an AVX2 and a baseline
 // version (kernels/common/vector_clones.h).
-#define INDEXGRAD_CHUNK_FN(name, impl, scalar_t, T)                       \
+#define INDEXGRAD_CHUNK_FN(name, impl, scalar_t, T, Grid)                 \
   INDEXGRAD_VECTOR_CLONES void name(const Args<scalar_t>& a, int64_t c,   \
-                                    const ChunkGrid& grid,                \
+                                    const Grid& grid,                     \
                                     Scratch<T>& scratch) {                \
     switch (a.sh.rank) {                                                  \
       case 1: return impl<scalar_t, T, 1>(a, c, grid, scratch);           \
@@ -340,42 +342,62 @@ void backward_chunk(const Args<scalar_t>& a, int64_t c, const ChunkGrid& grid,
       default: return impl<scalar_t, T, 0>(a, c, grid, scratch);          \
     }                                                                     \
   }
-INDEXGRAD_CHUNK_FN(forward_ff, forward_chunk, float, float)
-INDEXGRAD_CHUNK_FN(forward_fd, forward_chunk, float, double)
-INDEXGRAD_CHUNK_FN(forward_dd, forward_chunk, double, double)
-INDEXGRAD_CHUNK_FN(backward_ff, backward_chunk, float, float)
-INDEXGRAD_CHUNK_FN(backward_fd, backward_chunk, float, double)
-INDEXGRAD_CHUNK_FN(backward_dd, backward_chunk, double, double)
+#define INDEXGRAD_CHUNK_FNS(Grid)                                         \
+  INDEXGRAD_CHUNK_FN(forward_ff, forward_chunk, float, float, Grid)       \
+  INDEXGRAD_CHUNK_FN(forward_fd, forward_chunk, float, double, Grid)      \
+  INDEXGRAD_CHUNK_FN(forward_dd, forward_chunk, double, double, Grid)     \
+  INDEXGRAD_CHUNK_FN(backward_ff, backward_chunk, float, float, Grid)     \
+  INDEXGRAD_CHUNK_FN(backward_fd, backward_chunk, float, double, Grid)    \
+  INDEXGRAD_CHUNK_FN(backward_dd, backward_chunk, double, double, Grid)
+INDEXGRAD_CHUNK_FNS(ChunkGrid)
+INDEXGRAD_CHUNK_FNS(TinyChunk)
+#undef INDEXGRAD_CHUNK_FNS
 #undef INDEXGRAD_CHUNK_FN
 
-// Runs every chunk (batch row major) in parallel: float inputs are computed
-// in float where the chunk's coordinates are exact in float, everything else
-// in double.
+// Chunk c with its points indexed by `grid` (built here), float inputs
+// computed in float where the chunk's coordinates are exact in float,
+// everything else in double.
+template <typename scalar_t, typename Grid>
+void run_chunk(const Args<scalar_t>& a, int64_t c, const int64_t* points,
+               bool forward, Grid& grid, Scratch<float>& scratch_f,
+               Scratch<double>& scratch_d) {
+  const Shape& sh = a.sh;
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>;
+  grid.Build(points + c * sh.chunk * sh.s * sh.rank, sh.chunk * sh.s,
+             static_cast<int>(sh.rank), kFloat);
+  if constexpr (kFloat) {
+    if (grid.float_coords()) {
+      forward ? forward_ff(a, c, grid, scratch_f)
+              : backward_ff(a, c, grid, scratch_f);
+    } else {
+      forward ? forward_fd(a, c, grid, scratch_d)
+              : backward_fd(a, c, grid, scratch_d);
+    }
+  } else {
+    forward ? forward_dd(a, c, grid, scratch_d)
+            : backward_dd(a, c, grid, scratch_d);
+  }
+}
+
+// Runs every chunk (batch row major) in parallel; chunks of at most
+// TinyChunk::kMaxPoints points without a grid.
 template <typename scalar_t>
 void run_chunks(const Args<scalar_t>& a, const int64_t* points, bool forward) {
   const Shape& sh = a.sh;
-  const int64_t chunks_per_row = sh.k / sh.chunk;
-  const int64_t chunk_numel = sh.chunk * sh.s * sh.rank;
-  constexpr bool kFloat = std::is_same_v<scalar_t, float>;
-  at::parallel_for(0, sh.batch * chunks_per_row, 1, [&](int64_t c0,
-                                                          int64_t c1) {
-    ChunkGrid grid;
+  const bool tiny = sh.chunk * sh.s <= TinyChunk::kMaxPoints;
+  at::parallel_for(0, sh.batch * (sh.k / sh.chunk), 1, [&](int64_t c0,
+                                                            int64_t c1) {
     Scratch<float> scratch_f;
     Scratch<double> scratch_d;
-    for (int64_t c = c0; c < c1; ++c) {
-      grid.Build(points + c * chunk_numel, sh.chunk * sh.s,
-                 static_cast<int>(sh.rank), kFloat);
-      if constexpr (kFloat) {
-        if (grid.float_coords()) {
-          forward ? forward_ff(a, c, grid, scratch_f)
-                  : backward_ff(a, c, grid, scratch_f);
-        } else {
-          forward ? forward_fd(a, c, grid, scratch_d)
-                  : backward_fd(a, c, grid, scratch_d);
-        }
-      } else {
-        forward ? forward_dd(a, c, grid, scratch_d)
-                : backward_dd(a, c, grid, scratch_d);
+    if (tiny) {
+      TinyChunk grid;
+      for (int64_t c = c0; c < c1; ++c) {
+        run_chunk(a, c, points, forward, grid, scratch_f, scratch_d);
+      }
+    } else {
+      ChunkGrid grid;
+      for (int64_t c = c0; c < c1; ++c) {
+        run_chunk(a, c, points, forward, grid, scratch_f, scratch_d);
       }
     }
   });
