@@ -25,9 +25,28 @@ INDEXGRAD_HD int64_t round_index(double mean) {
   return static_cast<int64_t>(floor(mean + 0.5));
 }
 
+// The floor/ceil neighbours of mean component mu in [0, size - 1] (ceil
+// clamped to size - 1: mu = size - 1 exactly).
+INDEXGRAD_HD int64_t neighbour(double mu, bool use_ceil, int64_t size) {
+  const int64_t v = use_ceil ? static_cast<int64_t>(ceil(mu))
+                             : static_cast<int64_t>(floor(mu));
+  return v < size ? v : size - 1;
+}
+
+// First cell of the local sampling box (width min(region, size)) around
+// round(mu), shifted inside [0, size).
+INDEXGRAD_HD int64_t local_box_start(double mu, int64_t width, int64_t size) {
+  int64_t lo = round_index(mu) - width / 2;
+  if (lo < 0) lo = 0;
+  if (lo > size - width) lo = size - width;
+  return lo;
+}
+
 // Component d of sample s of a tuple; `tuple_key` = stream_key(seed,
 // tuple id) (random.h), computed once per tuple. Draw (s, d) uses counter
 // s * rank + d of the tuple's stream: random_below(seed, tuple id, counter).
+// (The CPU kernel evaluates the same rules phase by phase, with the
+// per-component terms hoisted; a test compares it with this function.)
 template <typename scalar_t>
 INDEXGRAD_HD int64_t sample_component(const scalar_t* mean, int rank, int d,
                                       int64_t s, int64_t size, int64_t region,
@@ -35,18 +54,13 @@ INDEXGRAD_HD int64_t sample_component(const scalar_t* mean, int rank, int d,
   const int64_t num_neighbours = int64_t(1) << rank;
   const double mu = static_cast<double>(mean[d]);
   if (s < num_neighbours) {
-    const bool use_ceil = (s >> (rank - 1 - d)) & 1;
-    const int64_t v = use_ceil ? static_cast<int64_t>(ceil(mu))
-                               : static_cast<int64_t>(floor(mu));
-    return v < size ? v : size - 1;
+    return neighbour(mu, (s >> (rank - 1 - d)) & 1, size);
   }
   const uint64_t counter = static_cast<uint64_t>(s) * rank + d;
   if (s < num_neighbours + num_local) {
     const int64_t width = region < size ? region : size;
-    int64_t lo = round_index(mu) - width / 2;
-    if (lo < 0) lo = 0;
-    if (lo > size - width) lo = size - width;
-    return lo + below_from_bits(mix64(tuple_key + counter), width);
+    return local_box_start(mu, width, size) +
+           below_from_bits(mix64(tuple_key + counter), width);
   }
   return below_from_bits(mix64(tuple_key + counter), size);
 }

@@ -1,6 +1,7 @@
 // Tests of sample_tuples: neighbours (known cases), local boxes inside the
 // bounds, global range, reproducibility, bad input.
 #include "kernels/sample_tuples/sample_tuples.h"
+#include "kernels/sample_tuples/sample_tuples_math.h"
 
 #include <gtest/gtest.h>
 
@@ -21,6 +22,43 @@ TEST(SampleTuples, NeighboursFirstDimensionSlowest) {
   const at::Tensor expected =
       at::tensor({1, 2, 1, 3, 2, 2, 2, 3}, at::kLong).reshape({1, 1, 4, 2});
   EXPECT_TRUE(t.equal(expected)) << t;
+}
+
+TEST(SampleTuples, KernelEqualsThePerComponentRule) {
+  // The CPU kernel evaluates sample_component's rules phase by phase; a CUDA
+  // thread evaluates sample_component itself. Every component must agree:
+  // ranks 1-3, boxes wider than a side, means on the upper bound, float and
+  // double.
+  for (int64_t rank = 1; rank <= 3; ++rank) {
+    for (auto dtype : {at::kFloat, at::kDouble}) {
+      const std::vector<int64_t> all_sizes = {7, 2, 1000};
+      const std::vector<int64_t> sizes(all_sizes.begin(), all_sizes.begin() + rank);
+      const std::vector<int64_t> region(rank, 5);  // wider than the side 2
+      at::manual_seed(rank);
+      at::Tensor means = at::rand({3, 10, rank}, kDouble) *
+                         (at::tensor(sizes, kDouble) - 1).view({1, 1, rank});
+      means[0][0] = (at::tensor(sizes, kDouble) - 1);  // the upper bound
+      means = means.to(dtype);
+      const int64_t seed = 11 + rank;
+      const at::Tensor out = sample_tuples(means, sizes, 3, 4, region, seed);
+      const at::Tensor m = means.to(at::kDouble).contiguous();
+      const double* mp = m.data_ptr<double>();
+      auto o = out.accessor<int64_t, 4>();
+      int64_t mismatches = 0;
+      for (int64_t t = 0; t < 30; ++t) {
+        const uint64_t key = stream_key(seed, t);
+        for (int64_t s = 0; s < out.size(2); ++s) {
+          for (int d = 0; d < rank; ++d) {
+            const int64_t want = sample_component<double>(
+                mp + t * rank, static_cast<int>(rank), d, s, sizes[d], region[d],
+                4, key);
+            mismatches += o[t / 10][t % 10][s][d] != want;
+          }
+        }
+      }
+      EXPECT_EQ(mismatches, 0) << "rank " << rank << " dtype " << dtype;
+    }
+  }
 }
 
 TEST(SampleTuples, IntegerMeanAndUpperBound) {
