@@ -56,6 +56,12 @@ ABSL_FLAG(int64_t, num_local, -1, "local samples per tuple (preset if < 0)");
 ABSL_FLAG(int64_t, region, -1, "local sampling box per dimension (preset if < 0)");
 ABSL_FLAG(double, sigma_scale, 0.1, "variance scale (times n)");
 ABSL_FLAG(double, min_sigma, 0.1, "variance floor tau (cells^2)");
+ABSL_FLAG(double, min_sigma_start, -1,
+          "variance floor at step 0, falling linearly to --min_sigma over "
+          "--anneal_steps (keeps the variances wide early); < 0: constant");
+ABSL_FLAG(int64_t, anneal_steps, 0, "steps of the --min_sigma_start schedule");
+ABSL_FLAG(std::string, lr_schedule, "constant",
+          "sparse layer learning rate: constant, or cosine (to 0 at --steps)");
 ABSL_FLAG(double, tolerance, 1e-6,
           "proportion cut-off (0 = dense; see kernels/spread_values)");
 ABSL_FLAG(bool, learn_values, false,
@@ -161,9 +167,21 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
             .learn_values(absl::GetFlag(FLAGS_learn_values))
             .seed(seed));
     torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(per_n.lr));
+    const double floor_end = absl::GetFlag(FLAGS_min_sigma);
+    const double floor_start = absl::GetFlag(FLAGS_min_sigma_start);
+    const int64_t anneal = absl::GetFlag(FLAGS_anneal_steps);
+    const bool cosine = absl::GetFlag(FLAGS_lr_schedule) == "cosine";
     result = ig::experiments::RunTrainLoop(
         loop, *layer, adam,
-        [&](int64_t) {
+        [&](int64_t step) {
+          if (floor_start >= 0) {
+            const double f = anneal > 0 ? std::min(1.0, double(step) / anneal) : 1.0;
+            layer->options.min_sigma(floor_start + (floor_end - floor_start) * f);
+          }
+          if (cosine) {
+            ig::experiments::SetLearningRate(
+                adam, per_n.lr * 0.5 * (1 + std::cos(M_PI * double(step) / per_n.steps)));
+          }
           const at::Tensor x = at::randn({batch, n});
           const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();
           adam.zero_grad();
@@ -265,6 +283,18 @@ int Main(int argc, char** argv) {
   if (!(absl::GetFlag(FLAGS_reinforce_lr) > 0)) return Fail("--reinforce_lr must be > 0");
   if (!(absl::GetFlag(FLAGS_sigma_scale) > 0)) return Fail("--sigma_scale must be > 0");
   if (!(absl::GetFlag(FLAGS_min_sigma) >= 0)) return Fail("--min_sigma must be >= 0");
+  if (std::isnan(absl::GetFlag(FLAGS_min_sigma_start))) {
+    return Fail("--min_sigma_start must be a number, got nan");
+  }
+  if (absl::GetFlag(FLAGS_anneal_steps) < 0) {
+    return Fail(absl::StrCat("--anneal_steps must be >= 0, got ",
+                             absl::GetFlag(FLAGS_anneal_steps)));
+  }
+  if (absl::GetFlag(FLAGS_lr_schedule) != "constant" &&
+      absl::GetFlag(FLAGS_lr_schedule) != "cosine") {
+    return Fail(absl::StrCat("--lr_schedule must be constant or cosine, got '",
+                             absl::GetFlag(FLAGS_lr_schedule), "'"));
+  }
 
   const std::string out_dir =
       ig::experiments::OutputDir(absl::GetFlag(FLAGS_out_dir), "identity");

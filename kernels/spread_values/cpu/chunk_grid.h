@@ -19,6 +19,8 @@ class ChunkGrid {
   // Entries after the last distinct point in coords() (zeros), so that loops
   // may run up to kPadding - 1 entries past any range.
   static constexpr int64_t kPadding = 16;
+  // Tuples visit the ranges ForEachRange gives for their cut-off.
+  static constexpr bool kOneRange = false;
 
   // points: [n, rank] int64 (not copied; must outlive the grid). With
   // prefer_float, coordinates are kept as floats if every one is exact in

@@ -167,9 +167,10 @@ Reach<T> weigh_tuple(const Grid& grid, const Tuple<T>& tp,
     scratch.ranges.emplace_back(q0, q1);
     cursor = need;
   };
-  if (!std::isfinite(tp.max_excess)) {  // dense: every distinct point
+  if (Grid::kOneRange || !std::isfinite(tp.max_excess)) {
+    // Every distinct point (the cut-off still applies in weigh_range).
     if (grid.num_distinct() > 0) visit(0, grid.num_distinct());
-  } else {
+  } else if constexpr (!Grid::kOneRange) {
     const double r_sq = static_cast<double>(tp.max_excess);
     const double h0 = tp.HalfWidth(0, r_sq);
     const double lo0 = std::ceil(tp.mu[0] - h0);

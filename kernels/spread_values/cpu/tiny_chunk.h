@@ -1,7 +1,7 @@
 // The distinct points of a chunk of at most kMaxPoints points (chunk size 1
 // layouts: the identity layer's 12 points per tuple, a glimpse pixel's 52),
 // with ChunkGrid's interface but no grid: every tuple of the chunk visits
-// all of its points (one range; the kernel still applies the cut-off), and
+// all of its points (kOneRange; the kernel still applies the cut-off), and
 // building it is a pass over the point pairs into fixed arrays. ChunkGrid
 // took 31 % of the identity layer's chunk_size = 1 step (perf, n = 1,024),
 // for one cell of 12 points.
@@ -18,6 +18,8 @@ class TinyChunk {
  public:
   static constexpr int64_t kMaxPoints = 64;
   static constexpr int64_t kPadding = 16;  // zeros after the last point
+  // Tuples visit every point of the chunk as one range (no ForEachRange).
+  static constexpr bool kOneRange = true;
 
   // points: [n, rank] int64, n <= kMaxPoints (not copied). Repeats are
   // points equal to an earlier one in every coordinate. Coordinates are kept
@@ -31,13 +33,6 @@ class TinyChunk {
   const T* coords(int d) const;
   const int64_t* items() const { return items_; }
   const int64_t* positions() const { return position_; }
-
-  // Every distinct point, whatever the bounds (ChunkGrid::ForEachRange's
-  // superset, the whole chunk).
-  template <typename Extent, typename F>
-  void ForEachRange(double, double, Extent&&, F&& f) const {
-    if (m_ > 0) f(0, m_);
-  }
 
  private:
   static constexpr int64_t kFloatExact = int64_t(1) << 24;
