@@ -44,6 +44,7 @@ struct AttentionPreset {
   double source_width = 0.25;
   int64_t source_hidden = 128;
   double initial_variance = 0;  // glimpses' starting variance, px^2 (0: the paper's)
+  double ram_location_std = 0.1;  // RAM's Gaussian policy std, in [-1, 1] image units
   int64_t evals_per_epoch = 1;
 };
 
@@ -55,7 +56,8 @@ struct AttentionFlagOverrides {
   std::string methods;
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1;
-  double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1;
+  double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,
+         ram_location_std = -1;
 };
 
 // Applies and checks the overrides; an error names the flag and the value.

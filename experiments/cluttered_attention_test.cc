@@ -59,17 +59,25 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad = {};
   bad.box_penalty = NAN;
   EXPECT_EQ(message(bad), "--box_penalty must be a finite number >= 0, got nan");
+  bad = {};
+  bad.ram_location_std = 0;
+  EXPECT_EQ(message(bad), "--ram_location_std must be in (0, 2], got 0");
+  bad.ram_location_std = NAN;
+  EXPECT_EQ(message(bad), "--ram_location_std must be in (0, 2], got nan");
   // Set ones are applied; unset (negative) ones keep the preset's.
   AttentionFlagOverrides set;
   set.warmup_steps = 0;
   set.box_penalty = 0;
+  set.ram_location_std = 0.2;
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
+  EXPECT_EQ(p->ram_location_std, 0.2);
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
   EXPECT_EQ(d->box_penalty, 0.01);
+  EXPECT_EQ(d->ram_location_std, 0.1);
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {
