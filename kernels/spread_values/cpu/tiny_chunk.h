@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <climits>
 
 #include "kernels/common/tuple_rank.h"
 
