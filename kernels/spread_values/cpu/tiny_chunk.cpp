@@ -55,7 +55,9 @@ void TinyChunk::BuildNarrow(const int64_t* points, int rank) {
     x_[i] = static_cast<int32_t>(points[i * rank]);
     y_[i] = rank == 2 ? static_cast<int32_t>(points[i * rank + 1]) : 0;
   }
-  for (int64_t i = n; i < kMaxPoints; ++i) x_[i] = y_[i] = 0;
+  // MarkRepeats reads whole vectors: 16 entries, or all kMaxPoints.
+  const int64_t read = n <= 16 ? 16 : kMaxPoints;
+  for (int64_t i = n; i < read; ++i) x_[i] = y_[i] = 0;
   if (n <= 16) {
     MarkRepeats<2>(x_, y_, static_cast<int32_t>(n), repeat_);
   } else {
