@@ -159,9 +159,9 @@ TEST(SpreadValues, GradientsMatchFiniteDifferences) {
 }
 
 TEST(SpreadValues, EveryChunkPathMatchesTheLoopReference) {
-  // Chunks of at most 64 points skip the grid (TinyChunk: 32-bit vector
-  // comparisons at rank <= 2, pair by pair past 2^31 or at rank 3); up to
-  // 96 points the grid is one cell, beyond it has cells. 8 points per tuple
+  // Chunks of at most 96 points skip the grid (TinyChunk: 32-bit vector
+  // comparisons at rank <= 2 in 16-, 64- and 96-entry blocks, pair by pair
+  // past 2^31 or at rank 3); beyond, a grid of cells. 8 points per tuple
   // (4 neighbours, 2 local, 2 global), chunks of 1, 8, 9, 12 and 13 tuples
   // cover 8, 64, 72, 96 and 104 points; every third tuple repeats one of
   // its predecessor's points.

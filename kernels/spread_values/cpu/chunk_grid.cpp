@@ -8,8 +8,6 @@
 namespace indexgrad {
 namespace {
 
-// Up to this many points a chunk is one cell (no counting sort).
-constexpr int64_t kSmallChunk = 96;
 // Up to this many points in a cell, repeats are found by comparing pairs;
 // beyond, by sorting the cell's points.
 constexpr int64_t kPairwiseCell = 96;
@@ -93,37 +91,6 @@ void ChunkGrid::SetOneCell(int d) {
   shift_[d] = 62;  // every coordinate in cell 0 (offsets are below 2^62)
   cell_[d] = int64_t(1) << 62;
   num_cells_[d] = n_ == 0 ? 0 : 1;
-}
-
-// The repeat scan of MarkRepeatsInCell in one pass that also fills items_
-// and position_: routing small chunks through the cell path
-// (MarkRepeatsInCell + compaction) measured 8 % slower in the glimpse
-// layout (BM_SpreadValuesGlimpse 39 -> 42 ms), one 52-point chunk per tuple.
-void ChunkGrid::BuildOneCell() {
-  for (int d = 0; d < 2; ++d) SetOneCell(d);
-  if (n_ > 0) {
-    origin_[0] = span_lo_[0];
-    if (grid_dims_ == 2) origin_[1] = span_lo_[1];
-  }
-  items_.resize(n_);
-  position_.resize(n_);
-  int64_t distinct = 0;
-  for (int64_t j = 0; j < n_; ++j) {
-    int repeats = 0;
-    if (use_keys_) {
-      // Scalar: a vector reduction's setup costs more than a few points.
-      const int64_t key = keys_[j];
-      const int64_t* keys = keys_.data();
-      for (int64_t i = 0; i < j; ++i) repeats |= keys[i] == key;
-    } else {
-      for (int64_t i = 0; i < j && !repeats; ++i) repeats = Equal(i, j);
-    }
-    position_[j] = repeats ? -1 : distinct;
-    if (!repeats) items_[distinct++] = j;
-  }
-  items_.resize(distinct);
-  cell_start_.assign({0, distinct});
-  if (n_ == 0) cell_start_.assign(1, 0);
 }
 
 void ChunkGrid::BuildCells() {
@@ -227,11 +194,7 @@ void ChunkGrid::Build(const int64_t* points, int64_t n, int rank,
       keys_[j] = key;
     }
   }
-  if (n_ <= kSmallChunk) {
-    BuildOneCell();
-  } else {
-    BuildCells();
-  }
+  BuildCells();
   for (int d = 0; d < 2; ++d) {
     origin_d_[d] = static_cast<double>(origin_[d]);
     inv_cell_[d] = 1.0 / static_cast<double>(cell_[d]);

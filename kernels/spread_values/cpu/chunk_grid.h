@@ -1,7 +1,8 @@
 // Spatial index over the integer points of one chunk (CPU). The points are
 // counting-sorted into the cells of a uniform grid over their first two
-// coordinates (power-of-two sides, about two points per cell; chunks of at
-// most 96 points are one cell), row-major; repeated points are found within
+// coordinates (power-of-two sides, about two points per cell), row-major
+// (the kernel uses it for chunks of more than TinyChunk::kMaxPoints points;
+// smaller ones need no grid: tiny_chunk.h); repeated points are found within
 // each cell (equal points share a cell) by exact comparison, no pairing
 // function, no overflow. The distinct points' coordinates are copied out in
 // grid order as floats (when asked and exact: all within 2^24) or doubles,
@@ -84,8 +85,7 @@ class ChunkGrid {
 
 
  private:
-  void BuildOneCell();  // small chunks: one cell, repeats by pairs
-  void BuildCells();    // a grid of about two points per cell
+  void BuildCells();  // a grid of about two points per cell
   void SetOneCell(int d);  // dimension d: one cell holding every point
   bool Equal(int64_t a, int64_t b) const;  // points a and b, every coordinate
   // Marks repeats among the points [first, last) of one cell (may reorder).
