@@ -9,7 +9,6 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/pooling.h>
 
-
 namespace indexgrad {
 namespace diff_masks {
 

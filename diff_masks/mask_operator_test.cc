@@ -25,6 +25,18 @@ void Recover(MaskOperator& op, const MaskOracle& oracle, int64_t steps, double l
   }
 }
 
+// Recovers `oracle`'s target with `op` and expects every target pixel found
+// (index IoU and rendered IoU >= 0.99) from a start far from it (< 0.6).
+void ExpectRecoversIndexByIndex(MaskOperator& op, const MaskOracle& oracle, int64_t steps,
+                                double lr, TargetKind kind) {
+  const double start = oracle.IndexIoU(op.Indices());
+  Recover(op, oracle, steps, lr);
+  const int k = static_cast<int>(kind);
+  EXPECT_GE(oracle.IndexIoU(op.Indices()), 0.99) << "target " << k << " start " << start;
+  EXPECT_GE(oracle.Score(op.Mask()).iou, 0.99) << "target " << k;
+  EXPECT_LT(start, 0.6) << "target " << k;
+}
+
 // Reference: the normal CDF by std::erf, pixel by pixel, in double.
 double ReferenceMass(double centre, double stddev, int64_t pixel, int64_t n) {
   auto cdf = [&](double x) { return 0.5 * (1 + std::erf((x - centre) / (stddev * std::sqrt(2.0)))); };
@@ -134,12 +146,7 @@ TEST(GaussianMaskOperator, RecoversSmallTargetsIndexByIndex) {
     at::manual_seed(1);
     auto oracle = *MaskOracle::Create(kind, 16, 16, 0, /*num_pixels=*/24);
     GaussianMaskOperator op(GaussianMaskOptions(16, 16, oracle.target_pixels()).stddev_start(4));
-    const double start = oracle.IndexIoU(op->Indices());
-    Recover(*op, oracle, 2000, 0.1);
-    const int k = static_cast<int>(kind);
-    EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.99) << "target " << k << " start " << start;
-    EXPECT_GE(oracle.Score(op->Mask()).iou, 0.99) << "target " << k;
-    EXPECT_LT(start, 0.6) << "target " << k;
+    ExpectRecoversIndexByIndex(*op, oracle, 2000, 0.1, kind);
   }
 }
 
@@ -220,12 +227,7 @@ TEST(GumbelMaskOperator, RecoversSmallTargetsIndexByIndex) {
     at::manual_seed(3);
     auto oracle = *MaskOracle::Create(kind, 16, 16, 0, /*num_pixels=*/24);
     GumbelMaskOperator op(GumbelMaskOptions(16, 16, oracle.target_pixels()));
-    const double start = oracle.IndexIoU(op->Indices());
-    Recover(*op, oracle, 4000, 0.05);
-    const int k = static_cast<int>(kind);
-    EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.99) << "target " << k << " start " << start;
-    EXPECT_GE(oracle.Score(op->Mask()).iou, 0.99) << "target " << k;
-    EXPECT_LT(start, 0.6) << "target " << k;
+    ExpectRecoversIndexByIndex(*op, oracle, 4000, 0.05, kind);
   }
 }
 
