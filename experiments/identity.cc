@@ -282,9 +282,13 @@ int Main(int argc, char** argv) {
   }
   if (!(absl::GetFlag(FLAGS_reinforce_lr) > 0)) return Fail("--reinforce_lr must be > 0");
   if (!(absl::GetFlag(FLAGS_sigma_scale) > 0)) return Fail("--sigma_scale must be > 0");
-  if (!(absl::GetFlag(FLAGS_min_sigma) >= 0)) return Fail("--min_sigma must be >= 0");
-  if (std::isnan(absl::GetFlag(FLAGS_min_sigma_start))) {
-    return Fail("--min_sigma_start must be a number, got nan");
+  if (!(absl::GetFlag(FLAGS_min_sigma) >= 0) || !std::isfinite(absl::GetFlag(FLAGS_min_sigma))) {
+    return Fail(absl::StrCat("--min_sigma must be finite and >= 0, got ",
+                             absl::GetFlag(FLAGS_min_sigma)));
+  }
+  if (!std::isfinite(absl::GetFlag(FLAGS_min_sigma_start))) {
+    return Fail(absl::StrCat("--min_sigma_start must be a finite number, got ",
+                             absl::GetFlag(FLAGS_min_sigma_start)));
   }
   if (absl::GetFlag(FLAGS_anneal_steps) < 0) {
     return Fail(absl::StrCat("--anneal_steps must be >= 0, got ",
