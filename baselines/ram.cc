@@ -1,6 +1,7 @@
 #include "baselines/ram.h"
 
 #include <ATen/ATen.h>
+#include <torch/nn/init.h>
 
 #include <cmath>
 
@@ -77,6 +78,21 @@ RamImpl::RamImpl(RamOptions options_) : options(std::move(options_)) {
   location = register_module("location", Dense(o.hidden(), 2));
   baseline = register_module("baseline", Dense(o.hidden(), 1));
   classifier = register_module("classifier", Dense(o.hidden(), o.classes()));
+  TORCH_CHECK(o.init() == "irnn" || o.init() == "default", op,
+              ": init must be irnn or default, got '", o.init(), "'");
+  if (o.init() == "irnn") {
+    // LibTorch's default divides the second moment by about 6 per ReLU
+    // layer, so the core forgets a glimpse within a step or two; He keeps
+    // it and the identity carries h_{t-1} over unchanged.
+    at::NoGradGuard no_grad;
+    for (torch::nn::Linear* layer : {&glimpse_patch, &glimpse_location, &glimpse_what,
+                                     &glimpse_where, &core_glimpse}) {
+      torch::nn::init::kaiming_normal_((*layer)->weight, 0, torch::kFanIn, torch::kReLU);
+      (*layer)->bias.zero_();
+    }
+    core_hidden->weight.copy_(at::eye(o.hidden()));
+    core_hidden->bias.zero_();
+  }
 }
 
 RamImpl::Output RamImpl::forward(const at::Tensor& images) {

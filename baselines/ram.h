@@ -31,6 +31,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <string>
 
 namespace indexgrad {
 namespace baselines {
@@ -45,6 +46,10 @@ struct RamOptions {
   TORCH_ARG(int64_t, glimpse_out) = 256;
   TORCH_ARG(int64_t, hidden) = 256;
   TORCH_ARG(double, location_std) = 0.1;  // of the Gaussian policy, in [-1, 1] units
+  // "irnn": He initialisation (normal, fan-in) of the layers that feed a
+  // ReLU, the core's recurrent matrix the identity (Le et al. 2015's IRNN),
+  // zero biases; "default": LibTorch's (weight variance 1 / (3 fan_in)).
+  TORCH_ARG(std::string, init) = "irnn";
   TORCH_ARG(int64_t, classes) = 10;
 };
 

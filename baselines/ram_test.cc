@@ -136,7 +136,42 @@ TEST(Reinforce, LearnedBaselineReducesGradientVariance) {
   EXPECT_LT(with.var().item<double>(), 0.1 * without.var().item<double>());
 }
 
+// The core state after the first glimpse, computed from the modules.
+at::Tensor FirstCoreState(Ram& ram, const at::Tensor& images) {
+  const RamOptions& o = ram->options;
+  const at::Tensor l = at::zeros({images.size(0), 2});
+  const at::Tensor patches =
+      Retina(images, l, o.patch(), o.scales()).reshape({images.size(0), -1});
+  const at::Tensor what = at::relu(ram->glimpse_patch->forward(patches));
+  const at::Tensor where = at::relu(ram->glimpse_location->forward(l));
+  const at::Tensor g =
+      at::relu(ram->glimpse_what->forward(what) + ram->glimpse_where->forward(where));
+  return at::relu(ram->core_glimpse->forward(g));
+}
+
+TEST(Ram, IrnnInitialisationKeepsTheSignal) {
+  at::manual_seed(3);
+  const at::Tensor images = at::rand({64, 1, 40, 40});
+  const double input = Retina(images, at::zeros({64, 2}), 12, 3).pow(2).mean().item<double>();
+  Ram irnn(RamOptions().side(40).scales(3));
+  EXPECT_TRUE(at::equal(irnn->core_hidden->weight, at::eye(256)));
+  EXPECT_EQ(irnn->core_hidden->bias.abs().max().item<float>(), 0.0f);
+  EXPECT_EQ(irnn->glimpse_patch->bias.abs().max().item<float>(), 0.0f);
+  const double w_std = irnn->glimpse_patch->weight.std().item<double>();
+  EXPECT_NEAR(w_std, std::sqrt(2.0 / (3 * 144)), 0.05 * w_std);
+  // He through three ReLU layers keeps the second moment within 10x of the
+  // retina's; LibTorch's default loses most of it (why irnn is the default).
+  torch::NoGradGuard no_grad;
+  const double kept = FirstCoreState(irnn, images).pow(2).mean().item<double>() / input;
+  EXPECT_GT(kept, 0.1);
+  EXPECT_LT(kept, 10.0);
+  Ram plain(RamOptions().side(40).scales(3).init("default"));
+  EXPECT_LT(FirstCoreState(plain, images).pow(2).mean().item<double>() / input, 0.05);
+}
+
 TEST(RamErrors, NameTheArgument) {
+  EXPECT_ERROR_CONTAINS(Ram(RamOptions().init("xavier")),
+                        "init must be irnn or default, got 'xavier'");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().glimpses(0)), "glimpses must be >= 1, got 0");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().location_std(0)), "location_std must be > 0, got 0");
   Ram ram(RamOptions().side(40));

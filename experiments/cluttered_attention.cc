@@ -50,7 +50,10 @@ ABSL_FLAG(double, initial_variance, -1,
           "sparse glimpses' starting variance in px^2; 0: the paper's parametrisation at raw 0 "
           "(preset if < 0)");
 ABSL_FLAG(double, ram_location_std, -1,
-          "RAM: std of the Gaussian location policy, [-1, 1] image units (preset if < 0: 0.1)");
+          "RAM: std of the Gaussian location policy, [-1, 1] image units (preset if < 0: 0.4)");
+ABSL_FLAG(std::string, ram_init, "",
+          "RAM: initialisation, irnn (He, identity recurrence) or default (LibTorch's); "
+          "preset if empty: irnn");
 ABSL_FLAG(int64_t, evals_per_epoch, -1, "validations per epoch (preset if < 0)");
 ABSL_FLAG(int64_t, seed, 0, "random seed of the models and batches");
 ABSL_FLAG(bool, generate_data, true, "generate missing cluttered data files");
@@ -89,6 +92,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.evals_per_epoch = absl::GetFlag(FLAGS_evals_per_epoch);
   o.initial_variance = absl::GetFlag(FLAGS_initial_variance);
   o.ram_location_std = absl::GetFlag(FLAGS_ram_location_std);
+  o.ram_init = absl::GetFlag(FLAGS_ram_init);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;
 }

@@ -125,7 +125,8 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
         baselines::RamOptions()
             .side(side)
             .scales(side > 60 ? 4 : 3)
-            .location_std(p.ram_location_std)));
+            .location_std(p.ram_location_std)
+            .init(p.ram_init)));
   }
   if (method == "convnet") {
     return std::shared_ptr<AttentionModel>(std::make_shared<ConvNetModel>(
@@ -261,6 +262,10 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (!(p->ram_location_std > 0) || !(p->ram_location_std <= 2)) {
     return bad("ram_location_std", "in (0, 2]", p->ram_location_std);
   }
+  if (!o.ram_init.empty()) p->ram_init = o.ram_init;
+  if (p->ram_init != "irnn" && p->ram_init != "default") {
+    return bad("ram_init", "irnn or default", p->ram_init);
+  }
   if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
   if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
   return absl::OkStatus();
@@ -269,11 +274,11 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
 std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
-      "(warmup %d steps), box penalty %g, RAM location std %g, "
+      "(warmup %d steps), box penalty %g, RAM location std %g and init %s, "
       "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
       "images",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
-      p.warmup_steps, p.box_penalty, p.ram_location_std, p.source_width, p.source_hidden,
+      p.warmup_steps, p.box_penalty, p.ram_location_std, p.ram_init, p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
       p.val_size, p.test_size);

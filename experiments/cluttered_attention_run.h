@@ -44,7 +44,8 @@ struct AttentionPreset {
   double source_width = 0.25;
   int64_t source_hidden = 128;
   double initial_variance = 0;  // glimpses' starting variance, px^2 (0: the paper's)
-  double ram_location_std = 0.1;  // RAM's Gaussian policy std, in [-1, 1] image units
+  double ram_location_std = 0.4;  // RAM's Gaussian policy std, in [-1, 1] image units
+  std::string ram_init = "irnn";  // baselines::RamOptions::init
   int64_t evals_per_epoch = 1;
 };
 
@@ -53,7 +54,7 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name);
 
 // Flag values; "unset" is empty or negative, as the flags' defaults.
 struct AttentionFlagOverrides {
-  std::string methods;
+  std::string methods, ram_init;
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1;
   double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,

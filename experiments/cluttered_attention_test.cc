@@ -64,20 +64,26 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(message(bad), "--ram_location_std must be in (0, 2], got 0");
   bad.ram_location_std = NAN;
   EXPECT_EQ(message(bad), "--ram_location_std must be in (0, 2], got nan");
+  bad = {};
+  bad.ram_init = "xavier";
+  EXPECT_EQ(message(bad), "--ram_init must be irnn or default, got xavier");
   // Set ones are applied; unset (negative) ones keep the preset's.
   AttentionFlagOverrides set;
   set.warmup_steps = 0;
   set.box_penalty = 0;
   set.ram_location_std = 0.2;
+  set.ram_init = "default";
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
   EXPECT_EQ(p->ram_location_std, 0.2);
+  EXPECT_EQ(p->ram_init, "default");
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
   EXPECT_EQ(d->box_penalty, 0.01);
-  EXPECT_EQ(d->ram_location_std, 0.1);
+  EXPECT_EQ(d->ram_location_std, 0.4);
+  EXPECT_EQ(d->ram_init, "irnn");
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {
