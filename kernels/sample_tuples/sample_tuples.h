@@ -13,10 +13,23 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/sample_tuples/sample_tuples_math.h"
+
 namespace indexgrad {
 
 at::Tensor sample_tuples(const at::Tensor& means, at::IntArrayRef sizes,
                          int64_t num_global, int64_t num_local,
                          at::IntArrayRef region, int64_t seed);
+
+namespace detail {
+// The checks every device's kernel makes (errors name the argument and the
+// value seen), and the layout its per-element rule reads. The means' NaN
+// and range check reads three values back to the host: on a GPU, one
+// synchronisation per call.
+SampleLayout check_sample_tuples_args(const char* op, const at::Tensor& means,
+                                      at::IntArrayRef sizes, int64_t num_global,
+                                      int64_t num_local, at::IntArrayRef region,
+                                      int64_t seed);
+}  // namespace detail
 
 }  // namespace indexgrad

@@ -1,5 +1,5 @@
 // Per-tuple sampling rules of sample_tuples (Bloem et al. 2018, section 2.1
-// and Algorithm 1), shared by the CPU kernel and a future CUDA kernel.
+// and Algorithm 1), shared by the CPU kernel and the CUDA kernel.
 //
 // For a continuous tuple mu in [0, size_d - 1]^r the samples are, in order:
 //   s in [0, 2^r)            the floor/ceil neighbours; bit (r-1-d) of s
@@ -63,6 +63,32 @@ INDEXGRAD_HD int64_t sample_component(const scalar_t* mean, int rank, int d,
            below_from_bits(mix64(tuple_key + counter), width);
   }
   return below_from_bits(mix64(tuple_key + counter), size);
+}
+
+// Everything one output element depends on besides the means: sizes and
+// region per component, samples per tuple (2^rank + num_local +
+// num_global).
+struct SampleLayout {
+  int rank;
+  int64_t samples, num_local;
+  uint64_t seed;
+  int64_t sizes[kMaxTupleRank], region[kMaxTupleRank];
+};
+
+// Output element i of sample_tuples (flat index into [batch * k, samples,
+// rank]): one CUDA thread's whole work. means: [batch * k, rank].
+template <typename scalar_t>
+INDEXGRAD_HD int64_t sample_element(const SampleLayout& layout,
+                                    const scalar_t* means, int64_t i) {
+  const int64_t per_tuple = layout.samples * layout.rank;
+  const int64_t t = i / per_tuple;
+  const int64_t rem = i - t * per_tuple;
+  const int64_t s = rem / layout.rank;
+  const int d = static_cast<int>(rem - s * layout.rank);
+  const uint64_t key = stream_key(layout.seed, static_cast<uint64_t>(t));
+  return sample_component(means + t * layout.rank, layout.rank, d, s,
+                          layout.sizes[d], layout.region[d], layout.num_local,
+                          key);
 }
 
 }  // namespace indexgrad

@@ -1,9 +1,12 @@
 // Tests of sample_tuples: neighbours (known cases), local boxes inside the
-// bounds, global range, reproducibility, bad input.
+// bounds, global range, reproducibility, bad input; the CUDA kernel's
+// per-thread rule against the CPU op, and the CUDA op itself where a GPU is
+// present (skipped otherwise).
 #include "kernels/sample_tuples/sample_tuples.h"
 #include "kernels/sample_tuples/sample_tuples_math.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <set>
 
@@ -24,41 +27,75 @@ TEST(SampleTuples, NeighboursFirstDimensionSlowest) {
   EXPECT_TRUE(t.equal(expected)) << t;
 }
 
-TEST(SampleTuples, KernelEqualsThePerComponentRule) {
+// Means for the kernel-rule tests: ranks 1-3 with sides 7, 2 (narrower
+// than the box) and 1000, one mean on the upper bound.
+at::Tensor RuleTestMeans(int64_t rank, const std::vector<int64_t>& sizes) {
+  at::manual_seed(rank);
+  at::Tensor means = at::rand({3, 10, rank}, kDouble) *
+                     (at::tensor(sizes, kDouble) - 1).view({1, 1, rank});
+  means[0][0] = (at::tensor(sizes, kDouble) - 1);  // the upper bound
+  return means;
+}
+
+std::vector<int64_t> RuleTestSizes(int64_t rank) {
+  const std::vector<int64_t> all_sizes = {7, 2, 1000};
+  return std::vector<int64_t>(all_sizes.begin(), all_sizes.begin() + rank);
+}
+
+TEST(SampleTuples, KernelEqualsTheCudaThreadRule) {
   // The CPU kernel evaluates sample_component's rules phase by phase; a CUDA
-  // thread evaluates sample_component itself. Every component must agree:
-  // ranks 1-3, boxes wider than a side, means on the upper bound, float and
-  // double.
+  // thread evaluates sample_element(i) for its output element i. Every
+  // element must agree: ranks 1-3, boxes wider than a side, means on the
+  // upper bound, float and double.
   for (int64_t rank = 1; rank <= 3; ++rank) {
     for (auto dtype : {at::kFloat, at::kDouble}) {
-      const std::vector<int64_t> all_sizes = {7, 2, 1000};
-      const std::vector<int64_t> sizes(all_sizes.begin(), all_sizes.begin() + rank);
+      const std::vector<int64_t> sizes = RuleTestSizes(rank);
       const std::vector<int64_t> region(rank, 5);  // wider than the side 2
-      at::manual_seed(rank);
-      at::Tensor means = at::rand({3, 10, rank}, kDouble) *
-                         (at::tensor(sizes, kDouble) - 1).view({1, 1, rank});
-      means[0][0] = (at::tensor(sizes, kDouble) - 1);  // the upper bound
-      means = means.to(dtype);
+      const at::Tensor means = RuleTestMeans(rank, sizes).to(dtype).contiguous();
       const int64_t seed = 11 + rank;
       const at::Tensor out = sample_tuples(means, sizes, 3, 4, region, seed);
-      const at::Tensor m = means.to(at::kDouble).contiguous();
-      const double* mp = m.data_ptr<double>();
-      auto o = out.accessor<int64_t, 4>();
+      SampleLayout layout{};
+      layout.rank = static_cast<int>(rank);
+      layout.samples = out.size(2);
+      layout.num_local = 4;
+      layout.seed = seed;
+      for (int64_t d = 0; d < rank; ++d) {
+        layout.sizes[d] = sizes[d];
+        layout.region[d] = region[d];
+      }
+      const int64_t* o = out.data_ptr<int64_t>();
       int64_t mismatches = 0;
-      for (int64_t t = 0; t < 30; ++t) {
-        const uint64_t key = stream_key(seed, t);
-        for (int64_t s = 0; s < out.size(2); ++s) {
-          for (int d = 0; d < rank; ++d) {
-            const int64_t want = sample_component<double>(
-                mp + t * rank, static_cast<int>(rank), d, s, sizes[d], region[d],
-                4, key);
-            mismatches += o[t / 10][t % 10][s][d] != want;
-          }
-        }
+      for (int64_t i = 0; i < out.numel(); ++i) {
+        const int64_t want = dtype == at::kFloat
+                                 ? sample_element(layout, means.data_ptr<float>(), i)
+                                 : sample_element(layout, means.data_ptr<double>(), i);
+        mismatches += o[i] != want;
       }
       EXPECT_EQ(mismatches, 0) << "rank " << rank << " dtype " << dtype;
     }
   }
+}
+
+TEST(SampleTuples, CudaEqualsCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (int64_t rank = 1; rank <= 3; ++rank) {
+    for (auto dtype : {at::kFloat, at::kDouble}) {
+      const std::vector<int64_t> sizes = RuleTestSizes(rank);
+      const std::vector<int64_t> region(rank, 5);
+      const at::Tensor means = RuleTestMeans(rank, sizes).to(dtype);
+      const at::Tensor cpu = sample_tuples(means, sizes, 3, 4, region, 5);
+      const at::Tensor gpu = sample_tuples(means.cuda(), sizes, 3, 4, region, 5);
+      EXPECT_TRUE(gpu.is_cuda());
+      EXPECT_TRUE(gpu.cpu().equal(cpu)) << "rank " << rank << " dtype " << dtype;
+    }
+  }
+  // Empty input and the checks on the device.
+  EXPECT_EQ(sample_tuples(at::zeros({0, 4, 2}, kDouble).cuda(), {3, 3}, 1, 1, {2, 2}, 0)
+                .sizes(),
+            at::IntArrayRef({0, 4, 6, 2}));
+  EXPECT_ERROR_CONTAINS(
+      sample_tuples(at::full({1, 1, 1}, 9.0, kDouble).cuda(), {4}, 0, 0, {1}, 0),
+      "means[..., 0] must lie in [0, 3] (sizes [4]), got values from 9 to 9");
 }
 
 TEST(SampleTuples, IntegerMeanAndUpperBound) {

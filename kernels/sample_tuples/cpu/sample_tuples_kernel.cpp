@@ -3,7 +3,6 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "kernels/common/checks.h"
 #include "kernels/sample_tuples/sample_tuples.h"
 #include "kernels/sample_tuples/sample_tuples_math.h"
 
@@ -55,47 +54,12 @@ void sample_range(const scalar_t* mean_p, int rank, const int64_t* sizes,
 at::Tensor sample_tuples_cpu(const at::Tensor& means, at::IntArrayRef sizes,
                              int64_t num_global, int64_t num_local,
                              at::IntArrayRef region, int64_t seed) {
-  const char* op = "sample_tuples";
-  check_dim(op, "means", means, 3);
-  check_floating(op, "means", means);
-  const int64_t rank = means.size(2);
-  TORCH_CHECK(rank >= 1 && rank <= kMaxTupleRank, op,
-              ": means must be [batch, k, rank] with rank in [1, ",
-              kMaxTupleRank, "], got shape ", shape_string(means.sizes()));
-  TORCH_CHECK(static_cast<int64_t>(sizes.size()) == rank, op,
-              ": sizes must have one entry per tuple component (", rank,
-              "), got ", shape_string(sizes));
-  TORCH_CHECK(static_cast<int64_t>(region.size()) == rank, op,
-              ": region must have one entry per tuple component (", rank,
-              "), got ", shape_string(region));
-  for (int64_t d = 0; d < rank; ++d) {
-    TORCH_CHECK(sizes[d] >= 1, op, ": sizes must be positive, got ",
-                shape_string(sizes));
-    TORCH_CHECK(region[d] >= 1, op, ": region must be positive, got ",
-                shape_string(region));
-  }
-  TORCH_CHECK(num_global >= 0, op, ": num_global must be >= 0, got ",
-              num_global);
-  TORCH_CHECK(num_local >= 0, op, ": num_local must be >= 0, got ",
-              num_local);
+  const SampleLayout layout = detail::check_sample_tuples_args(
+      "sample_tuples", means, sizes, num_global, num_local, region, seed);
+  const int64_t rank = layout.rank;
   const at::Tensor means_c = means.contiguous();
-  if (means_c.numel() > 0) {
-    const at::Tensor flat = means_c.reshape({-1, rank});
-    TORCH_CHECK(!at::isnan(flat).any().item<bool>(), op,
-                ": means contain NaN");
-    const at::Tensor lo = std::get<0>(flat.min(0)).to(at::kDouble);
-    const at::Tensor hi = std::get<0>(flat.max(0)).to(at::kDouble);
-    for (int64_t d = 0; d < rank; ++d) {
-      const double l = lo[d].item<double>(), h = hi[d].item<double>();
-      TORCH_CHECK(l >= 0 && h <= sizes[d] - 1, op, ": means[..., ", d,
-                  "] must lie in [0, ", sizes[d] - 1, "] (sizes ",
-                  shape_string(sizes), "), got values from ", l, " to ", h);
-    }
-  }
-
   const int64_t batch = means.size(0), k = means.size(1);
-  const int64_t samples = (int64_t(1) << rank) + num_local + num_global;
-  at::Tensor out = at::empty({batch, k, samples, rank},
+  at::Tensor out = at::empty({batch, k, layout.samples, rank},
                              means.options().dtype(at::kLong));
   if (out.numel() == 0) return out;
   int64_t* out_p = out.data_ptr<int64_t>();

@@ -1,0 +1,50 @@
+// CUDA kernel of sample_tuples: one thread per output element, each running
+// sample_element (sample_tuples_math.h), the rule the CPU tests check
+// element by element against the CPU op. Counter-based draws: the same
+// tuples as on the CPU, whatever the launch shape.
+#include <cuda_runtime.h>
+
+#include "kernels/sample_tuples/cuda/sample_tuples_kernel.h"
+
+namespace indexgrad {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename scalar_t>
+__global__ void sample_kernel(SampleLayout layout, int64_t total,
+                              const scalar_t* __restrict__ means,
+                              int64_t* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    out[i] = sample_element(layout, means, i);
+  }
+}
+
+}  // namespace
+
+template <typename scalar_t>
+void sample_tuples_forward(const SampleLayout& layout, int64_t tuples,
+                           const scalar_t* means, int64_t* out, void* stream) {
+  const int64_t total = tuples * layout.samples * layout.rank;
+  if (total == 0) return;
+  const int64_t blocks = (total + kThreads - 1) / kThreads;
+  // Grid-stride loop: cap the grid, enough blocks to fill an H100.
+  sample_kernel<scalar_t>
+      <<<static_cast<int>(blocks < 65535 ? blocks : 65535), kThreads, 0,
+         static_cast<cudaStream_t>(stream)>>>(layout, total, means, out);
+}
+
+const char* sample_tuples_last_error() {
+  const cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+}
+
+template void sample_tuples_forward<float>(const SampleLayout&, int64_t,
+                                           const float*, int64_t*, void*);
+template void sample_tuples_forward<double>(const SampleLayout&, int64_t,
+                                            const double*, int64_t*, void*);
+
+}  // namespace cuda
+}  // namespace indexgrad
