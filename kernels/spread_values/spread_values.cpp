@@ -76,15 +76,20 @@ int64_t check_spread_values_args(const char* op, const at::Tensor& points,
               ": the number of tuples k = ", k,
               " must be a multiple of chunk_size = ", chunk);
   if (means.numel() > 0) {
-    TORCH_CHECK(!at::isnan(means).any().item<bool>(), op,
-                ": means contain NaN");
-    const double smin = sigmas.min().item<double>();
-    TORCH_CHECK(smin > 0, op,
+    // One read-back (a synchronisation on a GPU): [means have NaN, smallest
+    // variance, variances have NaN].
+    const at::Tensor stats =
+        at::stack({at::isnan(means).any().to(at::kDouble),
+                   sigmas.min().to(at::kDouble),
+                   at::isnan(sigmas).any().to(at::kDouble)})
+            .to(at::kCPU);
+    const double* st = stats.data_ptr<double>();
+    TORCH_CHECK(st[0] == 0, op, ": means contain NaN");
+    TORCH_CHECK(st[1] > 0, op,
                 ": sigmas (variances) must be positive and not NaN, got a "
                 "minimum of ",
-                smin);
-    TORCH_CHECK(!at::isnan(sigmas).any().item<bool>(), op,
-                ": sigmas contain NaN");
+                st[1]);
+    TORCH_CHECK(st[2] == 0, op, ": sigmas contain NaN");
   }
   return chunk == 0 ? 1 : chunk;
 }

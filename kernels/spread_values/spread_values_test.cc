@@ -3,9 +3,11 @@
 // tuple over its chunk), sparse vs dense, finite-difference gradients in
 // double, rank-6 tuples with large sizes, tiny sigma, bad input.
 #include "kernels/spread_values/spread_values.h"
+#include "kernels/spread_values/spread_values_direct.h"
 #include "kernels/spread_values/spread_values_math.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <cmath>
@@ -200,6 +202,130 @@ TEST(SpreadValues, EveryChunkPathMatchesTheLoopReference) {
         EXPECT_LT(testing::max_gradient_error(f, in, wrt), 1e-6)
             << where << " wrt " << wrt;
       }
+    }
+  }
+}
+
+// spread_values computed by the CUDA kernels' per-thread bodies
+// (spread_values_direct.h), run here for every thread index in the kernels'
+// order: repeats (per point), totals (per tuple), values (per point); and
+// the backward's gradients (per tuple).
+struct DirectResult {
+  at::Tensor out, grad_means, grad_sigmas, grad_values;
+};
+
+template <typename scalar_t>
+DirectResult RunDirectBodies(const at::Tensor& points, const at::Tensor& means,
+                             const at::Tensor& sigmas, const at::Tensor& values,
+                             const at::Tensor& grad, int64_t chunk, double tolerance) {
+  const int64_t batch = points.size(0), k = points.size(1), s = points.size(2);
+  SpreadLayout layout{};
+  layout.rank = static_cast<int>(points.size(3));
+  layout.s = s;
+  layout.chunk = chunk == 0 ? k : chunk;
+  layout.max_excess = tolerance == 0 ? INFINITY : cutoff_sq(layout.chunk * s, tolerance);
+  const int64_t tuples = batch * k, n = tuples * s;
+  const int64_t* pts = points.data_ptr<int64_t>();
+  const scalar_t* mu = means.data_ptr<scalar_t>();
+  const scalar_t* sg = sigmas.data_ptr<scalar_t>();
+  const scalar_t* v = values.data_ptr<scalar_t>();
+  const scalar_t* g = grad.data_ptr<scalar_t>();
+  std::vector<uint8_t> repeats(n);
+  std::vector<double> totals(tuples);
+  for (int64_t p = 0; p < n; ++p) repeats[p] = point_repeats(layout, pts, p);
+  for (int64_t t = 0; t < tuples; ++t) {
+    totals[t] = tuple_total(layout, pts, repeats.data(), mu, sg, t);
+  }
+  DirectResult r;
+  r.out = at::zeros({batch, k, s}, kDouble);
+  r.grad_means = at::zeros({batch, k, layout.rank}, kDouble);
+  r.grad_sigmas = at::zeros({batch, k, layout.rank}, kDouble);
+  r.grad_values = at::zeros({batch, k}, kDouble);
+  double* out = r.out.data_ptr<double>();
+  for (int64_t p = 0; p < n; ++p) {
+    out[p] = point_value(layout, pts, repeats.data(), mu, sg, v, totals.data(), p);
+  }
+  for (int64_t t = 0; t < tuples; ++t) {
+    const TupleGradient tg =
+        tuple_gradient(layout, pts, repeats.data(), mu, sg, v, g, t);
+    for (int d = 0; d < layout.rank; ++d) {
+      r.grad_means.data_ptr<double>()[t * layout.rank + d] = tg.mu[d];
+      r.grad_sigmas.data_ptr<double>()[t * layout.rank + d] = tg.sigma[d];
+    }
+    r.grad_values.data_ptr<double>()[t] = tg.value;
+  }
+  return r;
+}
+
+TEST(SpreadValues, CudaThreadBodiesMatchTheCpuOp) {
+  // Ranks 2 and 3; chunks of 1 and 3 tuples and whole rows; dense and cut
+  // off; repeated points; means on the borders; float and double; no tuples.
+  for (const std::vector<int64_t>& sizes :
+       {std::vector<int64_t>{12, 9}, std::vector<int64_t>{6, 5, 7}}) {
+    for (int64_t chunk : {1, 3, 0}) {
+      for (double tolerance : {0.0, 1e-9}) {
+        const int64_t r = static_cast<int64_t>(sizes.size()), k = 6;
+        at::manual_seed(40 + chunk);
+        const at::Tensor bound = at::tensor(sizes, kDouble).sub(1).view({1, 1, r});
+        at::Tensor means = at::rand({2, k, r}, kDouble) * bound;
+        means[0][0] = bound.view({r});  // the upper border
+        means[1][1] = at::zeros({r}, kDouble);
+        const at::Tensor sigmas = at::rand({2, k, r}, kDouble) * 3 + 0.2;
+        const at::Tensor values = at::randn({2, k}, kDouble);
+        at::Tensor points = sample_tuples(means, sizes, 2, 2, std::vector<int64_t>(r, 3), 7);
+        for (int64_t i = 1; i < k; i += 2) points[1][i][5] = points[1][i - 1][6];
+        const at::Tensor grad = at::randn({2, k, points.size(2)}, kDouble);
+        const std::string where = "rank " + std::to_string(r) + " chunk " +
+                                  std::to_string(chunk) + " tolerance " +
+                                  std::to_string(tolerance);
+        for (auto dtype : {at::kDouble, at::kFloat}) {
+          const at::Tensor m = means.to(dtype), sg = sigmas.to(dtype), v = values.to(dtype),
+                           g = grad.to(dtype);
+          const DirectResult direct =
+              dtype == at::kDouble
+                  ? RunDirectBodies<double>(points, m, sg, v, g, chunk, tolerance)
+                  : RunDirectBodies<float>(points, m, sg, v, g, chunk, tolerance);
+          const at::Tensor cpu = spread_values(points, m, sg, v, chunk, tolerance);
+          const auto [gm, gs, gv] =
+              detail::_spread_values_backward(g, points, m, sg, v, chunk, tolerance);
+          const double rtol = dtype == at::kDouble ? 1e-12 : 1e-4;
+          const double atol = dtype == at::kDouble ? 1e-12 : 1e-5;
+          const std::string w = where + (dtype == at::kDouble ? " double" : " float");
+          EXPECT_TRUE(at::allclose(direct.out, cpu.to(at::kDouble), rtol, atol)) << w;
+          EXPECT_TRUE(at::allclose(direct.grad_means, gm.to(at::kDouble), rtol, atol)) << w;
+          EXPECT_TRUE(at::allclose(direct.grad_sigmas, gs.to(at::kDouble), rtol, atol)) << w;
+          EXPECT_TRUE(at::allclose(direct.grad_values, gv.to(at::kDouble), rtol, atol)) << w;
+        }
+      }
+    }
+  }
+  // No tuples: no threads, nothing to compare but the shapes.
+  const at::Tensor none = at::zeros({2, 0, 2}, kDouble);
+  const at::Tensor no_points = at::zeros({2, 0, 8, 2}, at::kLong);
+  const DirectResult empty = RunDirectBodies<double>(
+      no_points, none, none, at::zeros({2, 0}, kDouble), at::zeros({2, 0, 8}, kDouble), 0, 0.0);
+  EXPECT_EQ(empty.out.sizes(), at::IntArrayRef({2, 0, 8}));
+}
+
+TEST(SpreadValues, CudaEqualsCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (int64_t chunk : {1, 0}) {
+    for (auto dtype : {at::kDouble, at::kFloat}) {
+      const Problem p = make_problem(2, 16, {20, 20}, 4, 4, 1.0, 50 + chunk);
+      const at::Tensor m = p.means.to(dtype), sg = p.sigmas.to(dtype), v = p.values.to(dtype);
+      const at::Tensor grad = at::randn(p.points.sizes().slice(0, 3), kDouble).to(dtype);
+      const at::Tensor cpu = spread_values(p.points, m, sg, v, chunk, 1e-6);
+      const at::Tensor gpu =
+          spread_values(p.points.cuda(), m.cuda(), sg.cuda(), v.cuda(), chunk, 1e-6);
+      const double rtol = dtype == at::kDouble ? 1e-12 : 1e-4;
+      const double atol = dtype == at::kDouble ? 1e-12 : 1e-5;
+      EXPECT_TRUE(at::allclose(gpu.cpu(), cpu, rtol, atol)) << "chunk " << chunk;
+      const auto [gm, gs, gv] = detail::_spread_values_backward(grad, p.points, m, sg, v, chunk, 1e-6);
+      const auto [cm, cs, cv] = detail::_spread_values_backward(
+          grad.cuda(), p.points.cuda(), m.cuda(), sg.cuda(), v.cuda(), chunk, 1e-6);
+      EXPECT_TRUE(at::allclose(cm.cpu(), gm, rtol, atol)) << "chunk " << chunk;
+      EXPECT_TRUE(at::allclose(cs.cpu(), gs, rtol, atol)) << "chunk " << chunk;
+      EXPECT_TRUE(at::allclose(cv.cpu(), gv, rtol, atol)) << "chunk " << chunk;
     }
   }
 }

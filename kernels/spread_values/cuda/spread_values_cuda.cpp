@@ -1,0 +1,123 @@
+// CUDA host entry of spread_values and its backward: the shared checks (one
+// read-back of the means' and variances' NaN and minimum statistics: a
+// synchronisation), device guard, stream, scratch, then the raw-pointer
+// launchers of spread_values_kernel.cu. Compiled only in CUDA builds (CMake
+// on the GPU machine; compile-checked by `--config=cuda`).
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <limits>
+
+#include "kernels/spread_values/cuda/spread_values_kernel.h"
+#include "kernels/spread_values/spread_values.h"
+
+namespace indexgrad {
+namespace {
+
+void check_launch(const char* op) {
+  const char* err = cuda::spread_values_last_error();
+  TORCH_CHECK(err == nullptr, op, ": CUDA kernel launch failed: ", err);
+}
+
+SpreadLayout layout_of(const at::Tensor& points, int64_t chunk,
+                       double tolerance) {
+  SpreadLayout layout{};
+  layout.rank = static_cast<int>(points.size(3));
+  layout.s = points.size(2);
+  layout.chunk = chunk;
+  layout.max_excess = tolerance == 0
+                          ? std::numeric_limits<double>::infinity()
+                          : cutoff_sq(chunk * points.size(2), tolerance);
+  return layout;
+}
+
+at::Tensor spread_values_cuda(const at::Tensor& points, const at::Tensor& means,
+                              const at::Tensor& sigmas,
+                              const at::Tensor& values, int64_t chunk_size,
+                              double tolerance) {
+  const char* op = "spread_values";
+  TORCH_CHECK(points.is_cuda(), op, ": points must be a CUDA tensor, got ",
+              points.device());
+  const c10::cuda::CUDAGuard guard(points.device());
+  const int64_t chunk = detail::check_spread_values_args(
+      op, points, means, sigmas, values, chunk_size, tolerance);
+  at::Tensor out = at::empty({points.size(0), points.size(1), points.size(2)},
+                             values.options());
+  if (out.numel() == 0) return out;
+  void* stream = at::cuda::getCurrentCUDAStream().stream();
+  const SpreadLayout layout = layout_of(points, chunk, tolerance);
+  const int64_t tuples = points.size(0) * points.size(1);
+  const at::Tensor points_c = points.contiguous();
+  const at::Tensor means_c = means.contiguous();
+  const at::Tensor sigmas_c = sigmas.contiguous();
+  const at::Tensor values_c = values.contiguous();
+  at::Tensor repeats = at::empty({out.numel()}, points.options().dtype(at::kByte));
+  at::Tensor totals = at::empty({tuples}, points.options().dtype(at::kDouble));
+  AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_cuda", [&] {
+    cuda::spread_values_forward<scalar_t>(
+        layout, tuples, points_c.data_ptr<int64_t>(),
+        means_c.data_ptr<scalar_t>(), sigmas_c.data_ptr<scalar_t>(),
+        values_c.data_ptr<scalar_t>(), repeats.data_ptr<uint8_t>(),
+        totals.data_ptr<double>(), out.data_ptr<scalar_t>(), stream);
+  });
+  check_launch(op);
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cuda(
+    const at::Tensor& grad, const at::Tensor& points, const at::Tensor& means,
+    const at::Tensor& sigmas, const at::Tensor& values, int64_t chunk_size,
+    double tolerance) {
+  const char* op = "_spread_values_backward";
+  TORCH_CHECK(points.is_cuda(), op, ": points must be a CUDA tensor, got ",
+              points.device());
+  const c10::cuda::CUDAGuard guard(points.device());
+  const int64_t chunk = detail::check_spread_values_args(
+      op, points, means, sigmas, values, chunk_size, tolerance);
+  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == points.size(0) &&
+                  grad.size(1) == points.size(1) &&
+                  grad.size(2) == points.size(2),
+              op, ": grad must be [batch, k, samples] like points, got ",
+              grad.sizes());
+  TORCH_CHECK(grad.scalar_type() == values.scalar_type(), op,
+              ": grad must have the dtype of values, got ", grad.scalar_type());
+  TORCH_CHECK(grad.device() == points.device(), op,
+              ": grad must be on the device of points (", points.device(),
+              "), got ", grad.device());
+  at::Tensor grad_means = at::zeros_like(means, at::MemoryFormat::Contiguous);
+  at::Tensor grad_sigmas = at::zeros_like(sigmas, at::MemoryFormat::Contiguous);
+  at::Tensor grad_values = at::zeros_like(values, at::MemoryFormat::Contiguous);
+  if (grad.numel() == 0) return {grad_means, grad_sigmas, grad_values};
+  void* stream = at::cuda::getCurrentCUDAStream().stream();
+  const SpreadLayout layout = layout_of(points, chunk, tolerance);
+  const int64_t tuples = points.size(0) * points.size(1);
+  const at::Tensor points_c = points.contiguous();
+  const at::Tensor means_c = means.contiguous();
+  const at::Tensor sigmas_c = sigmas.contiguous();
+  const at::Tensor values_c = values.contiguous();
+  const at::Tensor grad_c = grad.contiguous();
+  at::Tensor repeats = at::empty({grad.numel()}, points.options().dtype(at::kByte));
+  AT_DISPATCH_FLOATING_TYPES(
+      values.scalar_type(), "spread_values_backward_cuda", [&] {
+        cuda::spread_values_backward<scalar_t>(
+            layout, tuples, points_c.data_ptr<int64_t>(),
+            means_c.data_ptr<scalar_t>(), sigmas_c.data_ptr<scalar_t>(),
+            values_c.data_ptr<scalar_t>(), grad_c.data_ptr<scalar_t>(),
+            repeats.data_ptr<uint8_t>(), grad_means.data_ptr<scalar_t>(),
+            grad_sigmas.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(),
+            stream);
+      });
+  check_launch(op);
+  return {grad_means, grad_sigmas, grad_values};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(indexgrad, CUDA, m) {
+  m.impl("spread_values", TORCH_FN(spread_values_cuda));
+  m.impl("_spread_values_backward", TORCH_FN(spread_values_backward_cuda));
+}
+
+}  // namespace indexgrad

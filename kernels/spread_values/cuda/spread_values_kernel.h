@@ -1,0 +1,35 @@
+// Plain C++ interface of the CUDA kernels of spread_values (no torch
+// headers, so the .cu compiles in seconds). All pointers are contiguous
+// device buffers: points [tuples * s, rank], means and sigmas [tuples,
+// rank], values [tuples], out and grad [tuples * s]; `repeats` (uint8,
+// tuples * s) and `totals` (double, tuples) are scratch. Launches on
+// `stream` (a cudaStream_t passed as void*).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/spread_values/spread_values_direct.h"
+
+namespace indexgrad {
+namespace cuda {
+
+template <typename scalar_t>
+void spread_values_forward(const SpreadLayout& layout, int64_t tuples,
+                           const int64_t* points, const scalar_t* means,
+                           const scalar_t* sigmas, const scalar_t* values,
+                           uint8_t* repeats, double* totals, scalar_t* out,
+                           void* stream);
+
+template <typename scalar_t>
+void spread_values_backward(const SpreadLayout& layout, int64_t tuples,
+                            const int64_t* points, const scalar_t* means,
+                            const scalar_t* sigmas, const scalar_t* values,
+                            const scalar_t* grad, uint8_t* repeats,
+                            scalar_t* grad_means, scalar_t* grad_sigmas,
+                            scalar_t* grad_values, void* stream);
+
+// cudaGetLastError() as a message, or nullptr when there was no error.
+const char* spread_values_last_error();
+
+}  // namespace cuda
+}  // namespace indexgrad
