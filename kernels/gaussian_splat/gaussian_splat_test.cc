@@ -4,6 +4,7 @@
 #include "kernels/gaussian_splat/gaussian_splat.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <cmath>
 
@@ -66,6 +67,30 @@ TEST(GaussianSplat, GradientsMatchFiniteDifferences) {
       return gaussian_splat(in[0], 1.1, 8, 9, tol);
     };
     EXPECT_LT(testing::max_gradient_error(f, {points}, 0), 1e-7) << tol;
+  }
+}
+
+TEST(GaussianSplat, CudaEqualsCpu) {
+  // The CUDA threads run the CPU loop's bodies (splat_point,
+  // splat_point_gradient), checked above against the loops; here the
+  // launch: atomics in the forward, within rounding of the CPU's sums.
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  at::manual_seed(3);
+  for (auto dtype : {at::kDouble, at::kFloat}) {
+    const at::Tensor points = (at::rand({3, 200, 2}, kDouble) * 70 - 3).to(dtype);
+    const at::Tensor grad = at::randn({3, 64, 64}, kDouble).to(dtype);
+    const double rtol = dtype == at::kDouble ? 1e-12 : 1e-5;
+    for (double tol : {0.0, 1e-6}) {
+      const at::Tensor cpu = gaussian_splat(points, 1.5, 64, 64, tol);
+      const at::Tensor gpu = gaussian_splat(points.cuda(), 1.5, 64, 64, tol);
+      EXPECT_TRUE(at::allclose(gpu.cpu(), cpu, rtol, rtol)) << tol;
+      const at::Tensor g_cpu =
+          detail::_gaussian_splat_backward(grad, points, 1.5, 64, 64, tol);
+      const at::Tensor g_gpu = detail::_gaussian_splat_backward(
+          grad.cuda(), points.cuda(), 1.5, 64, 64, tol);
+      // Each thread owns its point: the same sums in the same order.
+      EXPECT_TRUE(at::allclose(g_gpu.cpu(), g_cpu, rtol, rtol)) << tol;
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // CPU kernel of gaussian_splat: each point draws only the pixels within its
-// cut-off radius. Forward parallel over the batch (points of a row add into
-// the same mask); backward parallel over points (each owns its gradient).
+// cut-off radius (splat_point, gaussian_splat_math.h: the CUDA thread's
+// body). Forward parallel over the batch (points of a row add into the same
+// mask); backward parallel over points (each owns its gradient).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -12,18 +13,6 @@
 
 namespace indexgrad {
 namespace {
-
-struct Window {
-  int64_t y0, y1, x0, x1;  // inclusive pixel ranges
-};
-
-Window window_of(double py, double px, double radius, int64_t height,
-                 int64_t width) {
-  Window w;
-  splat_range(py, radius, height, &w.y0, &w.y1);
-  splat_range(px, radius, width, &w.x0, &w.x1);
-  return w;
-}
 
 double radius_for(double stddev, double tolerance) {
   // Dense: every pixel, wherever the point is.
@@ -47,17 +36,11 @@ at::Tensor gaussian_splat_cpu(const at::Tensor& points, double stddev,
     at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         scalar_t* m = m_ptr + b * height * width;  // [height, width]
+        const auto add = [m](int64_t pixel, double weight) {
+          m[pixel] += static_cast<scalar_t>(weight);
+        };
         for (int64_t i = 0; i < k; ++i) {
-          const double py = p_ptr[(b * k + i) * 2];
-          const double px = p_ptr[(b * k + i) * 2 + 1];
-          const Window w = window_of(py, px, radius, height, width);
-          for (int64_t y = w.y0; y <= w.y1; ++y) {
-            for (int64_t x = w.x0; x <= w.x1; ++x) {
-              if (!splat_in_reach(y - py, x - px, radius)) continue;
-              m[y * width + x] += static_cast<scalar_t>(
-                  splat_weight(y - py, x - px, inv_two_var));
-            }
-          }
+          splat_point(p_ptr, b * k + i, inv_two_var, radius, height, width, add);
         }
       }
     });
@@ -84,7 +67,6 @@ at::Tensor gaussian_splat_backward_cpu(const at::Tensor& grad,
   const at::Tensor p = points.contiguous();
   const at::Tensor g = grad.contiguous();
   const double inv_two_var = 1.0 / (2.0 * stddev * stddev);
-  const double inv_var = 1.0 / (stddev * stddev);
   const double radius = radius_for(stddev, tolerance);
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "gaussian_splat_backward_cpu",
                              [&] {
@@ -93,21 +75,9 @@ at::Tensor gaussian_splat_backward_cpu(const at::Tensor& grad,
     scalar_t* out = grad_points.data_ptr<scalar_t>();
     at::parallel_for(0, batch * k, 16, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
-        const int64_t b = t / k;
-        const scalar_t* gb = g_ptr + b * height * width;
-        const double py = p_ptr[t * 2], px = p_ptr[t * 2 + 1];
-        const Window w = window_of(py, px, radius, height, width);
-        double gy = 0, gx = 0;
-        for (int64_t y = w.y0; y <= w.y1; ++y) {
-          for (int64_t x = w.x0; x <= w.x1; ++x) {
-            if (!splat_in_reach(y - py, x - px, radius)) continue;
-            // d/dp exp(-|q - p|^2 / (2 s^2)) = weight * (q - p) / s^2
-            const double c = gb[y * width + x] *
-                             splat_weight(y - py, x - px, inv_two_var) * inv_var;
-            gy += c * (y - py);
-            gx += c * (x - px);
-          }
-        }
+        double gy, gx;
+        splat_point_gradient(p_ptr, g_ptr + t / k * height * width, t,
+                             inv_two_var, radius, height, width, &gy, &gx);
         out[t * 2] = static_cast<scalar_t>(gy);
         out[t * 2 + 1] = static_cast<scalar_t>(gx);
       }
