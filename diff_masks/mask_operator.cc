@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <vector>
 #include <cmath>
 
 #include <torch/nn/modules/activation.h>
@@ -44,6 +45,11 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
   TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1,
               op, ": anneal_fraction must be in (0, 1], got ",
               options.anneal_fraction());
+  TORCH_CHECK(options.rescue_every() >= 0 && options.rescue_steps() >= 1 &&
+                  options.rescue_stddev() > 0 && std::isfinite(options.rescue_stddev()),
+              op, ": rescue_every must be >= 0, rescue_steps >= 1 and rescue_stddev > 0, got ",
+              options.rescue_every(), ", ", options.rescue_steps(), " and ",
+              options.rescue_stddev());
   stddev_start_ = options.stddev_start() > 0
                       ? options.stddev_start()
                       : static_cast<double>(std::min(options.height(), options.width())) / 4;
@@ -52,16 +58,43 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
       {static_cast<float>(options.height() - 1),
        static_cast<float>(options.width() - 1)});
   points = register_parameter("points", at::rand({options.k(), 2}) * scale);
+  rescued_at = register_buffer("rescued_at", at::full({options.k()}, -1, at::kLong));
 }
 
 void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
+  step_ = step;
+  total_ = total;
   stddev_ = AnnealGeometric(stddev_start_, options.stddev_end(), options.anneal_fraction(),
                             step, total);
 }
 
+at::Tensor GaussianMaskOperatorImpl::PointStddevs() const {
+  at::Tensor out = at::full({options.k()}, stddev_, at::kDouble);
+  if (options.rescue_every() <= 0) return out;
+  const int64_t* at_step = rescued_at.data_ptr<int64_t>();
+  double* o = out.data_ptr<double>();
+  for (int64_t i = 0; i < options.k(); ++i) {
+    if (at_step[i] < 0 || step_ < at_step[i]) continue;
+    const double a = std::min(1.0, static_cast<double>(step_ - at_step[i]) /
+                                       static_cast<double>(options.rescue_steps()));
+    o[i] = std::max(o[i], options.rescue_stddev() *
+                              std::pow(options.stddev_end() / options.rescue_stddev(), a));
+  }
+  return out;
+}
+
 at::Tensor GaussianMaskOperatorImpl::Mask() {
-  const at::Tensor rows = PixelMasses(points.select(1, 0), stddev_, options.height());
-  const at::Tensor cols = PixelMasses(points.select(1, 1), stddev_, options.width());
+  at::Tensor rows, cols;
+  // Per-point stddevs once any point has been rescued (the buffer, so that a
+  // resumed run renders as the saved one did).
+  if (options.rescue_every() > 0 && rescued_at.max().item<int64_t>() >= 0) {
+    const at::Tensor stddevs = PointStddevs();
+    rows = PixelMasses(points.select(1, 0), stddevs, options.height());
+    cols = PixelMasses(points.select(1, 1), stddevs, options.width());
+  } else {
+    rows = PixelMasses(points.select(1, 0), stddev_, options.height());
+    cols = PixelMasses(points.select(1, 1), stddev_, options.width());
+  }
   return rows.t().mm(cols);  // [H, W]
 }
 
@@ -70,6 +103,28 @@ void GaussianMaskOperatorImpl::AfterStep() {
   constexpr double kInside = 0.49;
   points.select(1, 0).clamp_(-kInside, options.height() - 1 + kInside);
   points.select(1, 1).clamp_(-kInside, options.width() - 1 + kInside);
+  const int64_t every = options.rescue_every();
+  if (every <= 0 || stddev_ > options.stddev_end() * (1 + 1e-9) || (step_ + 1) % every != 0 ||
+      step_ + 1 + 2 * options.rescue_steps() > total_) {
+    return;
+  }
+  // The later of two points on one pixel is rescued; points still annealing
+  // from an earlier rescue are left to settle.
+  const at::Tensor stddevs = PointStddevs();
+  const at::Tensor p = points.detach().to(at::kDouble).contiguous();
+  const double* pp = p.data_ptr<double>();
+  const double* sd = stddevs.data_ptr<double>();
+  int64_t* at_step = rescued_at.data_ptr<int64_t>();
+  std::vector<uint8_t> taken(options.height() * options.width(), 0);
+  for (int64_t i = 0; i < options.k(); ++i) {
+    const double y = pp[2 * i], x = pp[2 * i + 1];
+    const double ry = std::floor(y + 0.5), rx = std::floor(x + 0.5);
+    uint8_t& t = taken[static_cast<int64_t>(ry) * options.width() + static_cast<int64_t>(rx)];
+    const bool doubled = t != 0;
+    t = 1;
+    if (sd[i] > options.stddev_end() * (1 + 1e-9)) continue;  // still annealing
+    if (doubled) at_step[i] = step_ + 1;
+  }
 }
 
 GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)

@@ -72,6 +72,19 @@ struct GaussianMaskOptions {
   TORCH_ARG(double, stddev_start) = 0;  // 0: a quarter of the smaller side
   TORCH_ARG(double, stddev_end) = 0.15;
   TORCH_ARG(double, anneal_fraction) = 0.8;
+  // Rescue of doubled points (rescue_every 0: off). Once the stddev has
+  // reached stddev_end, every `rescue_every` steps each point that rounds to
+  // a pixel an earlier point rounds to gets its own stddev back at
+  // rescue_stddev, annealed geometrically to stddev_end over rescue_steps
+  // steps: wide again, it feels the pull of empty target pixels a few
+  // pixels away, which at 0.15 px nothing conveys (and the two points of a
+  // pair, seeing the same gradient, would never part). No rescue starts in
+  // the last 2 rescue_steps steps. Uses only the points, never the target.
+  // 32 x 32, 2,000 steps, 3 seeds (README): index IoU on 256 random pixels
+  // 0.875-0.883 -> 0.942-0.957, the other targets as before or better.
+  TORCH_ARG(int64_t, rescue_every) = 50;
+  TORCH_ARG(double, rescue_stddev) = 2.0;
+  TORCH_ARG(int64_t, rescue_steps) = 100;
 };
 
 class GaussianMaskOperatorImpl : public MaskOperator {
@@ -86,11 +99,17 @@ class GaussianMaskOperatorImpl : public MaskOperator {
   // centres, so that each rounds to a pixel of the image).
   void AfterStep() override;
 
+  // The points' own stddevs now: [k], the global one except for rescued
+  // points.
+  at::Tensor PointStddevs() const;
+
   GaussianMaskOptions options;
-  at::Tensor points;  // [k, 2] (row, column)
+  at::Tensor points;       // [k, 2] (row, column)
+  at::Tensor rescued_at;   // [k] int64 buffer: step of the last rescue, -1 none
 
  private:
   double stddev_start_, stddev_;
+  int64_t step_ = 0, total_ = 0;
 };
 TORCH_MODULE(GaussianMaskOperator);
 

@@ -72,6 +72,12 @@ ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseli
 ABSL_FLAG(double, stddev_start, 0.0,
           "Gaussian and MLP operators: initial std (pixels); 0: a quarter of --size");
 ABSL_FLAG(double, stddev_end, 0.15, "Gaussian and MLP operators: final std (pixels)");
+ABSL_FLAG(int64_t, rescue_every, 50,
+          "Gaussian operator: steps between rescues of doubled points (a second point on "
+          "one pixel gets a wide stddev again), once the stddev has reached --stddev_end "
+          "(0: none)");
+ABSL_FLAG(int64_t, rescue_steps, 100, "Gaussian operator: steps a rescued point anneals over");
+ABSL_FLAG(double, rescue_stddev, 2.0, "Gaussian operator: a rescued point's starting stddev");
 ABSL_FLAG(double, stddev_anneal_fraction, 0.8,
           "Gaussian and MLP operators: fraction of steps over which the std anneals");
 ABSL_FLAG(std::string, data_dir, "",
@@ -221,6 +227,9 @@ absl::StatusOr<Setup> SetupFromFlags() {
   s.settings.stddev_start = stddev_start;
   s.settings.stddev_end = absl::GetFlag(FLAGS_stddev_end);
   s.settings.stddev_anneal_fraction = absl::GetFlag(FLAGS_stddev_anneal_fraction);
+  s.settings.rescue_every = absl::GetFlag(FLAGS_rescue_every);
+  s.settings.rescue_steps = absl::GetFlag(FLAGS_rescue_steps);
+  s.settings.rescue_stddev = absl::GetFlag(FLAGS_rescue_stddev);
   s.settings.temperature = absl::GetFlag(FLAGS_temperature);
   s.settings.noise_fraction = absl::GetFlag(FLAGS_noise_fraction);
   if (std::find(s.ops.begin(), s.ops.end(), "mlp") != s.ops.end()) {
