@@ -60,6 +60,12 @@ ABSL_FLAG(double, min_sigma_start, -1,
           "variance floor at step 0, falling linearly to --min_sigma over "
           "--anneal_steps (keeps the variances wide early); < 0: constant");
 ABSL_FLAG(int64_t, anneal_steps, 0, "steps of the --min_sigma_start schedule");
+ABSL_FLAG(int64_t, rescue_every, 0,
+          "every this many steps after --anneal_steps, tuples that round to an index an "
+          "earlier tuple holds get --rescue_floor cells^2 added to their variance, lowered "
+          "linearly to 0 over --rescue_steps (0: never; SparseLayer::WidenDoubledTuples)");
+ABSL_FLAG(double, rescue_floor, 4, "variance added to a rescued tuple (cells^2)");
+ABSL_FLAG(int64_t, rescue_steps, 1000, "steps over which a rescued tuple's extra variance falls");
 ABSL_FLAG(std::string, lr_schedule, "constant",
           "sparse layer learning rate: constant, or cosine (to 0 at --steps)");
 ABSL_FLAG(double, tolerance, 1e-6,
@@ -171,6 +177,9 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
     const double floor_start = absl::GetFlag(FLAGS_min_sigma_start);
     const int64_t anneal = absl::GetFlag(FLAGS_anneal_steps);
     const bool cosine = absl::GetFlag(FLAGS_lr_schedule) == "cosine";
+    const int64_t rescue_every = absl::GetFlag(FLAGS_rescue_every);
+    const int64_t rescue_steps = absl::GetFlag(FLAGS_rescue_steps);
+    const double rescue_floor = absl::GetFlag(FLAGS_rescue_floor);
     result = ig::experiments::RunTrainLoop(
         loop, *layer, adam,
         [&](int64_t step) {
@@ -187,6 +196,13 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
           adam.zero_grad();
           loss.backward();
           adam.step();
+          if (rescue_every > 0) {
+            layer->LowerExtraFloor(rescue_floor / double(rescue_steps));
+            if (step >= anneal && (step + 1) % rescue_every == 0 &&
+                step + 1 + 2 * rescue_steps <= per_n.steps) {
+              layer->WidenDoubledTuples(rescue_floor);
+            }
+          }
           return std::vector<double>{loss.item<double>()};
         },
         [&](int64_t steps_done, bool* stop) {
@@ -289,6 +305,14 @@ int Main(int argc, char** argv) {
   if (!std::isfinite(absl::GetFlag(FLAGS_min_sigma_start))) {
     return Fail(absl::StrCat("--min_sigma_start must be a finite number, got ",
                              absl::GetFlag(FLAGS_min_sigma_start)));
+  }
+  if (absl::GetFlag(FLAGS_rescue_every) < 0 || absl::GetFlag(FLAGS_rescue_steps) < 1 ||
+      !(absl::GetFlag(FLAGS_rescue_floor) > 0) || !std::isfinite(absl::GetFlag(FLAGS_rescue_floor))) {
+    return Fail(absl::StrCat("--rescue_every must be >= 0, --rescue_steps >= 1 and "
+                             "--rescue_floor finite and > 0, got ",
+                             absl::GetFlag(FLAGS_rescue_every), ", ",
+                             absl::GetFlag(FLAGS_rescue_steps), " and ",
+                             absl::GetFlag(FLAGS_rescue_floor)));
   }
   if (absl::GetFlag(FLAGS_anneal_steps) < 0) {
     return Fail(absl::StrCat("--anneal_steps must be >= 0, got ",

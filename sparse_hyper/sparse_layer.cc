@@ -2,6 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+#include <set>
+#include <vector>
+
 #include "kernels/common/checks.h"
 #include "kernels/sparse_contract/sparse_contract.h"
 #include "sparse_hyper/parametrisation.h"
@@ -25,6 +29,7 @@ SparseLayerImpl::SparseLayerImpl(SparseLayerOptions options_)
                               at::full({options.k()}, options.init_value()),
                               /*requires_grad=*/options.learn_values());
   step = register_buffer("step", at::zeros({}, at::kLong));
+  extra_floor = register_buffer("extra_floor", at::zeros({options.k()}));
   const at::Tensor sizes = at::tensor(sizes_, at::kFloat);
   size_ = register_buffer("size", sizes);
   size_minus_one_ = register_buffer("size_minus_one", sizes - 1);
@@ -36,7 +41,8 @@ at::Tensor SparseLayerImpl::means() const {
 
 at::Tensor SparseLayerImpl::sigmas() const {
   return VariancesFromRaw(raw_sigmas, size_, options.sigma_scale(),
-                          options.min_sigma());
+                          options.min_sigma()) +
+         extra_floor.unsqueeze(-1);
 }
 
 at::Tensor SparseLayerImpl::rounded_tuples() const {
@@ -66,6 +72,32 @@ at::Tensor SparseLayerImpl::dense_rounded() const {
   shape.insert(shape.end(), options.in_shape().begin(),
                options.in_shape().end());
   return y.reshape({in_numel, out_numel}).t().reshape(shape);
+}
+
+int64_t SparseLayerImpl::WidenDoubledTuples(double extra) {
+  TORCH_CHECK(extra > 0 && std::isfinite(extra),
+              "SparseLayer::WidenDoubledTuples: extra must be > 0 and finite, got ", extra);
+  at::NoGradGuard no_grad;
+  const at::Tensor tuples = rounded_tuples().contiguous();  // [k, r] int64
+  const int64_t k = tuples.size(0), r = tuples.size(1);
+  const int64_t* t = tuples.data_ptr<int64_t>();
+  const at::Tensor floor_cpu = extra_floor.to(at::kCPU, at::kDouble).contiguous();
+  const double* f = floor_cpu.data_ptr<double>();
+  std::set<std::vector<int64_t>> seen;
+  std::vector<int64_t> widen;
+  for (int64_t i = 0; i < k; ++i) {
+    const bool doubled = !seen.insert(std::vector<int64_t>(t + i * r, t + (i + 1) * r)).second;
+    if (doubled && f[i] == 0) widen.push_back(i);
+  }
+  if (!widen.empty()) {
+    extra_floor.index_fill_(0, at::tensor(widen).to(extra_floor.device()), extra);
+  }
+  return static_cast<int64_t>(widen.size());
+}
+
+void SparseLayerImpl::LowerExtraFloor(double amount) {
+  at::NoGradGuard no_grad;
+  extra_floor.sub_(amount).clamp_min_(0);
 }
 
 at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {

@@ -9,7 +9,10 @@
 //   mean     mu_id    = sigmoid(raw_means[i, d]) * (h_d - 1)
 //            (the paper writes * h_d, which puts a ceil neighbour at h_d)
 //   variance sigma_id = softplus(raw_sigmas[i] + 2) * h_d * sigma_scale + min_sigma
-//            (the paper's form; min_sigma is its tau, a floor in cells^2)
+//                       + extra_floor[i]
+//            (the paper's form; min_sigma is its tau, a floor in cells^2;
+//            extra_floor, a buffer of zeros, lets a training loop widen
+//            single tuples: the identity experiment's rescue)
 //   value    v_i      = values[i] (learned unless learn_values = false)
 // Training mode samples integer tuples (sample_tuples), distributes each value
 // over them by the paper's normalised proportions (spread_values) and
@@ -70,11 +73,22 @@ class SparseLayerImpl : public torch::nn::Module {
   // Dense W [*out_shape, *in_shape] of the rounded tuples (small sizes only).
   at::Tensor dense_rounded() const;
 
+  // Rescue of doubled tuples (a training loop's choice; the identity
+  // experiment's --rescue_every): every tuple whose rounded tuple equals an
+  // earlier tuple's, and whose extra floor is 0, gets extra_floor = `extra`
+  // cells^2. Returns how many. Two tuples on one index see the same
+  // gradient and never part; widened, the second one samples and feels the
+  // free indices around it.
+  int64_t WidenDoubledTuples(double extra);
+  // extra_floor -= amount, down to 0 (call once per step to anneal it).
+  void LowerExtraFloor(double amount);
+
   SparseLayerOptions options;
   at::Tensor raw_means;   // [k, r]
   at::Tensor raw_sigmas;  // [k]
   at::Tensor values;      // [k]
   at::Tensor step;        // [] int64 buffer: calls so far (sampling seed)
+  at::Tensor extra_floor; // [k] buffer, cells^2, added to every variance of tuple i
 
  private:
   std::vector<int64_t> sizes_;

@@ -144,6 +144,31 @@ TEST(SparseLayer, EvalModeUsesRoundedMeans) {
   EXPECT_EQ(layer->rounded_tuples()[0][0].item<int64_t>(), 2);
 }
 
+TEST(SparseLayer, WidenDoubledTuplesRaisesTheLaterOfEachPairOnly) {
+  SparseLayer layer(SparseLayerOptions({4}, {4}, 4).learn_values(false));
+  {
+    at::NoGradGuard g;
+    // Means (row, column): tuples 0 and 2 round to (1, 1), tuple 3 to (2, 2)
+    // like tuple 1: two pairs.
+    const at::Tensor m = at::tensor({1.1f, 1.2f, 2.0f, 2.0f, 0.9f, 0.8f, 2.3f, 1.7f}).view({4, 2});
+    const at::Tensor t = m / 3;
+    layer->raw_means.copy_(at::log(t / (1 - t)));
+  }
+  const at::Tensor before = layer->sigmas().detach().clone();
+  EXPECT_EQ(layer->WidenDoubledTuples(2.5), 2);
+  EXPECT_TRUE(layer->extra_floor.equal(at::tensor({0.f, 0.f, 2.5f, 2.5f})));
+  EXPECT_TRUE(at::allclose(layer->sigmas().detach() - before,
+                           at::tensor({0.f, 0.f, 2.5f, 2.5f}).unsqueeze(1).expand({4, 2})));
+  // Still widened: not again.
+  EXPECT_EQ(layer->WidenDoubledTuples(2.5), 0);
+  layer->LowerExtraFloor(1.0);
+  EXPECT_TRUE(at::allclose(layer->extra_floor, at::tensor({0.f, 0.f, 1.5f, 1.5f})));
+  layer->LowerExtraFloor(2.0);
+  EXPECT_TRUE(layer->extra_floor.equal(at::zeros({4})));
+  EXPECT_EQ(layer->WidenDoubledTuples(1.0), 2);
+  EXPECT_ERROR_CONTAINS(layer->WidenDoubledTuples(0), "extra must be > 0 and finite, got 0");
+}
+
 TEST(SparseLayer, SamplesChangeEveryStep) {
   SparseLayer layer(SparseLayerOptions({16}, {16}, 16));
   const at::Tensor x = at::randn({2, 16});

@@ -52,6 +52,18 @@ void check_gaussian_splat_args(const char* op, const at::Tensor& points,
   }
 }
 
+void check_gaussian_splat_grad(const char* op, const at::Tensor& grad,
+                               const at::Tensor& points, int64_t height, int64_t width) {
+  const int64_t batch = points.size(0);
+  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == batch &&
+                  grad.size(1) == height && grad.size(2) == width,
+              op, ": grad must be [", batch, ", ", height, ", ", width,
+              "], got ", grad.sizes());
+  TORCH_CHECK(grad.scalar_type() == points.scalar_type(), op,
+              ": grad must have the dtype of points, got ", grad.scalar_type());
+  check_same_device(op, "points", points, "grad", grad);
+}
+
 }  // namespace detail
 }  // namespace indexgrad
 

@@ -33,5 +33,10 @@ void check_gaussian_splat_args(const char* op, const at::Tensor& points,
                                double stddev, int64_t height, int64_t width,
                                double tolerance);
 
+// The backward's incoming gradient: [batch, height, width], the dtype and
+// device of points.
+void check_gaussian_splat_grad(const char* op, const at::Tensor& grad,
+                               const at::Tensor& points, int64_t height, int64_t width);
+
 }  // namespace detail
 }  // namespace indexgrad

@@ -94,6 +94,18 @@ int64_t check_spread_values_args(const char* op, const at::Tensor& points,
   return chunk == 0 ? 1 : chunk;
 }
 
+void check_spread_values_grad(const char* op, const at::Tensor& grad,
+                              const at::Tensor& points, const at::Tensor& values) {
+  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == points.size(0) &&
+                  grad.size(1) == points.size(1) &&
+                  grad.size(2) == points.size(2),
+              op, ": grad must be [batch, k, samples] like points, got ",
+              grad.sizes());
+  TORCH_CHECK(grad.scalar_type() == values.scalar_type(), op,
+              ": grad must have the dtype of values, got ", grad.scalar_type());
+  check_same_device(op, "points", points, "grad", grad);
+}
+
 }  // namespace detail
 }  // namespace indexgrad
 

@@ -60,5 +60,10 @@ int64_t check_spread_values_args(const char* op, const at::Tensor& points,
                                  const at::Tensor& values, int64_t chunk_size,
                                  double tolerance);
 
+// The backward's incoming gradient: [batch, k, samples] like points, the
+// dtype of values, the device of points.
+void check_spread_values_grad(const char* op, const at::Tensor& grad,
+                              const at::Tensor& points, const at::Tensor& values);
+
 }  // namespace detail
 }  // namespace indexgrad

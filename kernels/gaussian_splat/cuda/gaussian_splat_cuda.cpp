@@ -62,15 +62,7 @@ at::Tensor gaussian_splat_backward_cuda(const at::Tensor& grad,
   detail::check_gaussian_splat_args(op, points, stddev, height, width,
                                     tolerance);
   const int64_t batch = points.size(0), k = points.size(1);
-  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == batch &&
-                  grad.size(1) == height && grad.size(2) == width,
-              op, ": grad must be [", batch, ", ", height, ", ", width,
-              "], got ", grad.sizes());
-  TORCH_CHECK(grad.scalar_type() == points.scalar_type(), op,
-              ": grad must have the dtype of points, got ", grad.scalar_type());
-  TORCH_CHECK(grad.device() == points.device(), op,
-              ": grad must be on the device of points (", points.device(),
-              "), got ", grad.device());
+  detail::check_gaussian_splat_grad(op, grad, points, height, width);
   at::Tensor grad_points = at::zeros({batch, k, 2}, points.options());
   if (grad_points.numel() == 0) return grad_points;
   void* stream = at::cuda::getCurrentCUDAStream().stream();

@@ -444,13 +444,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cpu(
   const char* op = "_spread_values_backward";
   const int64_t chunk = detail::check_spread_values_args(
       op, points, means, sigmas, values, chunk_size, tolerance);
-  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == points.size(0) &&
-                  grad.size(1) == points.size(1) &&
-                  grad.size(2) == points.size(2),
-              op, ": grad must be [batch, k, samples] like points, got ",
-              grad.sizes());
-  TORCH_CHECK(grad.scalar_type() == values.scalar_type(), op,
-              ": grad must have the dtype of values, got ", grad.scalar_type());
+  detail::check_spread_values_grad(op, grad, points, values);
   at::Tensor grad_means = at::zeros_like(means, at::MemoryFormat::Contiguous);
   at::Tensor grad_sigmas = at::zeros_like(sigmas, at::MemoryFormat::Contiguous);
   at::Tensor grad_values = at::zeros_like(values, at::MemoryFormat::Contiguous);
