@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "baselines/reinforce_layer.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/device.h"
 #include "experiments/common/main.h"
 #include "experiments/common/threads.h"
 #include "experiments/common/train_loop.h"
@@ -134,7 +135,7 @@ struct RunSummary {
 // Trains one run; steps_to_identity = -1 if never exact.
 absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
                                   int64_t repeat, const PerN& per_n,
-                                  const std::string& run_dir) {
+                                  const std::string& run_dir, const torch::Device& device) {
   const int64_t batch = absl::GetFlag(FLAGS_batch);
   const int64_t seed = absl::GetFlag(FLAGS_seed) * 7919 + n * 131 + repeat;
   at::manual_seed(seed);
@@ -154,7 +155,7 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
   auto evaluate_tuples = [&](int64_t step, const at::Tensor& tuples,
                              const at::Tensor& values, bool* stop) {
     const ig::sparse_hyper::IdentityEval e =
-        ig::sparse_hyper::EvaluateIdentity(tuples, values, n);
+        ig::sparse_hyper::EvaluateIdentity(tuples.cpu(), values.detach().cpu(), n);
     if (e.exact && steps_to_identity < 0) steps_to_identity = step;
     *stop = e.exact && absl::GetFlag(FLAGS_stop_at_identity);
     return std::vector<double>{e.expected_mse, e.on_diagonal, e.exact ? 1.0 : 0.0};
@@ -172,6 +173,7 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
             .tolerance(absl::GetFlag(FLAGS_tolerance))
             .learn_values(absl::GetFlag(FLAGS_learn_values))
             .seed(seed));
+    layer->to(device);
     torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(per_n.lr));
     const double floor_end = absl::GetFlag(FLAGS_min_sigma);
     const double floor_start = absl::GetFlag(FLAGS_min_sigma_start);
@@ -191,7 +193,7 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
             ig::experiments::SetLearningRate(
                 adam, per_n.lr * 0.5 * (1 + std::cos(M_PI * double(step) / per_n.steps)));
           }
-          const at::Tensor x = at::randn({batch, n});
+          const at::Tensor x = at::randn({batch, n}, at::device(device));
           const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();
           adam.zero_grad();
           loss.backward();
@@ -215,12 +217,13 @@ absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
             .min_sigma(absl::GetFlag(FLAGS_min_sigma))
             .learn_values(absl::GetFlag(FLAGS_learn_values))
             .use_baseline(absl::GetFlag(FLAGS_reinforce_baseline)));
+    layer->to(device);
     torch::optim::Adam adam(layer->parameters(),
                             torch::optim::AdamOptions(absl::GetFlag(FLAGS_reinforce_lr)));
     result = ig::experiments::RunTrainLoop(
         loop, *layer, adam,
         [&](int64_t) {
-          const at::Tensor x = at::randn({batch, n});
+          const at::Tensor x = at::randn({batch, n}, at::device(device));
           const at::Tensor per_row = (layer->forward(x) - x).pow(2).mean(1);
           const at::Tensor loss = per_row.mean();
           adam.zero_grad();
@@ -258,6 +261,8 @@ int Main(int argc, char** argv) {
       "REINFORCE baseline (Bloem et al. 2018, section 3.1).");
   absl::ParseCommandLine(argc, argv);
   indexgrad::experiments::ApplyThreadsFlag();
+  const absl::StatusOr<torch::Device> device = indexgrad::experiments::DeviceFromFlag();
+  if (!device.ok()) return Fail(std::string(device.status().message()));
 
   Settings s;
   const std::string preset = absl::GetFlag(FLAGS_preset);
@@ -345,7 +350,7 @@ int Main(int argc, char** argv) {
     for (int64_t n : s.sizes) {
       const PerN per_n = SettingsFor(s, n);
       for (int64_t r = 0; r < s.repeats; ++r) {
-        absl::StatusOr<RunSummary> run = RunOne(method, n, r, per_n, run_dir);
+        absl::StatusOr<RunSummary> run = RunOne(method, n, r, per_n, run_dir, *device);
         if (!run.ok()) return Fail(std::string(run.status().message()));
         summary_csv->TextRow(
             {run->method, absl::StrCat(run->n), absl::StrCat(run->repeat),

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "experiments/common/csv.h"
+#include "experiments/common/device.h"
 #include "experiments/common/progress.h"
 
 namespace indexgrad {
@@ -66,6 +67,22 @@ TEST(UserPath, RelativePathsAreTakenFromWhereBazelRan) {
   EXPECT_EQ(OutputDir("runs", "identity"), "/home/me/project/runs");
   ::unsetenv("BUILD_WORKING_DIRECTORY");
   EXPECT_EQ(UserPath("out/x.pt"), "out/x.pt");
+}
+
+TEST(ParseDevice, CpuCudaAndErrorsNamingTheFlag) {
+  EXPECT_EQ(ParseDevice("cpu", 0)->type(), torch::kCPU);
+  EXPECT_EQ(ParseDevice("cuda", 1)->type(), torch::kCUDA);
+  EXPECT_EQ(ParseDevice("cuda:1", 2)->index(), 1);
+  EXPECT_EQ(ParseDevice("gpu", 1).status().message(),
+            "--device must be cpu, cuda or cuda:N, got 'gpu'");
+  EXPECT_EQ(ParseDevice("cuda:x", 1).status().message(),
+            "--device must be cpu, cuda or cuda:N, got 'cuda:x'");
+  const absl::Status none = ParseDevice("cuda", 0).status();
+  EXPECT_EQ(none.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(none.message().find("--device=cuda: 0 CUDA devices are visible"),
+            std::string::npos)
+      << none.message();
+  EXPECT_FALSE(ParseDevice("cuda:2", 2).ok());
 }
 
 TEST(FormatDuration, MinutesAndHours) {
