@@ -131,7 +131,8 @@ int Main(int argc, char** argv) {
   if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return Fail(std::string(st.message()));
   auto summary_csv = ex::CsvWriter::Open(
       out_dir + "/summary.csv", {"method", "steps", "epochs", "val_error", "test_error",
-                                 "final_loss", "seconds", "seconds_per_epoch"});
+                                 "final_loss", "seconds", "seconds_per_epoch", "best_step",
+                                 "best_val_error", "best_test_error"});
   if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
   std::printf("cluttered_attention: preset %s, %s, output in %s\n",
               absl::GetFlag(FLAGS_preset).c_str(), ex::DescribeAttentionPreset(*preset).c_str(),
@@ -145,7 +146,9 @@ int Main(int argc, char** argv) {
     summary_csv->TextRow({method, absl::StrCat(r->steps_done), absl::StrCat(r->epochs),
                           absl::StrCat(r->validation_error), absl::StrCat(r->test_error),
                           absl::StrCat(r->final_loss), absl::StrCat(r->seconds),
-                          absl::StrCat(r->seconds_per_epoch)});
+                          absl::StrCat(r->seconds_per_epoch), absl::StrCat(r->best_step),
+                          absl::StrCat(r->best_validation_error),
+                          absl::StrCat(r->best_test_error)});
     runs.push_back(*r);
   }
   const std::string md = ex::AttentionSummaryMarkdown(*preset, runs);

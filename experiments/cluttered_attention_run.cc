@@ -311,6 +311,8 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   loop.train_columns = {"loss", "batch_error"};
   loop.eval_columns = {"val_error"};
 
+  BestModel best(model);  // of the validation error
+
   // A fixed permutation per epoch (seeded by the epoch: resumes see the same).
   int64_t perm_epoch = -1;
   at::Tensor perm;
@@ -340,7 +342,11 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
             logits.detach().argmax(1).ne(labels).to(at::kDouble).mean().item<double>();
         return std::vector<double>{loss.item<double>(), batch_error};
       },
-      [&](int64_t, bool*) { return std::vector<double>{ErrorRate(model, data.validation)}; });
+      [&](int64_t steps_done, bool*) {
+        const double val = ErrorRate(model, data.validation);
+        best.Offer(val, steps_done);
+        return std::vector<double>{val};
+      });
   if (!r.ok()) return r.status();
   AttentionRunResult result;
   result.method = method;
@@ -351,6 +357,17 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   result.final_loss = r->last_train.empty() ? NAN : r->last_train[0];
   result.validation_error = ErrorRate(model, data.validation);
   result.test_error = ErrorRate(model, data.test);
+  result.best_step = r->steps_done;
+  result.best_validation_error = result.validation_error;
+  result.best_test_error = result.test_error;
+  if (best.has_best() && best.step() != r->steps_done) {
+    // The glimpse figure and the checkpoint stay the final model's.
+    best.WithBest([&] {
+      result.best_step = best.step();
+      result.best_validation_error = ErrorRate(model, data.validation);
+      result.best_test_error = ErrorRate(model, data.test);
+    });
+  }
   if (absl::Status st = WriteGlimpseFigure(model, data.test,
                                            absl::StrCat(run_dir, "/", method, "_glimpses.csv"));
       !st.ok()) {
@@ -362,12 +379,14 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
 std::string AttentionSummaryMarkdown(const AttentionPreset& p,
                                      const std::vector<AttentionRunResult>& runs) {
   std::string md = absl::StrCat("Budget: ", DescribeAttentionPreset(p), ".\n\n",
-                                "| method | validation error | test error | epochs | s / epoch |\n",
-                                "|---|---|---|---|---|\n");
+                                "| method | validation error | test error | epochs | s / epoch "
+                                "| best validation error (step) | test error there |\n",
+                                "|---|---|---|---|---|---|---|\n");
   for (const AttentionRunResult& r : runs) {
-    absl::StrAppendFormat(&md, "| %s | %.2f %% | %.2f %% | %.2f | %.1f |\n", r.method,
-                          100 * r.validation_error, 100 * r.test_error, r.epochs,
-                          r.seconds_per_epoch);
+    absl::StrAppendFormat(&md, "| %s | %.2f %% | %.2f %% | %.2f | %.1f | %.2f %% (%d) | %.2f %% |\n",
+                          r.method, 100 * r.validation_error, 100 * r.test_error, r.epochs,
+                          r.seconds_per_epoch, 100 * r.best_validation_error, r.best_step,
+                          100 * r.best_test_error);
   }
   return md;
 }

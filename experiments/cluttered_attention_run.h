@@ -80,9 +80,14 @@ struct AttentionRunResult {
   double epochs = 0;           // steps_done in epochs of the training set
   double seconds = 0;          // training wall time (resumed parts included)
   double seconds_per_epoch = 0;
-  double validation_error = 0; // fraction
+  double validation_error = 0; // fraction, at the end
   double test_error = 0;
   double final_loss = 0;
+  // The model of the best validation error among this run's evaluations
+  // (held in memory: a run resumed from a checkpoint only knows the
+  // evaluations after the resume; none at all: the final model).
+  int64_t best_step = 0;
+  double best_validation_error = 0, best_test_error = 0;
 };
 
 // Trains `method` under `preset` with `seed`; writes <run_dir>/<method>.csv

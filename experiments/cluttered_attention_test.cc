@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <cstdlib>
@@ -120,6 +121,16 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
     std::string header;
     std::getline(csv, header);
     EXPECT_EQ(header, "step,loss,batch_error,val_error") << method;
+    // The best model, restored, scores the smallest validation error logged.
+    double min_val = 2;
+    for (std::string line; std::getline(csv, line);) {
+      const std::string last = line.substr(line.rfind(',') + 1);
+      if (!last.empty()) min_val = std::min(min_val, std::stod(last));
+    }
+    EXPECT_DOUBLE_EQ(r->best_validation_error, min_val) << method;
+    EXPECT_LE(r->best_validation_error, r->validation_error) << method;
+    EXPECT_GE(r->best_test_error, 0.0);
+    EXPECT_LE(r->best_test_error, 1.0);
     std::ifstream fig(dir + "/" + method + "_glimpses.csv");
     int images = 0, boxes = 0;
     for (std::string line; std::getline(fig, line);) {

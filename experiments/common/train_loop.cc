@@ -206,5 +206,33 @@ void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
+std::vector<at::Tensor> BestModel::State() const {
+  std::vector<at::Tensor> all = model_.parameters();
+  for (const at::Tensor& b : model_.buffers()) all.push_back(b);
+  return all;
+}
+
+void BestModel::Offer(double score, int64_t step) {
+  if (step_ >= 0 && !(score < score_)) return;
+  at::NoGradGuard no_grad;
+  best_.clear();
+  for (const at::Tensor& t : State()) best_.push_back(t.detach().clone());
+  step_ = step;
+  score_ = score;
+}
+
+void BestModel::WithBest(const std::function<void()>& fn) {
+  if (step_ < 0) return fn();
+  std::vector<at::Tensor> live = State(), current;
+  {
+    at::NoGradGuard no_grad;
+    for (const at::Tensor& t : live) current.push_back(t.detach().clone());
+    for (size_t i = 0; i < live.size(); ++i) live[i].copy_(best_[i]);
+  }
+  fn();
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < live.size(); ++i) live[i].copy_(current[i]);
+}
+
 }  // namespace experiments
 }  // namespace indexgrad

@@ -56,6 +56,32 @@ absl::StatusOr<TrainResult> RunTrainLoop(
     const std::function<std::vector<double>(int64_t step)>& train_step,
     const std::function<std::vector<double>(int64_t steps_done, bool* stop)>& evaluate);
 
+// The model of the best evaluation so far, kept in memory (for early
+// stopping: report the test error of the best validation model):
+//   BestModel best(model);
+//   ... in evaluate: best.Offer(val_error, steps_done);
+//   ... after training: best.WithBest([&] { test = Error(model, test_set); });
+class BestModel {
+ public:
+  explicit BestModel(torch::nn::Module& model) : model_(model) {}
+  // Keeps a copy of the parameters and buffers when `score` is below every
+  // score offered before (lower is better).
+  void Offer(double score, int64_t step);
+  bool has_best() const { return step_ >= 0; }
+  int64_t step() const { return step_; }    // -1: nothing offered
+  double score() const { return score_; }
+  // Runs fn with the best parameters and buffers in the model, then puts
+  // the current ones back (fn alone if nothing was offered).
+  void WithBest(const std::function<void()>& fn);
+
+ private:
+  std::vector<at::Tensor> State() const;
+  torch::nn::Module& model_;
+  std::vector<at::Tensor> best_;
+  int64_t step_ = -1;
+  double score_ = 0;
+};
+
 // Sets every parameter group's learning rate (for schedules inside
 // train_step).
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);

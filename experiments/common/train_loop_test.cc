@@ -39,6 +39,32 @@ TrainLoopOptions Options(const std::string& dir, int64_t steps) {
   return o;
 }
 
+TEST(BestModel, KeepsTheBestAndRestoresTheCurrent) {
+  torch::nn::Linear lin(2, 1);
+  BestModel best(*lin);
+  bool ran = false;
+  best.WithBest([&] { ran = true; });  // nothing offered: runs as is
+  EXPECT_TRUE(ran);
+  EXPECT_FALSE(best.has_best());
+  torch::NoGradGuard no_grad;
+  lin->weight.fill_(1);
+  best.Offer(0.5, 10);
+  lin->weight.fill_(2);
+  best.Offer(0.7, 20);  // worse: not kept
+  lin->weight.fill_(3);
+  best.Offer(0.5, 30);  // a tie: the earlier stays
+  lin->weight.fill_(4);
+  EXPECT_EQ(best.step(), 10);
+  EXPECT_EQ(best.score(), 0.5);
+  float seen = 0;
+  best.WithBest([&] { seen = lin->weight[0][0].item<float>(); });
+  EXPECT_EQ(seen, 1.0f);
+  EXPECT_EQ(lin->weight[0][0].item<float>(), 4.0f);  // put back
+  best.Offer(0.1, 40);
+  best.WithBest([&] { seen = lin->weight[0][1].item<float>(); });
+  EXPECT_EQ(seen, 4.0f);
+}
+
 TEST(SetLearningRate, EveryParameterGroup) {
   torch::nn::Linear a(2, 2), b(2, 1);
   torch::optim::Adam adam(std::vector<torch::optim::OptimizerParamGroup>{
