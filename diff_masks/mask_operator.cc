@@ -3,8 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <vector>
 #include <cmath>
+#include <vector>
 
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/conv.h>
@@ -71,31 +71,29 @@ void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
 at::Tensor GaussianMaskOperatorImpl::PointStddevs() const {
   at::Tensor out = at::full({options.k()}, stddev_, at::kDouble);
   if (options.rescue_every() <= 0) return out;
-  const int64_t* at_step = rescued_at.data_ptr<int64_t>();
+  const at::Tensor rescued = rescued_at.to(at::kCPU).contiguous();
+  const int64_t* at_step = rescued.data_ptr<int64_t>();
   double* o = out.data_ptr<double>();
   for (int64_t i = 0; i < options.k(); ++i) {
     if (at_step[i] < 0 || step_ < at_step[i]) continue;
-    const double a = std::min(1.0, static_cast<double>(step_ - at_step[i]) /
-                                       static_cast<double>(options.rescue_steps()));
-    o[i] = std::max(o[i], options.rescue_stddev() *
-                              std::pow(options.stddev_end() / options.rescue_stddev(), a));
+    o[i] = std::max(o[i], AnnealGeometric(options.rescue_stddev(), options.stddev_end(), 1.0,
+                                          step_ - at_step[i], options.rescue_steps()));
   }
   return out;
 }
 
 at::Tensor GaussianMaskOperatorImpl::Mask() {
-  at::Tensor rows, cols;
+  const auto render = [this](const auto& stddev) {
+    const at::Tensor rows = PixelMasses(points.select(1, 0), stddev, options.height());
+    const at::Tensor cols = PixelMasses(points.select(1, 1), stddev, options.width());
+    return rows.t().mm(cols);  // [H, W]
+  };
   // Per-point stddevs once any point has been rescued (the buffer, so that a
   // resumed run renders as the saved one did).
   if (options.rescue_every() > 0 && rescued_at.max().item<int64_t>() >= 0) {
-    const at::Tensor stddevs = PointStddevs();
-    rows = PixelMasses(points.select(1, 0), stddevs, options.height());
-    cols = PixelMasses(points.select(1, 1), stddevs, options.width());
-  } else {
-    rows = PixelMasses(points.select(1, 0), stddev_, options.height());
-    cols = PixelMasses(points.select(1, 1), stddev_, options.width());
+    return render(PointStddevs().to(points.device()));
   }
-  return rows.t().mm(cols);  // [H, W]
+  return render(stddev_);
 }
 
 void GaussianMaskOperatorImpl::AfterStep() {
@@ -111,20 +109,20 @@ void GaussianMaskOperatorImpl::AfterStep() {
   // The later of two points on one pixel is rescued; points still annealing
   // from an earlier rescue are left to settle.
   const at::Tensor stddevs = PointStddevs();
-  const at::Tensor p = points.detach().to(at::kDouble).contiguous();
-  const double* pp = p.data_ptr<double>();
+  const at::Tensor pixels = Indices().to(at::kCPU).contiguous();  // on the image (clamped)
+  const int64_t* px = pixels.data_ptr<int64_t>();
   const double* sd = stddevs.data_ptr<double>();
-  int64_t* at_step = rescued_at.data_ptr<int64_t>();
+  at::Tensor rescued = rescued_at.to(at::kCPU).contiguous();
+  int64_t* at_step = rescued.data_ptr<int64_t>();
   std::vector<uint8_t> taken(options.height() * options.width(), 0);
   for (int64_t i = 0; i < options.k(); ++i) {
-    const double y = pp[2 * i], x = pp[2 * i + 1];
-    const double ry = std::floor(y + 0.5), rx = std::floor(x + 0.5);
-    uint8_t& t = taken[static_cast<int64_t>(ry) * options.width() + static_cast<int64_t>(rx)];
+    uint8_t& t = taken[px[2 * i] * options.width() + px[2 * i + 1]];
     const bool doubled = t != 0;
     t = 1;
     if (sd[i] > options.stddev_end() * (1 + 1e-9)) continue;  // still annealing
     if (doubled) at_step[i] = step_ + 1;
   }
+  rescued_at.copy_(rescued);
 }
 
 GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)

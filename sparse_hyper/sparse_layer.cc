@@ -78,7 +78,7 @@ int64_t SparseLayerImpl::WidenDoubledTuples(double extra) {
   TORCH_CHECK(extra > 0 && std::isfinite(extra),
               "SparseLayer::WidenDoubledTuples: extra must be > 0 and finite, got ", extra);
   at::NoGradGuard no_grad;
-  const at::Tensor tuples = rounded_tuples().contiguous();  // [k, r] int64
+  const at::Tensor tuples = rounded_tuples().to(at::kCPU).contiguous();  // [k, r] int64
   const int64_t k = tuples.size(0), r = tuples.size(1);
   const int64_t* t = tuples.data_ptr<int64_t>();
   const at::Tensor floor_cpu = extra_floor.to(at::kCPU, at::kDouble).contiguous();
@@ -96,6 +96,8 @@ int64_t SparseLayerImpl::WidenDoubledTuples(double extra) {
 }
 
 void SparseLayerImpl::LowerExtraFloor(double amount) {
+  TORCH_CHECK(amount >= 0 && std::isfinite(amount),
+              "SparseLayer::LowerExtraFloor: amount must be >= 0 and finite, got ", amount);
   at::NoGradGuard no_grad;
   extra_floor.sub_(amount).clamp_min_(0);
 }

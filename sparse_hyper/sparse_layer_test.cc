@@ -167,6 +167,7 @@ TEST(SparseLayer, WidenDoubledTuplesRaisesTheLaterOfEachPairOnly) {
   EXPECT_TRUE(layer->extra_floor.equal(at::zeros({4})));
   EXPECT_EQ(layer->WidenDoubledTuples(1.0), 2);
   EXPECT_ERROR_CONTAINS(layer->WidenDoubledTuples(0), "extra must be > 0 and finite, got 0");
+  EXPECT_ERROR_CONTAINS(layer->LowerExtraFloor(-1), "amount must be >= 0 and finite, got -1");
 }
 
 TEST(SparseLayer, SamplesChangeEveryStep) {

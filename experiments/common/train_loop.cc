@@ -1,5 +1,7 @@
 #include "experiments/common/train_loop.h"
 
+#include <cmath>
+
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -213,7 +215,7 @@ std::vector<at::Tensor> BestModel::State() const {
 }
 
 void BestModel::Offer(double score, int64_t step) {
-  if (step_ >= 0 && !(score < score_)) return;
+  if (std::isnan(score) || (step_ >= 0 && !(score < score_))) return;  // NaN: never best
   at::NoGradGuard no_grad;
   best_.clear();
   for (const at::Tensor& t : State()) best_.push_back(t.detach().clone());

@@ -10,6 +10,7 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -45,6 +46,8 @@ TEST(BestModel, KeepsTheBestAndRestoresTheCurrent) {
   bool ran = false;
   best.WithBest([&] { ran = true; });  // nothing offered: runs as is
   EXPECT_TRUE(ran);
+  EXPECT_FALSE(best.has_best());
+  best.Offer(NAN, 5);  // a NaN score is never the best
   EXPECT_FALSE(best.has_best());
   torch::NoGradGuard no_grad;
   lin->weight.fill_(1);

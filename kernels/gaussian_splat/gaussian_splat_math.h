@@ -17,6 +17,12 @@ INDEXGRAD_HD double splat_radius(double stddev, double tolerance) {
   return stddev * sqrt(2.0 * log(1.0 / tolerance));
 }
 
+// The radius every kernel draws within: splat_radius, or infinity (every
+// pixel, wherever the point is) when dense (tolerance 0).
+INDEXGRAD_HD double splat_cutoff_radius(double stddev, double tolerance) {
+  return tolerance == 0 ? HUGE_VAL : splat_radius(stddev, tolerance);
+}
+
 // First and last pixel index in [0, size) within `radius` of `center`.
 INDEXGRAD_HD void splat_range(double center, double radius, int64_t size,
                               int64_t* first, int64_t* last) {

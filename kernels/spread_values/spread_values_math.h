@@ -123,4 +123,10 @@ INDEXGRAD_HD double cutoff_sq(int64_t n, double tolerance) {
   return 2.0 * log(static_cast<double>(n > 1 ? n : 1) / tolerance);
 }
 
+// The largest excess m - m0 a chunk of n points keeps: cutoff_sq, or
+// infinity when dense (tolerance 0). Every kernel's cut-off rule.
+INDEXGRAD_HD double chunk_max_excess(int64_t n, double tolerance) {
+  return tolerance == 0 ? HUGE_VAL : cutoff_sq(n, tolerance);
+}
+
 }  // namespace indexgrad

@@ -223,7 +223,7 @@ DirectResult RunDirectBodies(const at::Tensor& points, const at::Tensor& means,
   layout.rank = static_cast<int>(points.size(3));
   layout.s = s;
   layout.chunk = chunk == 0 ? k : chunk;
-  layout.max_excess = tolerance == 0 ? INFINITY : cutoff_sq(layout.chunk * s, tolerance);
+  layout.max_excess = chunk_max_excess(layout.chunk * s, tolerance);
   const int64_t tuples = batch * k, n = tuples * s;
   const int64_t* pts = points.data_ptr<int64_t>();
   const scalar_t* mu = means.data_ptr<scalar_t>();

@@ -6,19 +6,12 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <limits>
 
 #include "kernels/gaussian_splat/gaussian_splat.h"
 #include "kernels/gaussian_splat/gaussian_splat_math.h"
 
 namespace indexgrad {
 namespace {
-
-double radius_for(double stddev, double tolerance) {
-  // Dense: every pixel, wherever the point is.
-  return tolerance == 0 ? std::numeric_limits<double>::infinity()
-                        : splat_radius(stddev, tolerance);
-}
 
 at::Tensor gaussian_splat_cpu(const at::Tensor& points, double stddev,
                               int64_t height, int64_t width, double tolerance) {
@@ -29,7 +22,7 @@ at::Tensor gaussian_splat_cpu(const at::Tensor& points, double stddev,
   if (mask.numel() == 0 || k == 0) return mask;
   const at::Tensor p = points.contiguous();
   const double inv_two_var = 1.0 / (2.0 * stddev * stddev);
-  const double radius = radius_for(stddev, tolerance);
+  const double radius = splat_cutoff_radius(stddev, tolerance);
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "gaussian_splat_cpu", [&] {
     const scalar_t* p_ptr = p.data_ptr<scalar_t>();
     scalar_t* m_ptr = mask.data_ptr<scalar_t>();
@@ -62,7 +55,7 @@ at::Tensor gaussian_splat_backward_cpu(const at::Tensor& grad,
   const at::Tensor p = points.contiguous();
   const at::Tensor g = grad.contiguous();
   const double inv_two_var = 1.0 / (2.0 * stddev * stddev);
-  const double radius = radius_for(stddev, tolerance);
+  const double radius = splat_cutoff_radius(stddev, tolerance);
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "gaussian_splat_backward_cpu",
                              [&] {
     const scalar_t* p_ptr = p.data_ptr<scalar_t>();

@@ -8,7 +8,6 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
-#include <limits>
 
 #include "kernels/gaussian_splat/cuda/gaussian_splat_kernel.h"
 #include "kernels/gaussian_splat/gaussian_splat.h"
@@ -20,11 +19,6 @@ namespace {
 void check_launch(const char* op) {
   const char* err = cuda::gaussian_splat_last_error();
   TORCH_CHECK(err == nullptr, op, ": CUDA kernel launch failed: ", err);
-}
-
-double radius_for(double stddev, double tolerance) {
-  return tolerance == 0 ? std::numeric_limits<double>::infinity()
-                        : splat_radius(stddev, tolerance);
 }
 
 at::Tensor gaussian_splat_cuda(const at::Tensor& points, double stddev,
@@ -44,7 +38,7 @@ at::Tensor gaussian_splat_cuda(const at::Tensor& points, double stddev,
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "gaussian_splat_cuda", [&] {
     cuda::gaussian_splat_forward<scalar_t>(
         batch, k, p.data_ptr<scalar_t>(), 1.0 / (2.0 * stddev * stddev),
-        radius_for(stddev, tolerance), height, width,
+        splat_cutoff_radius(stddev, tolerance), height, width,
         mask.data_ptr<scalar_t>(), stream);
   });
   check_launch(op);
@@ -72,7 +66,7 @@ at::Tensor gaussian_splat_backward_cuda(const at::Tensor& grad,
       points.scalar_type(), "gaussian_splat_backward_cuda", [&] {
         cuda::gaussian_splat_backward<scalar_t>(
             batch, k, p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
-            1.0 / (2.0 * stddev * stddev), radius_for(stddev, tolerance),
+            1.0 / (2.0 * stddev * stddev), splat_cutoff_radius(stddev, tolerance),
             height, width, grad_points.data_ptr<scalar_t>(), stream);
       });
   check_launch(op);

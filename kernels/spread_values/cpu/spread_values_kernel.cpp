@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -404,12 +403,6 @@ void run_chunks(const Args<scalar_t>& a, const int64_t* points, bool forward) {
   });
 }
 
-// R^2 of a chunk of n points, infinity when dense.
-double max_excess(int64_t n, double tolerance) {
-  return tolerance == 0 ? std::numeric_limits<double>::infinity()
-                        : cutoff_sq(n, tolerance);
-}
-
 at::Tensor spread_values_cpu(const at::Tensor& points, const at::Tensor& means,
                              const at::Tensor& sigmas, const at::Tensor& values,
                              int64_t chunk_size, double tolerance) {
@@ -423,7 +416,7 @@ at::Tensor spread_values_cpu(const at::Tensor& points, const at::Tensor& means,
   const at::Tensor means_c = means.contiguous();
   const at::Tensor sigmas_c = sigmas.contiguous();
   const at::Tensor values_c = values.contiguous();
-  const double r_sq = max_excess(sh.chunk * sh.s, tolerance);
+  const double r_sq = chunk_max_excess(sh.chunk * sh.s, tolerance);
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_cpu", [&] {
     Args<scalar_t> a{};
     a.sh = sh;
@@ -455,7 +448,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cpu(
   const at::Tensor sigmas_c = sigmas.contiguous();
   const at::Tensor values_c = values.contiguous();
   const at::Tensor grad_c = grad.contiguous();
-  const double r_sq = max_excess(sh.chunk * sh.s, tolerance);
+  const double r_sq = chunk_max_excess(sh.chunk * sh.s, tolerance);
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_backward_cpu",
                              [&] {
     Args<scalar_t> a{};

@@ -8,8 +8,6 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
-#include <limits>
-
 #include "kernels/spread_values/cuda/spread_values_kernel.h"
 #include "kernels/spread_values/spread_values.h"
 
@@ -27,9 +25,7 @@ SpreadLayout layout_of(const at::Tensor& points, int64_t chunk,
   layout.rank = static_cast<int>(points.size(3));
   layout.s = points.size(2);
   layout.chunk = chunk;
-  layout.max_excess = tolerance == 0
-                          ? std::numeric_limits<double>::infinity()
-                          : cutoff_sq(chunk * points.size(2), tolerance);
+  layout.max_excess = chunk_max_excess(chunk * points.size(2), tolerance);
   return layout;
 }
 
