@@ -8,6 +8,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "kernels/common/cuda/launch_check.h"
+
 
 #include "kernels/gaussian_splat/cuda/gaussian_splat_kernel.h"
 #include "kernels/gaussian_splat/gaussian_splat.h"
@@ -15,11 +17,6 @@
 
 namespace indexgrad {
 namespace {
-
-void check_launch(const char* op) {
-  const char* err = cuda::gaussian_splat_last_error();
-  TORCH_CHECK(err == nullptr, op, ": CUDA kernel launch failed: ", err);
-}
 
 at::Tensor gaussian_splat_cuda(const at::Tensor& points, double stddev,
                                int64_t height, int64_t width,
@@ -41,7 +38,7 @@ at::Tensor gaussian_splat_cuda(const at::Tensor& points, double stddev,
         splat_cutoff_radius(stddev, tolerance), height, width,
         mask.data_ptr<scalar_t>(), stream);
   });
-  check_launch(op);
+  cuda::check_launch(op);
   return mask;
 }
 
@@ -69,7 +66,7 @@ at::Tensor gaussian_splat_backward_cuda(const at::Tensor& grad,
             1.0 / (2.0 * stddev * stddev), splat_cutoff_radius(stddev, tolerance),
             height, width, grad_points.data_ptr<scalar_t>(), stream);
       });
-  check_launch(op);
+  cuda::check_launch(op);
   return grad_points;
 }
 

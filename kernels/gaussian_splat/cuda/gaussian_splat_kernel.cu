@@ -83,11 +83,6 @@ void gaussian_splat_backward(int64_t batch, int64_t k, const scalar_t* points,
       grad_points);
 }
 
-const char* gaussian_splat_last_error() {
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
-}
-
 #define INSTANTIATE(T)                                                        \
   template void gaussian_splat_forward<T>(int64_t, int64_t, const T*, double, \
                                           double, int64_t, int64_t, T*,       \

@@ -20,8 +20,6 @@ void gaussian_splat_backward(int64_t batch, int64_t k, const scalar_t* points,
                              double radius, int64_t height, int64_t width,
                              scalar_t* grad_points, void* stream);
 
-// cudaGetLastError() as a message, or nullptr when there was no error.
-const char* gaussian_splat_last_error();
 
 }  // namespace cuda
 }  // namespace indexgrad

@@ -8,6 +8,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "kernels/common/cuda/launch_check.h"
+
 #include "kernels/sample_tuples/cuda/sample_tuples_kernel.h"
 #include "kernels/sample_tuples/sample_tuples.h"
 
@@ -34,8 +36,7 @@ at::Tensor sample_tuples_cuda(const at::Tensor& means, at::IntArrayRef sizes,
                                           means_c.data_ptr<scalar_t>(),
                                           out.data_ptr<int64_t>(), stream);
   });
-  const char* err = cuda::sample_tuples_last_error();
-  TORCH_CHECK(err == nullptr, op, ": CUDA kernel launch failed: ", err);
+  cuda::check_launch(op);
   return out;
 }
 

@@ -36,11 +36,6 @@ void sample_tuples_forward(const SampleLayout& layout, int64_t tuples,
          static_cast<cudaStream_t>(stream)>>>(layout, total, means, out);
 }
 
-const char* sample_tuples_last_error() {
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
-}
-
 template void sample_tuples_forward<float>(const SampleLayout&, int64_t,
                                            const float*, int64_t*, void*);
 template void sample_tuples_forward<double>(const SampleLayout&, int64_t,

@@ -15,8 +15,6 @@ template <typename scalar_t>
 void sample_tuples_forward(const SampleLayout& layout, int64_t tuples,
                            const scalar_t* means, int64_t* out, void* stream);
 
-// cudaGetLastError() as a message, or nullptr when there was no error.
-const char* sample_tuples_last_error();
 
 }  // namespace cuda
 }  // namespace indexgrad

@@ -6,17 +6,14 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "kernels/common/cuda/launch_check.h"
+
 #include "kernels/common/checks.h"
 #include "kernels/sparse_contract/cuda/sparse_contract_kernel.h"
 #include "kernels/sparse_contract/sparse_contract.h"
 
 namespace indexgrad {
 namespace {
-
-void check_launch(const char* op) {
-  const char* err = cuda::last_error();
-  TORCH_CHECK(err == nullptr, op, ": CUDA kernel launch failed: ", err);
-}
 
 at::Tensor sparse_contract_cuda(const at::Tensor& indices,
                                 const at::Tensor& values,
@@ -40,7 +37,7 @@ at::Tensor sparse_contract_cuda(const at::Tensor& indices,
         values_c.data_ptr<scalar_t>(), x_c.data_ptr<scalar_t>(),
         y.data_ptr<scalar_t>(), stream);
   });
-  check_launch(op);
+  cuda::check_launch(op);
   return y;
 }
 
@@ -72,7 +69,7 @@ std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cuda(
             grad_y_c.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(),
             grad_x.data_ptr<scalar_t>(), stream);
       });
-  check_launch(op);
+  cuda::check_launch(op);
   return {grad_values, grad_x};
 }
 

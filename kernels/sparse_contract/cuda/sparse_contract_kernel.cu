@@ -89,11 +89,6 @@ void sparse_contract_backward(const ContractLayout& layout, int64_t batch,
           grad_x);
 }
 
-const char* last_error() {
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
-}
-
 #define INSTANTIATE(T)                                                     \
   template void sparse_contract_forward<T>(const ContractLayout&, int64_t, \
                                            int64_t, const int64_t*,        \

@@ -24,8 +24,6 @@ void sparse_contract_backward(const ContractLayout& layout, int64_t batch,
                               const scalar_t* grad_y, scalar_t* grad_values,
                               scalar_t* grad_x, void* stream);
 
-// cudaGetLastError() as a message, or nullptr when there was no error.
-const char* last_error();
 
 }  // namespace cuda
 }  // namespace indexgrad

@@ -8,16 +8,13 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "kernels/common/cuda/launch_check.h"
+
 #include "kernels/spread_values/cuda/spread_values_kernel.h"
 #include "kernels/spread_values/spread_values.h"
 
 namespace indexgrad {
 namespace {
-
-void check_launch(const char* op) {
-  const char* err = cuda::spread_values_last_error();
-  TORCH_CHECK(err == nullptr, op, ": CUDA kernel launch failed: ", err);
-}
 
 SpreadLayout layout_of(const at::Tensor& points, int64_t chunk,
                        double tolerance) {
@@ -58,7 +55,7 @@ at::Tensor spread_values_cuda(const at::Tensor& points, const at::Tensor& means,
         values_c.data_ptr<scalar_t>(), repeats.data_ptr<uint8_t>(),
         totals.data_ptr<double>(), out.data_ptr<scalar_t>(), stream);
   });
-  check_launch(op);
+  cuda::check_launch(op);
   return out;
 }
 
@@ -96,7 +93,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cuda(
             grad_sigmas.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(),
             stream);
       });
-  check_launch(op);
+  cuda::check_launch(op);
   return {grad_means, grad_sigmas, grad_values};
 }
 

@@ -114,11 +114,6 @@ void spread_values_backward(const SpreadLayout& layout, int64_t tuples,
       grad_sigmas, grad_values);
 }
 
-const char* spread_values_last_error() {
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
-}
-
 #define INSTANTIATE(T)                                                       \
   template void spread_values_forward<T>(const SpreadLayout&, int64_t,       \
                                          const int64_t*, const T*, const T*, \

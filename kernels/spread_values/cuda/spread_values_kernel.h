@@ -28,8 +28,6 @@ void spread_values_backward(const SpreadLayout& layout, int64_t tuples,
                             scalar_t* grad_means, scalar_t* grad_sigmas,
                             scalar_t* grad_values, void* stream);
 
-// cudaGetLastError() as a message, or nullptr when there was no error.
-const char* spread_values_last_error();
 
 }  // namespace cuda
 }  // namespace indexgrad
