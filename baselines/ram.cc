@@ -78,6 +78,8 @@ RamImpl::RamImpl(RamOptions options_) : options(std::move(options_)) {
   location = register_module("location", Dense(o.hidden(), 2));
   baseline = register_module("baseline", Dense(o.hidden(), 1));
   classifier = register_module("classifier", Dense(o.hidden(), o.classes()));
+  TORCH_CHECK(o.policy() == "head" || o.policy() == "all", op,
+              ": policy must be head or all, got '", o.policy(), "'");
   TORCH_CHECK(o.init() == "irnn" || o.init() == "default", op,
               ": init must be irnn or default, got '", o.init(), "'");
   if (o.init() == "irnn") {
@@ -115,7 +117,7 @@ RamImpl::Output RamImpl::forward(const at::Tensor& images) {
     h = at::relu(core_hidden->forward(h) + core_glimpse->forward(g));
     if (t + 1 == steps) break;
     const at::Tensor hd = h.detach();
-    const at::Tensor mean = at::tanh(location->forward(hd));
+    const at::Tensor mean = at::tanh(location->forward(o.policy() == "all" ? h : hd));
     baselines.push_back(baseline->forward(hd).squeeze(1));
     if (is_training()) {
       l = (mean.detach() + at::randn_like(mean) * o.location_std()).clamp(-1, 1);

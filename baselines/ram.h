@@ -13,9 +13,11 @@
 //            clipped to [-1, 1]; the sample carries no gradient
 //   baseline b_t = B_t h_t (a learned reward predictor)
 // and after the last step the class logits C h_{T-1}.
-// The location and baseline heads read h_t detached: only REINFORCE trains
-// the location head and only the squared error the baseline head (our
-// choice; the paper does not say).
+// The baseline head reads h_t detached (only the squared error trains it).
+// The location head: with policy "head" it reads h_t detached too, so
+// REINFORCE trains the location head alone; with policy "all" REINFORCE's
+// gradient also flows through h_t into the core and glimpse networks (Mnih
+// et al. train all parameters on the hybrid loss).
 //
 // Training (RamLosses): cross-entropy of the logits + REINFORCE on the
 // locations with reward R = 1 for a correct class, 0 otherwise:
@@ -50,6 +52,9 @@ struct RamOptions {
   // ReLU, the core's recurrent matrix the identity (Le et al. 2015's IRNN),
   // zero biases; "default": LibTorch's (weight variance 1 / (3 fan_in)).
   TORCH_ARG(std::string, init) = "irnn";
+  // What REINFORCE trains: "head" (the location head only) or "all" (also
+  // the core and glimpse networks, through h_t).
+  TORCH_ARG(std::string, policy) = "head";
   TORCH_ARG(int64_t, classes) = 10;
 };
 

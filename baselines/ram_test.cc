@@ -74,6 +74,28 @@ TEST(Ram, Shapes) {
   EXPECT_TRUE(a.locations.equal(b.locations));  // evaluation: the means
 }
 
+TEST(Ram, PolicyAllTrainsTheCoreThroughReinforce) {
+  // The REINFORCE term alone: with policy "head" only the location head
+  // gets its gradient; with "all" the core and glimpse networks too.
+  for (const std::string policy : {"head", "all"}) {
+    at::manual_seed(2);
+    Ram ram(RamOptions().side(40).glimpses(4).scales(3).policy(policy));
+    const RamImpl::Output out = ram->forward(at::rand({5, 1, 40, 40}));
+    ReinforceLoss(out.log_probs, at::tensor({1.0f, 0.0f, 1.0f, 1.0f, 0.0f}), out.baselines)
+        .backward();
+    EXPECT_GT(ram->location->weight.grad().abs().sum().item<double>(), 0) << policy;
+    for (auto* layer : {&ram->core_hidden, &ram->core_glimpse, &ram->glimpse_patch}) {
+      const at::Tensor g = (*layer)->weight.grad();
+      const double total = g.defined() ? g.abs().sum().item<double>() : 0.0;
+      if (policy == "all") {
+        EXPECT_GT(total, 0) << policy;
+      } else {
+        EXPECT_EQ(total, 0) << policy;
+      }
+    }
+  }
+}
+
 TEST(Reinforce, DescentRaisesTheLogProbabilityOfRewardedLocations) {
   // A one-parameter policy mean tanh(theta) and one sampled location per
   // case: rewarded above the baseline -> more likely after a step, below
@@ -172,6 +194,8 @@ TEST(Ram, IrnnInitialisationKeepsTheSignal) {
 TEST(RamErrors, NameTheArgument) {
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().init("xavier")),
                         "init must be irnn or default, got 'xavier'");
+  EXPECT_ERROR_CONTAINS(Ram(RamOptions().policy("core")),
+                        "policy must be head or all, got 'core'");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().glimpses(0)), "glimpses must be >= 1, got 0");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().location_std(0)), "location_std must be > 0, got 0");
   Ram ram(RamOptions().side(40));

@@ -54,6 +54,9 @@ ABSL_FLAG(double, ram_location_std, -1,
 ABSL_FLAG(std::string, ram_init, "",
           "RAM: initialisation, irnn (He, identity recurrence) or default (LibTorch's); "
           "preset if empty: irnn");
+ABSL_FLAG(std::string, ram_policy, "",
+          "RAM: what REINFORCE trains, head (the location head only) or all (also the core "
+          "and glimpse networks); preset if empty: head");
 ABSL_FLAG(int64_t, evals_per_epoch, -1, "validations per epoch (preset if < 0)");
 ABSL_FLAG(int64_t, seed, 0, "random seed of the models and batches");
 ABSL_FLAG(bool, generate_data, true, "generate missing cluttered data files");
@@ -93,6 +96,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.initial_variance = absl::GetFlag(FLAGS_initial_variance);
   o.ram_location_std = absl::GetFlag(FLAGS_ram_location_std);
   o.ram_init = absl::GetFlag(FLAGS_ram_init);
+  o.ram_policy = absl::GetFlag(FLAGS_ram_policy);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;
 }

@@ -126,7 +126,8 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .side(side)
             .scales(side > 60 ? 4 : 3)
             .location_std(p.ram_location_std)
-            .init(p.ram_init)));
+            .init(p.ram_init)
+            .policy(p.ram_policy)));
   }
   if (method == "convnet") {
     return std::shared_ptr<AttentionModel>(std::make_shared<ConvNetModel>(
@@ -266,6 +267,10 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (p->ram_init != "irnn" && p->ram_init != "default") {
     return bad("ram_init", "irnn or default", p->ram_init);
   }
+  if (!o.ram_policy.empty()) p->ram_policy = o.ram_policy;
+  if (p->ram_policy != "head" && p->ram_policy != "all") {
+    return bad("ram_policy", "head or all", p->ram_policy);
+  }
   if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
   if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
   return absl::OkStatus();
@@ -274,11 +279,11 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
 std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
-      "(warmup %d steps), box penalty %g, RAM location std %g and init %s, "
+      "(warmup %d steps), box penalty %g, RAM location std %g, init %s and policy %s, "
       "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
       "images",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
-      p.warmup_steps, p.box_penalty, p.ram_location_std, p.ram_init, p.source_width, p.source_hidden,
+      p.warmup_steps, p.box_penalty, p.ram_location_std, p.ram_init, p.ram_policy, p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
       p.val_size, p.test_size);

@@ -46,6 +46,7 @@ struct AttentionPreset {
   double initial_variance = 0;  // glimpses' starting variance, px^2 (0: the paper's)
   double ram_location_std = 0.4;  // RAM's Gaussian policy std, in [-1, 1] image units
   std::string ram_init = "irnn";  // baselines::RamOptions::init
+  std::string ram_policy = "head";  // baselines::RamOptions::policy
   int64_t evals_per_epoch = 1;
 };
 
@@ -54,7 +55,7 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name);
 
 // Flag values; "unset" is empty or negative, as the flags' defaults.
 struct AttentionFlagOverrides {
-  std::string methods, ram_init;
+  std::string methods, ram_init, ram_policy;
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1;
   double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,

@@ -68,23 +68,29 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad = {};
   bad.ram_init = "xavier";
   EXPECT_EQ(message(bad), "--ram_init must be irnn or default, got xavier");
+  bad = {};
+  bad.ram_policy = "core";
+  EXPECT_EQ(message(bad), "--ram_policy must be head or all, got core");
   // Set ones are applied; unset (negative) ones keep the preset's.
   AttentionFlagOverrides set;
   set.warmup_steps = 0;
   set.box_penalty = 0;
   set.ram_location_std = 0.2;
   set.ram_init = "default";
+  set.ram_policy = "all";
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
   EXPECT_EQ(p->ram_location_std, 0.2);
   EXPECT_EQ(p->ram_init, "default");
+  EXPECT_EQ(p->ram_policy, "all");
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
   EXPECT_EQ(d->box_penalty, 0.01);
   EXPECT_EQ(d->ram_location_std, 0.4);
   EXPECT_EQ(d->ram_init, "irnn");
+  EXPECT_EQ(d->ram_policy, "head");
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {

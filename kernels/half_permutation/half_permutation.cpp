@@ -137,6 +137,71 @@ void check_rows_in_range(const char* op, const at::Tensor& rows) {
   abort();  // not reached: TORCH_CHECK(false) throws
 }
 
+
+void check_quicksort_args(const char* op, const at::Tensor& keys, const at::Tensor& values,
+                          int64_t num_samples, double temperature) {
+  check_half_permutation_args(op, keys, /*depth=*/0, num_samples, temperature);
+  const int64_t n = keys.size(1);
+  TORCH_CHECK((n & (n - 1)) == 0, op, ": keys must hold a power of two n >= 2 per row, got n = ",
+              n, " (SortLayer pads other lengths)");
+  TORCH_CHECK(values.dim() == 3 && values.size(0) == keys.size(0) && values.size(1) == n, op,
+              ": values must be [batch, n, f] with batch = ", keys.size(0), " and n = ", n,
+              " (from keys), got shape ", values.sizes());
+  TORCH_CHECK(values.scalar_type() == keys.scalar_type(), op,
+              ": keys and values must have the same dtype, got ", keys.scalar_type(), " and ",
+              values.scalar_type());
+  check_same_device(op, "keys", keys, "values", values);
+}
+
+int64_t quicksort_level_count(int64_t n) {
+  int64_t levels = 0;
+  while ((int64_t{1} << levels) < n) ++levels;
+  return levels;
+}
+
+void check_quicksort_backward_args(const char* op, at::TensorList grad_levels,
+                                   const at::Tensor& keys, const at::Tensor& values,
+                                   at::TensorList levels, at::TensorList rows,
+                                   at::TensorList weights, double temperature) {
+  const int64_t batch = keys.size(0), n = keys.size(1);
+  const int64_t L = quicksort_level_count(n);
+  TORCH_CHECK(static_cast<int64_t>(grad_levels.size()) == L &&
+                  static_cast<int64_t>(levels.size()) == L &&
+                  static_cast<int64_t>(rows.size()) == L &&
+                  static_cast<int64_t>(weights.size()) == L,
+              op, ": needs one grad_levels, levels, rows and weights tensor per level (", L,
+              " for n = ", n, "), got ", grad_levels.size(), ", ", levels.size(), ", ",
+              rows.size(), " and ", weights.size());
+  check_quicksort_args(op, keys, values, L > 0 ? rows[0].size(-1) - 1 : 0, temperature);
+  const int64_t f1 = values.size(2) + 1, S = L > 0 ? rows[0].size(-1) : 1;
+  const std::vector<int64_t> level_shape = {batch, n, f1}, step_shape = {batch, n, S};
+  for (int64_t d = 0; d < L; ++d) {
+    TORCH_CHECK(levels[d].sizes() == at::IntArrayRef(level_shape) &&
+                    grad_levels[d].sizes() == at::IntArrayRef(level_shape) &&
+                    rows[d].sizes() == at::IntArrayRef(step_shape) &&
+                    weights[d].sizes() == at::IntArrayRef(step_shape) &&
+                    rows[d].scalar_type() == at::kLong &&
+                    weights[d].scalar_type() == keys.scalar_type() &&
+                    grad_levels[d].scalar_type() == keys.scalar_type(),
+                op, ": level ", d, " must have levels and grad_levels [", batch, ", ", n, ", ",
+                f1, "] and rows (int64) and weights [", batch, ", ", n, ", ", S,
+                "] of the keys' dtype, got ", levels[d].sizes(), ", ", grad_levels[d].sizes(),
+                ", ", rows[d].sizes(), " and ", weights[d].sizes());
+    check_same_device(op, "keys", keys, "levels", levels[d]);
+    check_same_device(op, "keys", keys, "grad_levels", grad_levels[d]);
+    check_same_device(op, "keys", keys, "rows", rows[d]);
+    check_same_device(op, "keys", keys, "weights", weights[d]);
+  }
+}
+
+void check_rows_in_buckets(const char* op, const at::Tensor& rows, int64_t bucket_size) {
+  if (rows.numel() == 0) return;
+  const at::Tensor column = at::arange(rows.size(1), rows.options()).view({1, -1, 1});
+  const at::Tensor start = column.div(bucket_size, "floor").mul_(bucket_size);
+  const bool inside = (rows >= start).logical_and_(rows < start + bucket_size).all().item<bool>();
+  if (!inside) fail_rows_outside_buckets(op, rows, bucket_size);
+}
+
 }  // namespace detail
 }  // namespace indexgrad
 

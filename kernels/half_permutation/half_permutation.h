@@ -105,7 +105,7 @@ std::tuple<at::Tensor, at::Tensor> _half_permutation_apply_backward(
     const at::Tensor& grad, const at::Tensor& rows, const at::Tensor& weights,
     const at::Tensor& values, bool transpose);
 
-// Checks of the CPU and (future) CUDA host entries; `op` names the caller.
+// Checks of the CPU and CUDA host entries; `op` names the caller.
 // Shapes, dtypes, devices and scalar arguments only: the checks that read
 // every value (finite keys, rows in range) cost a pass each, so the CPU
 // kernels fold them into their loops and call the functions below only to
@@ -116,6 +116,18 @@ void check_half_permutation_args(const char* op, const at::Tensor& keys,
 void check_apply_args(const char* op, const at::Tensor& rows,
                       const at::Tensor& weights, const at::Tensor& values);
 void check_rows_in_range(const char* op, const at::Tensor& rows);
+// quicksort_levels' checks (keys, values; the backward's per-level tensors).
+void check_quicksort_args(const char* op, const at::Tensor& keys, const at::Tensor& values,
+                          int64_t num_samples, double temperature);
+void check_quicksort_backward_args(const char* op, at::TensorList grad_levels,
+                                   const at::Tensor& keys, const at::Tensor& values,
+                                   at::TensorList levels, at::TensorList rows,
+                                   at::TensorList weights, double temperature);
+// log2 n, the levels of a quicksort of n (a power of two) keys.
+int64_t quicksort_level_count(int64_t n);
+// Tensor ops and one read-back (for the CUDA entries, where the kernels do
+// not check): throws unless every row lies in its column's bucket.
+void check_rows_in_buckets(const char* op, const at::Tensor& rows, int64_t bucket_size);
 // Always throws: rows outside [0, n), or outside their column's bucket.
 [[noreturn]] void fail_rows_outside_buckets(const char* op, const at::Tensor& rows,
                                             int64_t bucket_size);

@@ -78,38 +78,6 @@ void mark_duplicates(const uint8_t* bits, int64_t s, int64_t S, uint8_t* dup,
   }
 }
 
-// Logits -> normalised proportions over the distinct candidates, in place
-// (duplicates get 0; the largest logit is subtracted first).
-void normalise_proportions(double* logit, const uint8_t* dup, int64_t S) {
-  double top = -std::numeric_limits<double>::infinity();
-  for (int64_t k = 0; k < S; ++k) {
-    if (!dup[k]) top = std::max(top, logit[k]);
-  }
-  double total = 0;
-  for (int64_t k = 0; k < S; ++k) {
-    logit[k] = dup[k] ? 0.0 : std::exp(logit[k] - top);
-    total += logit[k];
-  }
-  for (int64_t k = 0; k < S; ++k) logit[k] /= total;
-}
-
-// Rows of candidate o by a stable partition (Algorithm 2): o = 0 keys fill
-// the bucket's first half in order, o = 1 keys its second half. Writes the
-// s entries rows[i S], weights[i S] (strided by the S candidates).
-// Branch-free: o is random, branches on it mispredict half the time.
-template <typename scalar_t>
-void write_rows(const uint8_t* o, int64_t s, int64_t start, int64_t S, scalar_t w,
-                int64_t* rows, scalar_t* weights) {
-  int64_t lower = start, upper = start + s / 2;  // next free rows
-  for (int64_t i = 0; i < s; ++i) {
-    const int64_t up = o[i];
-    rows[i * S] = up * upper + (1 - up) * lower;
-    upper += up;
-    lower += 1 - up;
-    weights[i * S] = w;
-  }
-}
-
 // Returns false if a key is NaN or infinite (checked in the same pass).
 // keys[(b n + i) key_stride] is key i of row b.
 template <typename scalar_t>
@@ -147,7 +115,9 @@ bool forward_buckets(const scalar_t* keys, int64_t key_stride, int64_t batch,
                         s, bits.data() + k * s);
       }
       // log p(o) up to a term common to the bucket's candidates.
-      for (int64_t k = 0; k < S; ++k) logp[k] = candidate_logit(bits.data() + k * s, z.data(), s);
+      for (int64_t k = 0; k < S; ++k) {
+        logp[k] = candidate_logit(bits.data() + k * s, ArrayLogits{z.data()}, s);
+      }
       mark_duplicates(bits.data(), s, S, dup.data(), &cand_order);
       normalise_proportions(logp.data(), dup.data(), S);
       for (int64_t k = 0; k < S; ++k) {
@@ -399,34 +369,13 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_apply_backward_cpu(
 
 // ---- quicksort_levels: every level in one op ----
 
-void check_quicksort_args(const char* op, const at::Tensor& keys, const at::Tensor& values,
-                          int64_t num_samples, double temperature) {
-  detail::check_half_permutation_args(op, keys, /*depth=*/0, num_samples, temperature);
-  const int64_t n = keys.size(1);
-  TORCH_CHECK((n & (n - 1)) == 0, op, ": keys must hold a power of two n >= 2 per row, got n = ",
-              n, " (SortLayer pads other lengths)");
-  TORCH_CHECK(values.dim() == 3 && values.size(0) == keys.size(0) && values.size(1) == n, op,
-              ": values must be [batch, n, f] with batch = ", keys.size(0), " and n = ", n,
-              " (from keys), got shape ", values.sizes());
-  TORCH_CHECK(values.scalar_type() == keys.scalar_type(), op,
-              ": keys and values must have the same dtype, got ", keys.scalar_type(), " and ",
-              values.scalar_type());
-  check_same_device(op, "keys", keys, "values", values);
-}
-
-int64_t levels_of(int64_t n) {
-  int64_t levels = 0;
-  while ((int64_t{1} << levels) < n) ++levels;
-  return levels;
-}
-
 std::tuple<TensorVector, TensorVector, TensorVector> quicksort_levels_cpu(
     const at::Tensor& keys, const at::Tensor& values, int64_t num_samples,
     double temperature, int64_t seed) {
   const char* op = "quicksort_levels";
-  check_quicksort_args(op, keys, values, num_samples, temperature);
+  detail::check_quicksort_args(op, keys, values, num_samples, temperature);
   const int64_t batch = keys.size(0), n = keys.size(1), f1 = values.size(2) + 1;
-  const int64_t L = levels_of(n), S = 1 + num_samples;
+  const int64_t L = detail::quicksort_level_count(n), S = 1 + num_samples;
   const at::Tensor kx0 = at::cat({keys.unsqueeze(2), values}, 2).contiguous();  // [batch, n, 1 + f]
   TensorVector levels, rows, weights;
   bool finite = true;
@@ -457,30 +406,10 @@ std::tuple<at::Tensor, at::Tensor> quicksort_levels_backward_cpu(
     double temperature) {
   const char* op = "_quicksort_levels_backward";
   const int64_t batch = keys.size(0), n = keys.size(1);
-  const int64_t L = levels_of(n);
-  TORCH_CHECK(static_cast<int64_t>(grad_levels.size()) == L &&
-                  static_cast<int64_t>(levels.size()) == L &&
-                  static_cast<int64_t>(rows.size()) == L &&
-                  static_cast<int64_t>(weights.size()) == L,
-              op, ": needs one grad_levels, levels, rows and weights tensor per level (", L,
-              " for n = ", n, "), got ", grad_levels.size(), ", ", levels.size(), ", ",
-              rows.size(), " and ", weights.size());
-  check_quicksort_args(op, keys, values, L > 0 ? rows[0].size(-1) - 1 : 0, temperature);
+  const int64_t L = detail::quicksort_level_count(n);
+  detail::check_quicksort_backward_args(op, grad_levels, keys, values, levels, rows, weights,
+                                        temperature);
   const int64_t f1 = values.size(2) + 1, S = L > 0 ? rows[0].size(-1) : 1;
-  const std::vector<int64_t> level_shape = {batch, n, f1}, step_shape = {batch, n, S};
-  for (int64_t d = 0; d < L; ++d) {
-    TORCH_CHECK(levels[d].sizes() == at::IntArrayRef(level_shape) &&
-                    grad_levels[d].sizes() == at::IntArrayRef(level_shape) &&
-                    rows[d].sizes() == at::IntArrayRef(step_shape) &&
-                    weights[d].sizes() == at::IntArrayRef(step_shape) &&
-                    rows[d].scalar_type() == at::kLong &&
-                    weights[d].scalar_type() == keys.scalar_type() &&
-                    grad_levels[d].scalar_type() == keys.scalar_type(),
-                op, ": level ", d, " must have levels and grad_levels [", batch, ", ", n, ", ",
-                f1, "] and rows (int64) and weights [", batch, ", ", n, ", ", S,
-                "] of the keys' dtype, got ", levels[d].sizes(), ", ", grad_levels[d].sizes(),
-                ", ", rows[d].sizes(), " and ", weights[d].sizes());
-  }
   const at::Tensor kx0 = at::cat({keys.unsqueeze(2), values}, 2).contiguous();
   at::Tensor g = grad_levels[L - 1].contiguous().clone();  // d loss / d (output of the level undone)
   at::Tensor grad_in = at::empty_like(g);
