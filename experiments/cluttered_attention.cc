@@ -57,6 +57,9 @@ ABSL_FLAG(std::string, ram_init, "",
 ABSL_FLAG(std::string, ram_policy, "",
           "RAM: what REINFORCE trains, head (the location head only) or all (also the core "
           "and glimpse networks); preset if empty: head");
+ABSL_FLAG(bool, fresh_clutter, false,
+          "train every epoch after the first on newly generated clutter (same training "
+          "digits; off in both presets: the paper used one fixed set)");
 ABSL_FLAG(int64_t, evals_per_epoch, -1, "validations per epoch (preset if < 0)");
 ABSL_FLAG(int64_t, seed, 0, "random seed of the models and batches");
 ABSL_FLAG(bool, generate_data, true, "generate missing cluttered data files");
@@ -97,6 +100,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.ram_location_std = absl::GetFlag(FLAGS_ram_location_std);
   o.ram_init = absl::GetFlag(FLAGS_ram_init);
   o.ram_policy = absl::GetFlag(FLAGS_ram_policy);
+  o.fresh_clutter = absl::GetFlag(FLAGS_fresh_clutter);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;
 }
@@ -129,6 +133,12 @@ int Main(int argc, char** argv) {
     auto set = Load(data_dir, *preset, split, size);
     if (!set.ok()) return Fail(std::string(set.status().message()));
     *target = *set;
+  }
+  if (preset->fresh_clutter) {
+    auto mnist = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTrain);
+    if (!mnist.ok()) return Fail(std::string(mnist.status().message()));
+    data.train_digits = (mnist->images * 255.0f).round_().to(at::kByte);
+    data.train_digit_labels = mnist->labels;
   }
   const std::string out_dir =
       ex::OutputDir(absl::GetFlag(FLAGS_out_dir), "cluttered_attention");

@@ -267,6 +267,7 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (p->ram_init != "irnn" && p->ram_init != "default") {
     return bad("ram_init", "irnn or default", p->ram_init);
   }
+  if (o.fresh_clutter) p->fresh_clutter = true;
   if (!o.ram_policy.empty()) p->ram_policy = o.ram_policy;
   if (p->ram_policy != "head" && p->ram_policy != "all") {
     return bad("ram_policy", "head or all", p->ram_policy);
@@ -281,12 +282,12 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
       "(warmup %d steps), box penalty %g, RAM location std %g, init %s and policy %s, "
       "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
-      "images",
+      "images%s",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
       p.warmup_steps, p.box_penalty, p.ram_location_std, p.ram_init, p.ram_policy, p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
-      p.val_size, p.test_size);
+      p.val_size, p.test_size, p.fresh_clutter ? ", new clutter every epoch" : "");
 }
 
 at::Tensor ToModelImages(const at::Tensor& bytes) {
@@ -301,6 +302,11 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   absl::StatusOr<std::shared_ptr<AttentionModel>> made = MakeModel(method, p, seed);
   if (!made.ok()) return made.status();
   AttentionModel& model = **made;
+  if (p.fresh_clutter && !data.train_digits.defined()) {
+    return absl::InvalidArgumentError(
+        "--fresh_clutter needs the MNIST training digits (AttentionData::train_digits)");
+  }
+  data::ClutteredSet train = data.train;  // replaced every epoch with fresh_clutter
   torch::optim::Adam adam(model.parameters(), torch::optim::AdamOptions(p.lr));
   const int64_t n = data.train.images.size(0);
   const int64_t per_epoch = (n + p.batch - 1) / p.batch;
@@ -329,10 +335,19 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
           at::Generator gen = at::detail::createCPUGenerator(seed * 100003 + epoch);
           perm = at::randperm(n, gen);
           perm_epoch = epoch;
+          if (p.fresh_clutter) {
+            absl::StatusOr<data::ClutteredSet> fresh =
+                epoch == 0 ? absl::StatusOr<data::ClutteredSet>(data.train)
+                           : data::MakeCluttered(data.train_digits, data.train_digit_labels, n,
+                                                 p.data, 1000 + epoch);
+            TORCH_CHECK(fresh.ok(), "fresh clutter for epoch ", epoch, ": ",
+                        std::string(fresh.status().message()));
+            train = *fresh;
+          }
         }
         const at::Tensor idx = perm.slice(0, i * p.batch, std::min(n, (i + 1) * p.batch));
-        const at::Tensor images = ToModelImages(data.train.images.index_select(0, idx));
-        const at::Tensor labels = data.train.labels.index_select(0, idx);
+        const at::Tensor images = ToModelImages(train.images.index_select(0, idx));
+        const at::Tensor labels = train.labels.index_select(0, idx);
         const auto [loss, logits] = model.Loss(images, labels);
         // Linear warmup: Adam's first steps move every weight by about lr
         // at once (bias-corrected moments of one gradient).

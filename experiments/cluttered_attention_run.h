@@ -47,6 +47,10 @@ struct AttentionPreset {
   double ram_location_std = 0.4;  // RAM's Gaussian policy std, in [-1, 1] image units
   std::string ram_init = "irnn";  // baselines::RamOptions::init
   std::string ram_policy = "head";  // baselines::RamOptions::policy
+  // New clutter every epoch: epoch e >= 1 trains on train_size fresh images
+  // (MakeCluttered stream 1000 + e: new digits, positions and distractors
+  // from the same 55,000 training digits); epoch 0 on the stored set.
+  bool fresh_clutter = false;
   int64_t evals_per_epoch = 1;
 };
 
@@ -56,6 +60,7 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name);
 // Flag values; "unset" is empty or negative, as the flags' defaults.
 struct AttentionFlagOverrides {
   std::string methods, ram_init, ram_policy;
+  bool fresh_clutter = false;  // true: on (both presets: off)
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1;
   double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,
@@ -73,6 +78,9 @@ at::Tensor ToModelImages(const at::Tensor& bytes);
 
 struct AttentionData {
   data::ClutteredSet train, validation, test;  // already cut to the preset's sizes
+  // The MNIST training digits (uint8 [M, 28, 28], int64 [M]): needed only
+  // with fresh_clutter.
+  at::Tensor train_digits, train_digit_labels;
 };
 
 struct AttentionRunResult {

@@ -155,6 +155,36 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
   EXPECT_FALSE(RunAttention("glimpse", p, d, 0, dir, false).ok());
 }
 
+TEST(RunAttention, FreshClutterTrainsOnNewImagesEachEpochDeterministically) {
+  AttentionPreset p;
+  p.data.canvas = 32;
+  p.data.distractors = 2;
+  p.train_size = 32;
+  p.epochs = 2;
+  p.batch = 16;
+  p.source_hidden = 16;
+  AttentionData d{TinySet(32, 0), TinySet(16, 1), TinySet(16, 2)};
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/attention_fresh";
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  auto fixed = RunAttention("convnet", p, d, 0, dir, /*resume=*/false);
+  ASSERT_TRUE(fixed.ok());
+  p.fresh_clutter = true;
+  auto missing = RunAttention("convnet", p, d, 0, dir, false);
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(std::string(missing.status().message()).find("--fresh_clutter needs"),
+            std::string::npos);
+  at::manual_seed(0);
+  d.train_digits = at::randint(0, 256, {30, 28, 28}, at::kLong).to(at::kByte);
+  d.train_digit_labels = at::arange(30, at::kLong) % 10;
+  auto fresh = RunAttention("convnet", p, d, 0, dir, false);
+  auto again = RunAttention("convnet", p, d, 0, dir, false);
+  ASSERT_TRUE(fresh.ok() && again.ok());
+  EXPECT_NE(fresh->final_loss, fixed->final_loss);  // epoch 1 saw other images
+  EXPECT_EQ(fresh->final_loss, again->final_loss);  // seeded by the epoch
+  EXPECT_EQ(fresh->validation_error, again->validation_error);
+}
+
 }  // namespace
 }  // namespace experiments
 }  // namespace indexgrad
