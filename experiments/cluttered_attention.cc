@@ -23,6 +23,7 @@
 #include "datasets/cluttered_mnist.h"
 #include "experiments/cluttered_attention_run.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/device.h"
 #include "experiments/common/main.h"
 #include "experiments/common/threads.h"
 
@@ -123,6 +124,8 @@ int Main(int argc, char** argv) {
   ex::ApplyThreadsFlag();
   absl::StatusOr<ex::AttentionPreset> preset = PresetFromFlags();
   if (!preset.ok()) return Fail(std::string(preset.status().message()));
+  const absl::StatusOr<torch::Device> device = ex::DeviceFromFlag();
+  if (!device.ok()) return Fail(std::string(device.status().message()));
   std::string data_dir = ex::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
   ex::AttentionData data;
@@ -155,7 +158,7 @@ int Main(int argc, char** argv) {
   std::vector<ex::AttentionRunResult> runs;
   for (const std::string& method : preset->methods) {
     auto r = ex::RunAttention(method, *preset, data, absl::GetFlag(FLAGS_seed),
-                              out_dir + "/runs", absl::GetFlag(FLAGS_resume));
+                              out_dir + "/runs", absl::GetFlag(FLAGS_resume), *device);
     if (!r.ok()) return Fail(std::string(r.status().message()));
     summary_csv->TextRow({method, absl::StrCat(r->steps_done), absl::StrCat(r->epochs),
                           absl::StrCat(r->validation_error), absl::StrCat(r->test_error),

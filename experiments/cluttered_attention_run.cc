@@ -141,8 +141,10 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
       "method must be sparse1, sparse8, ram or convnet, got '", method, "'"));
 }
 
-// Error rate (fraction) of the model in evaluation mode, batches of 250.
-double ErrorRate(AttentionModel& model, const data::ClutteredSet& set) {
+// Error rate (fraction) of the model in evaluation mode, batches of 250,
+// on the model's device.
+double ErrorRate(AttentionModel& model, const data::ClutteredSet& set,
+                 const c10::Device& device) {
   at::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -150,7 +152,8 @@ double ErrorRate(AttentionModel& model, const data::ClutteredSet& set) {
   const int64_t n = set.images.size(0);
   for (int64_t b = 0; b < n; b += 250) {
     const int64_t e = std::min(n, b + 250);
-    const at::Tensor pred = model.Logits(ToModelImages(set.images.slice(0, b, e))).argmax(1);
+    const at::Tensor pred =
+        model.Logits(ToModelImages(set.images.slice(0, b, e)).to(device)).argmax(1).cpu();
     wrong += pred.ne(set.labels.slice(0, b, e)).sum().item<int64_t>();
   }
   model.train(was_training);
@@ -160,13 +163,18 @@ double ErrorRate(AttentionModel& model, const data::ClutteredSet& set) {
 // Rows: image,i,label,prediction,pixels... / box,i,g,y0,x0,y1,x1 /
 // glimpse,i,g,k,values...
 absl::Status WriteGlimpseFigure(AttentionModel& model, const data::ClutteredSet& test,
-                                const std::string& path) {
+                                const std::string& path, const c10::Device& device) {
   at::NoGradGuard no_grad;
   model.eval();
   const int64_t n = std::min<int64_t>(kFigureImages, test.images.size(0));
   const at::Tensor images = ToModelImages(test.images.slice(0, 0, n));
-  const at::Tensor pred = model.Logits(images).argmax(1);
-  const auto [boxes, glimpses] = model.Glimpses(images);
+  const at::Tensor on_device = images.to(device);
+  const at::Tensor pred = model.Logits(on_device).argmax(1).cpu();
+  auto [boxes, glimpses] = model.Glimpses(on_device);
+  if (boxes.defined()) {
+    boxes = boxes.cpu();
+    glimpses = glimpses.cpu();
+  }
   model.train();
   std::ofstream out(path);
   if (!out) return absl::InternalError(absl::StrCat("could not write '", path, "'"));
@@ -297,11 +305,13 @@ at::Tensor ToModelImages(const at::Tensor& bytes) {
 absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
                                                 const AttentionPreset& p,
                                                 const AttentionData& data, int64_t seed,
-                                                const std::string& run_dir, bool resume) {
+                                                const std::string& run_dir, bool resume,
+                                                const c10::Device& device) {
   at::manual_seed(seed);
   absl::StatusOr<std::shared_ptr<AttentionModel>> made = MakeModel(method, p, seed);
   if (!made.ok()) return made.status();
   AttentionModel& model = **made;
+  model.to(device);  // before the optimizer takes the parameters
   if (p.fresh_clutter && !data.train_digits.defined()) {
     return absl::InvalidArgumentError(
         "--fresh_clutter needs the MNIST training digits (AttentionData::train_digits)");
@@ -346,8 +356,8 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
           }
         }
         const at::Tensor idx = perm.slice(0, i * p.batch, std::min(n, (i + 1) * p.batch));
-        const at::Tensor images = ToModelImages(train.images.index_select(0, idx));
-        const at::Tensor labels = train.labels.index_select(0, idx);
+        const at::Tensor images = ToModelImages(train.images.index_select(0, idx)).to(device);
+        const at::Tensor labels = train.labels.index_select(0, idx).to(device);
         const auto [loss, logits] = model.Loss(images, labels);
         // Linear warmup: Adam's first steps move every weight by about lr
         // at once (bias-corrected moments of one gradient).
@@ -363,7 +373,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
         return std::vector<double>{loss.item<double>(), batch_error};
       },
       [&](int64_t steps_done, bool*) {
-        const double val = ErrorRate(model, data.validation);
+        const double val = ErrorRate(model, data.validation, device);
         best.Offer(val, steps_done);
         return std::vector<double>{val};
       });
@@ -375,8 +385,8 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   result.seconds = r->seconds;
   result.seconds_per_epoch = r->steps_done > 0 ? r->seconds * per_epoch / r->steps_done : 0;
   result.final_loss = r->last_train.empty() ? NAN : r->last_train[0];
-  result.validation_error = ErrorRate(model, data.validation);
-  result.test_error = ErrorRate(model, data.test);
+  result.validation_error = ErrorRate(model, data.validation, device);
+  result.test_error = ErrorRate(model, data.test, device);
   result.best_step = r->steps_done;
   result.best_validation_error = result.validation_error;
   result.best_test_error = result.test_error;
@@ -384,12 +394,12 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
     // The glimpse figure and the checkpoint stay the final model's.
     best.WithBest([&] {
       result.best_step = best.step();
-      result.best_validation_error = ErrorRate(model, data.validation);
-      result.best_test_error = ErrorRate(model, data.test);
+      result.best_validation_error = ErrorRate(model, data.validation, device);
+      result.best_test_error = ErrorRate(model, data.test, device);
     });
   }
   if (absl::Status st = WriteGlimpseFigure(model, data.test,
-                                           absl::StrCat(run_dir, "/", method, "_glimpses.csv"));
+                                           absl::StrCat(run_dir, "/", method, "_glimpses.csv"), device);
       !st.ok()) {
     return st;
   }

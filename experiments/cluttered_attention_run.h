@@ -107,7 +107,8 @@ struct AttentionRunResult {
 absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
                                                 const AttentionPreset& preset,
                                                 const AttentionData& data, int64_t seed,
-                                                const std::string& run_dir, bool resume);
+                                                const std::string& run_dir, bool resume,
+                                                const c10::Device& device = c10::kCPU);
 
 // Markdown table: method, error on validation and test, epochs, time per epoch.
 std::string AttentionSummaryMarkdown(const AttentionPreset& preset,

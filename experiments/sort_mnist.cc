@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/device.h"
 #include "experiments/common/main.h"
 #include "experiments/common/threads.h"
 #include "experiments/sort_mnist_presets.h"
@@ -96,6 +97,8 @@ int Main(int argc, char** argv) {
   ex::ApplyThreadsFlag();
   absl::StatusOr<ex::SortPreset> preset = PresetFromFlags();
   if (!preset.ok()) return Fail(std::string(preset.status().message()));
+  const absl::StatusOr<torch::Device> device = ex::DeviceFromFlag();
+  if (!device.ok()) return Fail(std::string(device.status().message()));
 
   std::string data_dir = ex::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
@@ -133,6 +136,7 @@ int Main(int argc, char** argv) {
         c.intermediate = absl::GetFlag(FLAGS_intermediate);
         c.resume = absl::GetFlag(FLAGS_resume);
         c.run_dir = out_dir + "/runs";
+        c.device = *device;
         if (method == "quicksort" && s == 0 && n >= 2) {
           const std::string path = absl::StrCat(out_dir, "/levels_n", n, ".csv");
           if (auto st = ex::WriteLevelsFigure(c, val_seqs, path); !st.ok()) {

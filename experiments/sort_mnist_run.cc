@@ -54,15 +54,18 @@ absl::StatusOr<std::shared_ptr<sh::SortModuleImpl>> MakeSorter(const SortRunConf
       "method must be quicksort, neuralsort or softsort, got '", c.method, "'"));
 }
 
-sh::SortMetrics EvaluateKeys(sh::KeyNetwork& keys, const sh::SortBatch& data) {
+// Keys on the network's device, metrics on the CPU.
+sh::SortMetrics EvaluateKeys(sh::KeyNetwork& keys, const sh::SortBatch& data,
+                             const c10::Device& device) {
   torch::NoGradGuard no_grad;
   const bool was_training = keys->is_training();
   keys->eval();
   std::vector<at::Tensor> perms;
   const int64_t total = data.numbers.size(0);
   for (int64_t b = 0; b < total; b += 100) {
-    const at::Tensor k = keys->forward(data.images.slice(0, b, std::min(total, b + 100)));
-    perms.push_back(std::get<1>(k.sort(/*stable=*/true, 1, false)));
+    const at::Tensor k =
+        keys->forward(data.images.slice(0, b, std::min(total, b + 100)).to(device));
+    perms.push_back(std::get<1>(k.sort(/*stable=*/true, 1, false)).cpu());
   }
   keys->train(was_training);
   return sh::ComputeSortMetrics(data.numbers, at::cat(perms, 0));
@@ -77,6 +80,7 @@ absl::StatusOr<SortRunResult> RunSortMnist(const SortRunConfig& c, const sh::Dig
   std::mt19937_64 rng(static_cast<uint64_t>(c.seed) * 7919 + c.n);
   sh::KeyNetwork keys(sh::KeyNetworkOptions(c.digits).paper(c.paper_keynet));
   SortModelImpl model(keys, *sorter);
+  model.to(c.device);  // before the optimizer takes the parameters
   torch::optim::Adam adam(keys->parameters(), torch::optim::AdamOptions(c.lr));
 
   SortRunResult result;
@@ -99,23 +103,24 @@ absl::StatusOr<SortRunResult> RunSortMnist(const SortRunConfig& c, const sh::Dig
       loop, model, adam,
       [&](int64_t) {
         const sh::SortBatch b = SampleSortBatch(train, c.batch, c.n, c.digits, rng);
-        const sh::SortOutput out = model.sorter->forward(keys->forward(b.images), b.images);
-        const at::Tensor loss = sh::SortLoss(out, b.target, loss_options);
+        const at::Tensor images = b.images.to(c.device);
+        const sh::SortOutput out = model.sorter->forward(keys->forward(images), images);
+        const at::Tensor loss = sh::SortLoss(out, b.target.to(c.device), loss_options);
         adam.zero_grad();
         loss.backward();
         adam.step();
         return std::vector<double>{loss.item<double>()};
       },
       [&](int64_t, bool*) {
-        const sh::SortMetrics m = EvaluateKeys(keys, validation);
+        const sh::SortMetrics m = EvaluateKeys(keys, validation, c.device);
         return std::vector<double>{m.exact, m.elementwise, m.spearman};
       });
   if (!r.ok()) return r.status();
   result.steps_done = r->steps_done;
   result.seconds = r->seconds;
   result.final_loss = r->last_train.empty() ? NAN : r->last_train[0];
-  result.validation = EvaluateKeys(keys, validation);
-  result.test = EvaluateKeys(keys, test);
+  result.validation = EvaluateKeys(keys, validation, c.device);
+  result.test = EvaluateKeys(keys, test, c.device);
   return result;
 }
 

@@ -37,6 +37,7 @@ struct SortRunConfig {
   bool paper_keynet = false;
   bool resume = true;
   std::string run_dir;  // <run_dir>/<name>.csv, .ckpt
+  c10::Device device = c10::kCPU;  // where the key network and sorter run
 };
 
 struct SortRunResult {
@@ -61,7 +62,8 @@ absl::StatusOr<SortRunResult> RunSortMnist(const SortRunConfig& config,
 // Metrics of a key network on fixed sequences (evaluation mode, batches of
 // 100 sequences, no gradient).
 sparse_hyper::SortMetrics EvaluateKeys(sparse_hyper::KeyNetwork& keys,
-                                       const sparse_hyper::SortBatch& data);
+                                       const sparse_hyper::SortBatch& data,
+                                       const c10::Device& device = c10::kCPU);
 
 // Figure 7 of the paper as a grayscale matrix CSV: for the first sequence of
 // `data`, the quicksort's levels x_0 .. x_L (left) and the intermediate

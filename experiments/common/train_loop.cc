@@ -103,7 +103,11 @@ absl::StatusOr<TrainResult> RunTrainLoop(
       FileExists(options.checkpoint_path)) {
     try {
       torch::serialize::InputArchive archive, model_archive, optimizer_archive;
-      archive.load_from(options.checkpoint_path);
+      // Onto the model's device, whichever device the checkpoint came from.
+      const std::vector<at::Tensor> params = model.parameters();
+      archive.load_from(options.checkpoint_path,
+                        params.empty() ? c10::optional<c10::Device>()
+                                       : c10::optional<c10::Device>(params[0].device()));
       archive.read("model", model_archive);
       archive.read("optimizer", optimizer_archive);
       // Module::load replaces tensors whatever their shape: a checkpoint of
