@@ -234,8 +234,9 @@ at::Tensor GumbelMaskOperatorImpl::Indices() {
 }
 
 at::Tensor MlpMaskOperatorImpl::Indices() {
-  const at::Tensor scale = at::tensor({static_cast<float>(options.height() - 1),
-                                       static_cast<float>(options.width() - 1)});
+  const at::Tensor scale = at::tensor({static_cast<double>(options.height() - 1),
+                                       static_cast<double>(options.width() - 1)},
+                                      points.options());
   return at::floor(points.detach() * scale + 0.5).to(at::kLong);
 }
 

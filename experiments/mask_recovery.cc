@@ -37,6 +37,7 @@
 #include "diff_masks/operator_factory.h"
 #include "diff_masks/oracle.h"
 #include "experiments/common/csv.h"
+#include "experiments/common/device.h"
 #include "experiments/common/main.h"
 #include "experiments/common/threads.h"
 #include "experiments/common/train_loop.h"
@@ -174,10 +175,14 @@ struct Setup {
   dm::OperatorSettings settings;
   std::map<std::string, double> learning_rates;
   std::string out_dir;
+  c10::Device device = c10::kCPU;
 };
 
 absl::StatusOr<Setup> SetupFromFlags() {
   Setup s;
+  absl::StatusOr<torch::Device> device = ig::experiments::DeviceFromFlag();
+  if (!device.ok()) return device.status();
+  s.device = *device;
   s.size = absl::GetFlag(FLAGS_size);
   s.steps = absl::GetFlag(FLAGS_steps);
   if (s.size < 2) return Invalid(absl::StrCat("--size must be >= 2, got ", s.size));
@@ -258,6 +263,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
   auto made = s.factory.Make(op_name, s.size, s.size, oracle->target_pixels(), s.settings);
   if (!made.ok()) return made.status();
   const std::shared_ptr<dm::MaskOperator> op = *made;
+  op->to(s.device);  // before the optimizer takes the parameters
   torch::optim::Adam adam(op->parameters(),
                           torch::optim::AdamOptions(s.learning_rates.at(op_name)));
   ig::experiments::TrainLoopOptions loop;
