@@ -53,6 +53,36 @@ BENCHMARK_CAPTURE(BM_IdentityLayer, chunk1, 0.0, 1)
 BENCHMARK_CAPTURE(BM_IdentityLayer, dense, 0.0, 0)
     ->RangeMultiplier(2)->Range(16, 1024)->Unit(benchmark::kMillisecond);
 
+// The same layer on a GPU (skipped without one). The CUDA spread_values
+// sums each chunk directly (no grid yet): the paper's whole-row chunks cost
+// n^2 per row there, so `sparse` stops at 4,096; chunk1 goes to 65,536 (the
+// CUDA issue's target size).
+void BM_IdentityLayerCuda(benchmark::State& state, double tolerance, int64_t chunk_size) {
+  if (cuda_bench::Skip(state)) return;
+  const int64_t n = state.range(0);
+  at::manual_seed(0);
+  sparse_hyper::SparseLayer layer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
+                                      .num_global(4)
+                                      .num_local(4)
+                                      .region({4, 4})
+                                      .learn_values(false)
+                                      .tolerance(tolerance)
+                                      .chunk_size(chunk_size));
+  layer->to(torch::kCUDA);
+  const at::Tensor x = at::randn({kBatch, n}).cuda();
+  for (auto _ : state) {
+    layer->zero_grad();
+    (layer->forward(x) - x).pow(2).mean().backward();
+    cuda_bench::Sync();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch * n * 12);
+  state.counters["n"] = n;
+}
+BENCHMARK_CAPTURE(BM_IdentityLayerCuda, sparse, 1e-6, 0)
+    ->RangeMultiplier(4)->Range(64, 4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_IdentityLayerCuda, chunk1, 0.0, 1)
+    ->RangeMultiplier(4)->Range(64, 65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 }  // namespace indexgrad
 

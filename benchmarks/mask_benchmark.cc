@@ -96,6 +96,29 @@ BENCHMARK_CAPTURE(BM_Splat, gaussian_splat, false)
 BENCHMARK_CAPTURE(BM_Splat, dense_formula, true)
     ->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMillisecond);
 
+// gaussian_splat on a GPU (skipped without one): `points` points on a
+// size x size mask, stddev 1 px, forward + backward (the CUDA issue's
+// target: 1024 x 1024 with 10^5 points under 1 ms).
+void BM_SplatCuda(benchmark::State& state) {
+  if (cuda_bench::Skip(state)) return;
+  const int64_t size = state.range(0), k = state.range(1);
+  at::manual_seed(0);
+  const at::Tensor points = (at::rand({1, k, 2}) * (size - 1)).cuda().requires_grad_();
+  for (auto _ : state) {
+    gaussian_splat(points, 1.0, size, size, 1e-6).sum().backward();
+    cuda_bench::Sync();
+  }
+  state.SetItemsProcessed(state.iterations() * k);
+  // Per point and pass: its 2 coordinates, and about (2 R + 1)^2 = 121
+  // mask pixels (R = 5 px at 1e-6) read or atomically added.
+  cuda_bench::Bandwidth(state, double(k) * 2 * (2 * 4 + 121 * 4));
+  state.counters["size"] = size;
+  state.counters["k"] = k;
+}
+BENCHMARK(BM_SplatCuda)
+    ->Args({256, 10000})->Args({1024, 100000})->Args({4096, 1000000})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 }  // namespace indexgrad
 

@@ -89,6 +89,28 @@ BENCHMARK(BM_NeuralSort)->Apply(UpTo1024);
 BENCHMARK(BM_SoftSort)->Apply(UpTo1024);
 BENCHMARK(BM_TorchSort)->Apply(UpTo65536);
 
+// The quicksort (a = 2) on a GPU, skipped without one. The first CUDA pass
+// ranks each key against its whole bucket (quadratic per bucket), so this
+// stops at 16,384.
+void BM_QuickSortCuda(benchmark::State& state) {
+  if (cuda_bench::Skip(state)) return;
+  const int64_t n = state.range(0);
+  at::manual_seed(0);
+  sparse_hyper::SortLayer sorter(sparse_hyper::SortLayerOptions().num_samples(2));
+  const at::Tensor keys = at::randn({kBatch, n}).cuda().requires_grad_();
+  const at::Tensor w = at::randn({kBatch, n, 1}).cuda();
+  for (auto _ : state) {
+    keys.mutable_grad() = at::Tensor();
+    const auto out = sorter->forward(keys, keys.unsqueeze(2));
+    (out.output * w).sum().backward();
+    cuda_bench::Sync();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch * n);
+  state.counters["n"] = n;
+}
+BENCHMARK(BM_QuickSortCuda)
+    ->RangeMultiplier(4)->Range(16, 16384)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 }  // namespace indexgrad
 

@@ -112,6 +112,32 @@ void BM_TorchCooForwardBackward(benchmark::State& state) {
   state.counters["nnz"] = kBatch * per;
 }
 
+// The same on a GPU (skipped without one): bytes moved against the card's.
+void BM_SparseContractCuda(benchmark::State& state, bool backward) {
+  if (cuda_bench::Skip(state)) return;
+  const Problem p = make_problem(state.range(0));
+  const at::Tensor indices = p.indices.cuda();
+  const at::Tensor values = p.values.cuda().requires_grad_(backward);
+  const at::Tensor x = p.x.cuda().requires_grad_(backward);
+  for (auto _ : state) {
+    if (backward) {
+      sparse_contract(indices, values, {p.n}, x).sum().backward();
+    } else {
+      at::NoGradGuard no_grad;
+      benchmark::DoNotOptimize(sparse_contract(indices, values, {p.n}, x));
+    }
+    cuda_bench::Sync();
+  }
+  const int64_t entries = p.values.numel();
+  state.SetItemsProcessed(state.iterations() * entries);
+  cuda_bench::Bandwidth(state, double(entries) * (backward ? 2 : 1) * bytes_per_entry());
+  state.counters["nnz"] = entries;
+}
+BENCHMARK_CAPTURE(BM_SparseContractCuda, forward, false)
+    ->RangeMultiplier(10)->Range(100000, 100000000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SparseContractCuda, forward_backward, true)
+    ->RangeMultiplier(10)->Range(100000, 100000000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 #define NNZ_RANGE RangeMultiplier(10)->Range(1000, 10000000)->Unit(benchmark::kMillisecond)
 BENCHMARK(BM_SparseContractForward)->NNZ_RANGE;
 BENCHMARK(BM_TorchCooForward)->NNZ_RANGE;

@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
+#include <torch/cuda.h>
 
 #include <cstdlib>
 #include <string>
@@ -23,6 +24,28 @@ inline double MaxRssMb() {
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss / 1024.0;
 }
+
+// CUDA benchmarks: Skip() at the top of the benchmark, Sync() at the end of
+// every iteration (kernels are asynchronous), Bandwidth() after the loop:
+// bytes per second as a fraction of the card's memory bandwidth, from env
+// INDEXGRAD_PEAK_GBPS (tools/gpu_check.sh sets it: H100 SXM 3350, H200 4800).
+namespace cuda_bench {
+inline bool Skip(benchmark::State& state) {
+  if (torch::cuda::is_available()) return false;
+  state.SkipWithError("no CUDA device");
+  return true;
+}
+inline void Sync() { torch::cuda::synchronize(); }
+inline void Bandwidth(benchmark::State& state, double bytes_per_iteration) {
+  state.SetBytesProcessed(static_cast<int64_t>(bytes_per_iteration) * state.iterations());
+  const char* peak = std::getenv("INDEXGRAD_PEAK_GBPS");
+  if (peak != nullptr && std::atof(peak) > 0) {
+    state.counters["of_peak"] = benchmark::Counter(
+        bytes_per_iteration * state.iterations() / (std::atof(peak) * 1e9),
+        benchmark::Counter::kIsRate);
+  }
+}
+}  // namespace cuda_bench
 
 inline void ConfigureBenchmarkContext() {
   int threads = static_cast<int>(std::thread::hardware_concurrency());
