@@ -4,6 +4,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/common/checks.h"
@@ -104,6 +105,39 @@ void check_spread_values_grad(const char* op, const at::Tensor& grad,
   TORCH_CHECK(grad.scalar_type() == values.scalar_type(), op,
               ": grad must have the dtype of values, got ", grad.scalar_type());
   check_same_device(op, "points", points, "grad", grad);
+}
+
+SpreadGrid make_spread_grid(const at::Tensor& points, const at::Tensor& sigmas,
+                            const SpreadLayout& layout, int64_t cell) {
+  SpreadGrid g{};
+  const int rank = layout.rank;
+  g.n = points.numel() / rank;
+  TORCH_CHECK(g.n > 0 && cell >= 0, "make_spread_grid: needs points and cell >= 0, got ", g.n,
+              " points and cell ", cell);
+  const at::Tensor flat = points.reshape({-1, rank});
+  const at::Tensor ends = at::stack({std::get<0>(flat.min(0)), std::get<0>(flat.max(0))}).cpu();
+  if (cell == 0) {
+    // The reach sqrt(R^2 sigma) at the mean variance: a tuple's box then
+    // spans a few cells per dimension.
+    const double mean_sigma = sigmas.to(at::kDouble).mean().item<double>();
+    const double reach = std::sqrt(std::min(layout.max_excess, 1e6) * mean_sigma);
+    cell = std::isfinite(reach) ? std::max<int64_t>(1, static_cast<int64_t>(std::ceil(reach)))
+                                : int64_t{1} << 20;
+  }
+  const int64_t chunks = g.n / (layout.chunk * layout.s);
+  for (;; cell *= 2) {
+    g.cell = cell;
+    double cells = 1;  // in double first: the product may overflow int64
+    for (int d = 0; d < rank; ++d) {
+      g.lo[d] = ends[0][d].item<int64_t>();
+      g.extent[d] = (ends[1][d].item<int64_t>() - g.lo[d]) / cell + 1;
+      cells *= static_cast<double>(g.extent[d]);
+    }
+    if (cells * static_cast<double>(chunks) < 4e18) break;
+  }
+  g.cells_per_chunk = 1;
+  for (int d = 0; d < rank; ++d) g.cells_per_chunk *= g.extent[d];
+  return g;
 }
 
 }  // namespace detail

@@ -39,6 +39,8 @@
 
 #include <tuple>
 
+#include "kernels/spread_values/spread_values_grid.h"
+
 namespace indexgrad {
 
 at::Tensor spread_values(const at::Tensor& points, const at::Tensor& means,
@@ -64,6 +66,18 @@ int64_t check_spread_values_args(const char* op, const at::Tensor& points,
 // dtype of values, the device of points.
 void check_spread_values_grad(const char* op, const at::Tensor& grad,
                               const at::Tensor& points, const at::Tensor& values);
+
+// The cell grid of the CUDA kernels for large chunks (spread_values_grid.h)
+// for points [batch, k, s, rank] and `layout`: the points' bounding box,
+// cells of side `cell` (0: about the reach of the cut-off at the mean
+// variance), doubled until every key fits in int64. Reads the points'
+// extremes and the variances' mean back to the host (device-agnostic ops).
+SpreadGrid make_spread_grid(const at::Tensor& points, const at::Tensor& sigmas,
+                            const SpreadLayout& layout, int64_t cell = 0);
+
+// Chunks of at least this many points take the grid on the GPU (with a
+// cut-off; a dense chunk visits every point either way).
+constexpr int64_t kSpreadGridMinPoints = 512;
 
 }  // namespace detail
 }  // namespace indexgrad

@@ -74,6 +74,30 @@ INDEXGRAD_HD double direct_weight(const SpreadLayout& layout,
   return e <= layout.max_excess ? exp_nonpositive(-0.5 * e) : 0.0;
 }
 
+// The points of tuple t's chunk, in order: visit(f) calls f(p) for each.
+// (spread_values_grid.h visits only the grid cells in a tuple's reach.)
+struct ChunkPoints {
+  const SpreadLayout& layout;
+  int64_t t;
+  template <typename F>
+  INDEXGRAD_HD void operator()(F&& f) const {
+    const int64_t first = t / layout.chunk * layout.chunk * layout.s;
+    for (int64_t p = first; p < first + layout.chunk * layout.s; ++p) f(p);
+  }
+};
+
+// The tuple's normaliser over the distinct points `visit` reaches.
+template <typename Visit>
+INDEXGRAD_HD double total_over(const SpreadLayout& layout, const DirectTuple& tp,
+                               const int64_t* points, const uint8_t* repeats,
+                               const Visit& visit) {
+  double total = 0;
+  visit([&](int64_t p) {
+    if (!repeats[p]) total += direct_weight(layout, tp, points, p);
+  });
+  return total;
+}
+
 // Tuple t's normaliser: its weights over the distinct points of its chunk
 // (0 when none is within the cut-off). Thread per tuple.
 template <typename scalar_t>
@@ -81,14 +105,8 @@ INDEXGRAD_HD double tuple_total(const SpreadLayout& layout,
                                 const int64_t* points, const uint8_t* repeats,
                                 const scalar_t* means, const scalar_t* sigmas,
                                 int64_t t) {
-  const DirectTuple tp = direct_tuple(layout, means, sigmas, t);
-  const int64_t first = t / layout.chunk * layout.chunk * layout.s;
-  const int64_t end = first + layout.chunk * layout.s;
-  double total = 0;
-  for (int64_t p = first; p < end; ++p) {
-    if (!repeats[p]) total += direct_weight(layout, tp, points, p);
-  }
-  return total;
+  return total_over(layout, direct_tuple(layout, means, sigmas, t), points, repeats,
+                    ChunkPoints{layout, t});
 }
 
 // The forward output of point p: sum over its chunk's tuples i of
@@ -115,47 +133,43 @@ struct TupleGradient {
   double mu[kMaxTupleRank], sigma[kMaxTupleRank], value;
 };
 
-// Tuple t's gradients from the incoming gradient `grad` of every point (the
-// CPU kernel's formulas, spread_values_kernel.cpp: with c_j = w_j (g_j -
-// g_bar), dL/dmu_d = v / total sum_j c_j (t_jd - mu_d) / sigma_d, dL/dsigma_d
-// = v / total sum_j c_j (t_jd - mu_d)^2 / (2 sigma_d^2), dL/dv = g_bar).
-// Thread per tuple.
-template <typename scalar_t>
-INDEXGRAD_HD TupleGradient tuple_gradient(
-    const SpreadLayout& layout, const int64_t* points, const uint8_t* repeats,
-    const scalar_t* means, const scalar_t* sigmas, const scalar_t* values,
-    const scalar_t* grad, int64_t t) {
+// Tuple t's gradients from the incoming gradient `grad` of the distinct
+// points `visit` reaches (the CPU kernel's formulas,
+// spread_values_kernel.cpp: with c_j = w_j (g_j - g_bar), dL/dmu_d = v /
+// total sum_j c_j (t_jd - mu_d) / sigma_d, dL/dsigma_d = v / total sum_j c_j
+// (t_jd - mu_d)^2 / (2 sigma_d^2), dL/dv = g_bar).
+template <typename scalar_t, typename Visit>
+INDEXGRAD_HD TupleGradient gradient_over(const SpreadLayout& layout, const DirectTuple& tp,
+                                         const int64_t* points, const uint8_t* repeats,
+                                         const scalar_t* grad, double value,
+                                         const Visit& visit) {
   TupleGradient out;
   out.value = 0;
   for (int d = 0; d < layout.rank; ++d) out.mu[d] = out.sigma[d] = 0;
-  const DirectTuple tp = direct_tuple(layout, means, sigmas, t);
-  const int64_t first = t / layout.chunk * layout.chunk * layout.s;
-  const int64_t end = first + layout.chunk * layout.s;
   double total = 0, g_sum = 0;
-  for (int64_t p = first; p < end; ++p) {
-    if (repeats[p]) continue;
+  visit([&](int64_t p) {
+    if (repeats[p]) return;
     const double w = direct_weight(layout, tp, points, p);
     total += w;
     g_sum += w * static_cast<double>(grad[p]);
-  }
+  });
   if (total == 0) return out;  // nothing in reach: zero gradients
   const double g_bar = g_sum / total;
   out.value = g_bar;
   double s1[kMaxTupleRank], s2[kMaxTupleRank];
   for (int d = 0; d < layout.rank; ++d) s1[d] = s2[d] = 0;
-  for (int64_t p = first; p < end; ++p) {
-    if (repeats[p]) continue;
+  visit([&](int64_t p) {
+    if (repeats[p]) return;
     const double w = direct_weight(layout, tp, points, p);
-    if (w == 0) continue;
+    if (w == 0) return;
     const double cw = w * (static_cast<double>(grad[p]) - g_bar);
     for (int d = 0; d < layout.rank; ++d) {
-      const double e =
-          static_cast<double>(points[p * layout.rank + d]) - tp.mu[d];
+      const double e = static_cast<double>(points[p * layout.rank + d]) - tp.mu[d];
       s1[d] += cw * e;
       s2[d] += cw * e * e;
     }
-  }
-  const double v_over_total = static_cast<double>(values[t]) / total;
+  });
+  const double v_over_total = value / total;
   for (int d = 0; d < layout.rank; ++d) {
     // As on the CPU: a zero sum gives 0 even where 1 / sigma^2 overflows.
     const double inv = 1.0 / tp.sigma[d];
@@ -163,6 +177,16 @@ INDEXGRAD_HD TupleGradient tuple_gradient(
     out.sigma[d] = s2[d] == 0 ? 0.0 : v_over_total * 0.5 * s2[d] * inv * inv;
   }
   return out;
+}
+
+// Tuple t's gradients over the points of its chunk. Thread per tuple.
+template <typename scalar_t>
+INDEXGRAD_HD TupleGradient tuple_gradient(
+    const SpreadLayout& layout, const int64_t* points, const uint8_t* repeats,
+    const scalar_t* means, const scalar_t* sigmas, const scalar_t* values,
+    const scalar_t* grad, int64_t t) {
+  return gradient_over(layout, direct_tuple(layout, means, sigmas, t), points, repeats,
+                       grad, static_cast<double>(values[t]), ChunkPoints{layout, t});
 }
 
 }  // namespace indexgrad

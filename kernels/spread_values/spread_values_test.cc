@@ -307,11 +307,117 @@ TEST(SpreadValues, CudaThreadBodiesMatchTheCpuOp) {
   EXPECT_EQ(empty.out.sizes(), at::IntArrayRef({2, 0, 8}));
 }
 
+// The same through the grid bodies (spread_values_grid.h), as the CUDA
+// kernels run them for large chunks: keys per point, a stable sort, repeats
+// per point, totals per tuple, the scatter per tuple (a plain add here,
+// atomicAdd there), gradients per tuple.
+template <typename scalar_t>
+DirectResult RunGridBodies(const at::Tensor& points, const at::Tensor& means,
+                           const at::Tensor& sigmas, const at::Tensor& values,
+                           const at::Tensor& grad, int64_t chunk, double tolerance,
+                           int64_t cell) {
+  const int64_t batch = points.size(0), k = points.size(1), s = points.size(2);
+  SpreadLayout layout{};
+  layout.rank = static_cast<int>(points.size(3));
+  layout.s = s;
+  layout.chunk = chunk == 0 ? k : chunk;
+  layout.max_excess = chunk_max_excess(layout.chunk * s, tolerance);
+  const SpreadGrid grid = detail::make_spread_grid(points, sigmas, layout, cell);
+  const int64_t tuples = batch * k, n = tuples * s;
+  const int64_t* pts = points.data_ptr<int64_t>();
+  at::Tensor keys = at::empty({n}, at::kLong);
+  for (int64_t p = 0; p < n; ++p) keys.data_ptr<int64_t>()[p] = grid_key(layout, grid, pts, p);
+  const auto [sorted, order] = keys.sort(/*stable=*/true, 0, false);
+  const int64_t* sk = sorted.data_ptr<int64_t>();
+  const int64_t* ord = order.data_ptr<int64_t>();
+  const scalar_t* mu = means.data_ptr<scalar_t>();
+  const scalar_t* sg = sigmas.data_ptr<scalar_t>();
+  const scalar_t* v = values.data_ptr<scalar_t>();
+  const scalar_t* g = grad.data_ptr<scalar_t>();
+  std::vector<uint8_t> repeats(n);
+  std::vector<double> totals(tuples);
+  for (int64_t p = 0; p < n; ++p) {
+    repeats[p] = grid_point_repeats(layout, grid, pts, sk, ord, p);
+    EXPECT_EQ(repeats[p], point_repeats(layout, pts, p)) << "point " << p;
+  }
+  for (int64_t t = 0; t < tuples; ++t) {
+    totals[t] = grid_tuple_total(layout, grid, pts, repeats.data(), sk, ord, mu, sg, t);
+  }
+  DirectResult r;
+  r.out = at::zeros({batch, k, s}, kDouble);
+  r.grad_means = at::zeros({batch, k, layout.rank}, kDouble);
+  r.grad_sigmas = at::zeros({batch, k, layout.rank}, kDouble);
+  r.grad_values = at::zeros({batch, k}, kDouble);
+  for (int64_t t = 0; t < tuples; ++t) {
+    grid_tuple_scatter(layout, grid, pts, repeats.data(), sk, ord, mu, sg, v, totals.data(), t,
+                       r.out.data_ptr<double>(), [](double* at, double x) { *at += x; });
+    const TupleGradient tg =
+        grid_tuple_gradient(layout, grid, pts, repeats.data(), sk, ord, mu, sg, v, g, t);
+    for (int d = 0; d < layout.rank; ++d) {
+      r.grad_means.data_ptr<double>()[t * layout.rank + d] = tg.mu[d];
+      r.grad_sigmas.data_ptr<double>()[t * layout.rank + d] = tg.sigma[d];
+    }
+    r.grad_values.data_ptr<double>()[t] = tg.value;
+  }
+  return r;
+}
+
+TEST(SpreadValues, GridBodiesMatchTheCpuOp) {
+  // Ranks 2 and 3, whole rows and chunks of 3, two tolerances, cells of
+  // 1, 2 and 7 indices, the automatic size and one cell for everything;
+  // repeated points, means on the borders and outside, float and double.
+  for (const std::vector<int64_t>& sizes :
+       {std::vector<int64_t>{40, 30}, std::vector<int64_t>{9, 12, 7}}) {
+    for (int64_t chunk : {0, 3}) {
+      for (double tolerance : {1e-9, 1e-3}) {
+        const int64_t r = static_cast<int64_t>(sizes.size()), k = 12;
+        at::manual_seed(60 + chunk);
+        const at::Tensor bound = at::tensor(sizes, kDouble).sub(1).view({1, 1, r});
+        at::Tensor means = at::rand({2, k, r}, kDouble) * bound;
+        means[0][0] = bound.view({r});
+        means[1][1] = at::zeros({r}, kDouble);
+        at::Tensor sigmas = at::rand({2, k, r}, kDouble) * 4 + 0.05;
+        sigmas[0][3] = at::full({r}, 1e-6, kDouble);  // a needle
+        const at::Tensor values = at::randn({2, k}, kDouble);
+        at::Tensor points = sample_tuples(means, sizes, 2, 3, std::vector<int64_t>(r, 3), 9);
+        for (int64_t i = 1; i < k; i += 2) points[1][i][5] = points[1][i - 1][6];
+        means[1][2] = bound.view({r}) + 3;  // a mean beyond its points
+        const at::Tensor grad = at::randn({2, k, points.size(2)}, kDouble);
+        for (int64_t cell : {1, 2, 7, 0, 1 << 20}) {
+          for (auto dtype : {at::kDouble, at::kFloat}) {
+            const at::Tensor m = means.to(dtype), sg = sigmas.to(dtype), v = values.to(dtype),
+                             g = grad.to(dtype);
+            const DirectResult grid =
+                dtype == at::kDouble
+                    ? RunGridBodies<double>(points, m, sg, v, g, chunk, tolerance, cell)
+                    : RunGridBodies<float>(points, m, sg, v, g, chunk, tolerance, cell);
+            const at::Tensor cpu = spread_values(points, m, sg, v, chunk, tolerance);
+            const auto [gm, gs, gv] =
+                detail::_spread_values_backward(g, points, m, sg, v, chunk, tolerance);
+            const double rtol = dtype == at::kDouble ? 1e-11 : 1e-4;
+            const double atol = dtype == at::kDouble ? 1e-11 : 1e-5;
+            const std::string w = "rank " + std::to_string(r) + " chunk " +
+                                  std::to_string(chunk) + " tolerance " +
+                                  std::to_string(tolerance) + " cell " + std::to_string(cell) +
+                                  (dtype == at::kDouble ? " double" : " float");
+            EXPECT_TRUE(at::allclose(grid.out, cpu.to(at::kDouble), rtol, atol)) << w;
+            EXPECT_TRUE(at::allclose(grid.grad_means, gm.to(at::kDouble), rtol, atol)) << w;
+            EXPECT_TRUE(at::allclose(grid.grad_sigmas, gs.to(at::kDouble), rtol, atol)) << w;
+            EXPECT_TRUE(at::allclose(grid.grad_values, gv.to(at::kDouble), rtol, atol)) << w;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(SpreadValues, CudaEqualsCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  for (int64_t chunk : {1, 0}) {
+  // chunk 1 and 16-tuple rows: direct sums; 96-tuple rows (at least
+  // kSpreadGridMinPoints points per chunk): the grid.
+  for (auto [chunk, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 16}, {0, 16}, {0, 96}}) {
     for (auto dtype : {at::kDouble, at::kFloat}) {
-      const Problem p = make_problem(2, 16, {20, 20}, 4, 4, 1.0, 50 + chunk);
+      const Problem p = make_problem(2, k, {40, 40}, 4, 4, 1.0, 50 + chunk + k);
       const at::Tensor m = p.means.to(dtype), sg = p.sigmas.to(dtype), v = p.values.to(dtype);
       const at::Tensor grad = at::randn(p.points.sizes().slice(0, 3), kDouble).to(dtype);
       const at::Tensor cpu = spread_values(p.points, m, sg, v, chunk, 1e-6);

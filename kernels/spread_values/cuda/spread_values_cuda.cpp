@@ -1,7 +1,10 @@
 // CUDA host entry of spread_values and its backward: the shared checks (one
 // read-back of the means' and variances' NaN and minimum statistics: a
 // synchronisation), device guard, stream, scratch, then the raw-pointer
-// launchers of spread_values_kernel.cu. Compiled only in CUDA builds (CMake
+// launchers of spread_values_kernel.cu: direct sums for small chunks, the
+// cell grid for chunks of kSpreadGridMinPoints points or more with a
+// cut-off (one more read-back: the points' extremes and the variances'
+// mean, for the grid; and a stable sort of the cell keys on the device). Compiled only in CUDA builds (CMake
 // on the GPU machine; compile-checked by `--config=cuda`).
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -15,6 +18,27 @@
 
 namespace indexgrad {
 namespace {
+
+bool use_grid(const SpreadLayout& layout, double tolerance) {
+  return tolerance > 0 && layout.chunk * layout.s >= detail::kSpreadGridMinPoints;
+}
+
+// The grid, the points' keys sorted on the device, and their order.
+struct SortedGrid {
+  SpreadGrid grid;
+  at::Tensor sorted_keys, order;
+};
+
+SortedGrid sort_grid(const at::Tensor& points, const at::Tensor& sigmas,
+                     const SpreadLayout& layout, void* stream) {
+  SortedGrid g;
+  g.grid = detail::make_spread_grid(points, sigmas, layout);
+  at::Tensor keys = at::empty({g.grid.n}, points.options());
+  cuda::spread_values_grid_keys(layout, g.grid, points.data_ptr<int64_t>(),
+                                keys.data_ptr<int64_t>(), stream);
+  std::tie(g.sorted_keys, g.order) = keys.sort(/*stable=*/true, 0, false);
+  return g;
+}
 
 SpreadLayout layout_of(const at::Tensor& points, int64_t chunk,
                        double tolerance) {
@@ -48,6 +72,20 @@ at::Tensor spread_values_cuda(const at::Tensor& points, const at::Tensor& means,
   const at::Tensor values_c = values.contiguous();
   at::Tensor repeats = at::empty({out.numel()}, points.options().dtype(at::kByte));
   at::Tensor totals = at::empty({tuples}, points.options().dtype(at::kDouble));
+  if (use_grid(layout, tolerance)) {
+    const SortedGrid g = sort_grid(points_c, sigmas_c, layout, stream);
+    at::Tensor acc = at::empty({out.numel()}, points.options().dtype(at::kDouble));
+    AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_cuda_grid", [&] {
+      cuda::spread_values_grid_forward<scalar_t>(
+          layout, g.grid, tuples, points_c.data_ptr<int64_t>(),
+          g.sorted_keys.data_ptr<int64_t>(), g.order.data_ptr<int64_t>(),
+          means_c.data_ptr<scalar_t>(), sigmas_c.data_ptr<scalar_t>(),
+          values_c.data_ptr<scalar_t>(), repeats.data_ptr<uint8_t>(),
+          totals.data_ptr<double>(), acc.data_ptr<double>(), out.data_ptr<scalar_t>(), stream);
+    });
+    cuda::check_launch(op);
+    return out;
+  }
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_cuda", [&] {
     cuda::spread_values_forward<scalar_t>(
         layout, tuples, points_c.data_ptr<int64_t>(),
@@ -83,6 +121,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cuda(
   const at::Tensor values_c = values.contiguous();
   const at::Tensor grad_c = grad.contiguous();
   at::Tensor repeats = at::empty({grad.numel()}, points.options().dtype(at::kByte));
+  if (use_grid(layout, tolerance)) {
+    const SortedGrid g = sort_grid(points_c, sigmas_c, layout, stream);
+    AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_backward_cuda_grid", [&] {
+      cuda::spread_values_grid_backward<scalar_t>(
+          layout, g.grid, tuples, points_c.data_ptr<int64_t>(),
+          g.sorted_keys.data_ptr<int64_t>(), g.order.data_ptr<int64_t>(),
+          means_c.data_ptr<scalar_t>(), sigmas_c.data_ptr<scalar_t>(),
+          values_c.data_ptr<scalar_t>(), grad_c.data_ptr<scalar_t>(),
+          repeats.data_ptr<uint8_t>(), grad_means.data_ptr<scalar_t>(),
+          grad_sigmas.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(), stream);
+    });
+    cuda::check_launch(op);
+    return {grad_means, grad_sigmas, grad_values};
+  }
   AT_DISPATCH_FLOATING_TYPES(
       values.scalar_type(), "spread_values_backward_cuda", [&] {
         cuda::spread_values_backward<scalar_t>(

@@ -1,9 +1,12 @@
 // CUDA kernels of spread_values: grid-stride loops whose bodies are the
-// per-thread functions of spread_values_direct.h (tested on the CPU against
-// the CPU op, element by element). Forward: repeats (per point), totals
-// (per tuple), point values (per point); backward: repeats, then each
-// tuple's gradients (per tuple; each thread writes only its own tuple's
-// entries: no atomics, deterministic).
+// per-thread functions of spread_values_direct.h and spread_values_grid.h
+// (tested on the CPU against the CPU op, element by element). Direct
+// (small chunks): repeats (per point), totals (per tuple), point values
+// (per point); backward: repeats, then each tuple's gradients (per tuple;
+// each thread writes only its own tuple's entries: no atomics,
+// deterministic). Grid (large chunks): keys, then (after the host's sort)
+// repeats and totals, the values scattered per tuple with atomicAdd into a
+// double buffer (the one non-deterministic sum), the gradients per tuple.
 #include <cuda_runtime.h>
 
 #include "kernels/spread_values/cuda/spread_values_kernel.h"
@@ -78,9 +81,134 @@ __global__ void gradients_kernel(SpreadLayout layout, int64_t tuples,
   }
 }
 
+__global__ void grid_keys_kernel(SpreadLayout layout, SpreadGrid grid,
+                                 const int64_t* __restrict__ points, int64_t* __restrict__ keys) {
+  INDEXGRAD_GRID_STRIDE(p, grid.n) { keys[p] = grid_key(layout, grid, points, p); }
+}
+
+__global__ void grid_repeats_kernel(SpreadLayout layout, SpreadGrid grid,
+                                    const int64_t* __restrict__ points,
+                                    const int64_t* __restrict__ sorted_keys,
+                                    const int64_t* __restrict__ order,
+                                    uint8_t* __restrict__ repeats) {
+  INDEXGRAD_GRID_STRIDE(p, grid.n) {
+    repeats[p] = grid_point_repeats(layout, grid, points, sorted_keys, order, p);
+  }
+}
+
+template <typename scalar_t>
+__global__ void grid_totals_kernel(SpreadLayout layout, SpreadGrid grid, int64_t tuples,
+                                   const int64_t* __restrict__ points,
+                                   const uint8_t* __restrict__ repeats,
+                                   const int64_t* __restrict__ sorted_keys,
+                                   const int64_t* __restrict__ order,
+                                   const scalar_t* __restrict__ means,
+                                   const scalar_t* __restrict__ sigmas,
+                                   double* __restrict__ totals) {
+  INDEXGRAD_GRID_STRIDE(t, tuples) {
+    totals[t] = grid_tuple_total(layout, grid, points, repeats, sorted_keys, order, means,
+                                 sigmas, t);
+  }
+}
+
+struct AtomicAddDouble {
+  __device__ void operator()(double* at, double value) const { atomicAdd(at, value); }
+};
+
+template <typename scalar_t>
+__global__ void grid_scatter_kernel(SpreadLayout layout, SpreadGrid grid, int64_t tuples,
+                                    const int64_t* __restrict__ points,
+                                    const uint8_t* __restrict__ repeats,
+                                    const int64_t* __restrict__ sorted_keys,
+                                    const int64_t* __restrict__ order,
+                                    const scalar_t* __restrict__ means,
+                                    const scalar_t* __restrict__ sigmas,
+                                    const scalar_t* __restrict__ values,
+                                    const double* __restrict__ totals, double* acc) {
+  INDEXGRAD_GRID_STRIDE(t, tuples) {
+    grid_tuple_scatter(layout, grid, points, repeats, sorted_keys, order, means, sigmas,
+                       values, totals, t, acc, AtomicAddDouble{});
+  }
+}
+
+template <typename scalar_t>
+__global__ void to_scalar_kernel(int64_t n, const double* __restrict__ acc,
+                                 scalar_t* __restrict__ out) {
+  INDEXGRAD_GRID_STRIDE(p, n) { out[p] = static_cast<scalar_t>(acc[p]); }
+}
+
+template <typename scalar_t>
+__global__ void grid_gradients_kernel(SpreadLayout layout, SpreadGrid grid, int64_t tuples,
+                                      const int64_t* __restrict__ points,
+                                      const uint8_t* __restrict__ repeats,
+                                      const int64_t* __restrict__ sorted_keys,
+                                      const int64_t* __restrict__ order,
+                                      const scalar_t* __restrict__ means,
+                                      const scalar_t* __restrict__ sigmas,
+                                      const scalar_t* __restrict__ values,
+                                      const scalar_t* __restrict__ grad,
+                                      scalar_t* __restrict__ grad_means,
+                                      scalar_t* __restrict__ grad_sigmas,
+                                      scalar_t* __restrict__ grad_values) {
+  INDEXGRAD_GRID_STRIDE(t, tuples) {
+    const TupleGradient g = grid_tuple_gradient(layout, grid, points, repeats, sorted_keys,
+                                                order, means, sigmas, values, grad, t);
+    for (int d = 0; d < layout.rank; ++d) {
+      grad_means[t * layout.rank + d] = static_cast<scalar_t>(g.mu[d]);
+      grad_sigmas[t * layout.rank + d] = static_cast<scalar_t>(g.sigma[d]);
+    }
+    grad_values[t] = static_cast<scalar_t>(g.value);
+  }
+}
+
 #undef INDEXGRAD_GRID_STRIDE
 
 }  // namespace
+
+void spread_values_grid_keys(const SpreadLayout& layout, const SpreadGrid& grid,
+                             const int64_t* points, int64_t* keys, void* stream) {
+  if (grid.n == 0) return;
+  grid_keys_kernel<<<grid_for(grid.n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      layout, grid, points, keys);
+}
+
+template <typename scalar_t>
+void spread_values_grid_forward(const SpreadLayout& layout, const SpreadGrid& grid,
+                                int64_t tuples, const int64_t* points,
+                                const int64_t* sorted_keys, const int64_t* order,
+                                const scalar_t* means, const scalar_t* sigmas,
+                                const scalar_t* values, uint8_t* repeats, double* totals,
+                                double* acc, scalar_t* out, void* stream) {
+  const int64_t n = grid.n;
+  if (n == 0) return;
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  cudaMemsetAsync(acc, 0, sizeof(double) * n, st);
+  grid_repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(layout, grid, points, sorted_keys,
+                                                        order, repeats);
+  grid_totals_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+      layout, grid, tuples, points, repeats, sorted_keys, order, means, sigmas, totals);
+  grid_scatter_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+      layout, grid, tuples, points, repeats, sorted_keys, order, means, sigmas, values, totals,
+      acc);
+  to_scalar_kernel<scalar_t><<<grid_for(n), kThreads, 0, st>>>(n, acc, out);
+}
+
+template <typename scalar_t>
+void spread_values_grid_backward(const SpreadLayout& layout, const SpreadGrid& grid,
+                                 int64_t tuples, const int64_t* points,
+                                 const int64_t* sorted_keys, const int64_t* order,
+                                 const scalar_t* means, const scalar_t* sigmas,
+                                 const scalar_t* values, const scalar_t* grad,
+                                 uint8_t* repeats, scalar_t* grad_means,
+                                 scalar_t* grad_sigmas, scalar_t* grad_values, void* stream) {
+  if (grid.n == 0) return;
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  grid_repeats_kernel<<<grid_for(grid.n), kThreads, 0, st>>>(layout, grid, points,
+                                                             sorted_keys, order, repeats);
+  grid_gradients_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+      layout, grid, tuples, points, repeats, sorted_keys, order, means, sigmas, values, grad,
+      grad_means, grad_sigmas, grad_values);
+}
 
 template <typename scalar_t>
 void spread_values_forward(const SpreadLayout& layout, int64_t tuples,
@@ -113,6 +241,19 @@ void spread_values_backward(const SpreadLayout& layout, int64_t tuples,
       layout, tuples, points, repeats, means, sigmas, values, grad, grad_means,
       grad_sigmas, grad_values);
 }
+
+#define INSTANTIATE_GRID(T)                                                            \
+  template void spread_values_grid_forward<T>(                                         \
+      const SpreadLayout&, const SpreadGrid&, int64_t, const int64_t*, const int64_t*, \
+      const int64_t*, const T*, const T*, const T*, uint8_t*, double*, double*, T*,    \
+      void*);                                                                          \
+  template void spread_values_grid_backward<T>(                                        \
+      const SpreadLayout&, const SpreadGrid&, int64_t, const int64_t*, const int64_t*, \
+      const int64_t*, const T*, const T*, const T*, const T*, uint8_t*, T*, T*, T*,    \
+      void*);
+INSTANTIATE_GRID(float)
+INSTANTIATE_GRID(double)
+#undef INSTANTIATE_GRID
 
 #define INSTANTIATE(T)                                                       \
   template void spread_values_forward<T>(const SpreadLayout&, int64_t,       \

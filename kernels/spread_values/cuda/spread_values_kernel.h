@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/spread_values/spread_values_direct.h"
+#include "kernels/spread_values/spread_values_grid.h"
 
 namespace indexgrad {
 namespace cuda {
@@ -28,6 +29,29 @@ void spread_values_backward(const SpreadLayout& layout, int64_t tuples,
                             scalar_t* grad_means, scalar_t* grad_sigmas,
                             scalar_t* grad_values, void* stream);
 
+// The grid path (spread_values_grid.h) for large chunks: first the keys
+// [tuples * s] of the points' cells; the host sorts them (stable) into
+// sorted_keys and order; then forward (acc: double scratch [tuples * s])
+// or backward.
+void spread_values_grid_keys(const SpreadLayout& layout, const SpreadGrid& grid,
+                             const int64_t* points, int64_t* keys, void* stream);
+
+template <typename scalar_t>
+void spread_values_grid_forward(const SpreadLayout& layout, const SpreadGrid& grid,
+                                int64_t tuples, const int64_t* points,
+                                const int64_t* sorted_keys, const int64_t* order,
+                                const scalar_t* means, const scalar_t* sigmas,
+                                const scalar_t* values, uint8_t* repeats, double* totals,
+                                double* acc, scalar_t* out, void* stream);
+
+template <typename scalar_t>
+void spread_values_grid_backward(const SpreadLayout& layout, const SpreadGrid& grid,
+                                 int64_t tuples, const int64_t* points,
+                                 const int64_t* sorted_keys, const int64_t* order,
+                                 const scalar_t* means, const scalar_t* sigmas,
+                                 const scalar_t* values, const scalar_t* grad,
+                                 uint8_t* repeats, scalar_t* grad_means,
+                                 scalar_t* grad_sigmas, scalar_t* grad_values, void* stream);
 
 }  // namespace cuda
 }  // namespace indexgrad
