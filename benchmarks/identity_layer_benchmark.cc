@@ -23,17 +23,22 @@ namespace {
 
 constexpr int64_t kBatch = 64;
 
+// The layer at initialisation, seeded (then the batch is drawn).
+sparse_hyper::SparseLayer IdentityLayer(int64_t n, double tolerance, int64_t chunk_size) {
+  at::manual_seed(0);
+  return sparse_hyper::SparseLayer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
+                                       .num_global(4)
+                                       .num_local(4)
+                                       .region({4, 4})
+                                       .learn_values(false)
+                                       .tolerance(tolerance)
+                                       .chunk_size(chunk_size));
+}
+
 void BM_IdentityLayer(benchmark::State& state, double tolerance,
                       int64_t chunk_size) {
   const int64_t n = state.range(0);
-  at::manual_seed(0);
-  sparse_hyper::SparseLayer layer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
-                                      .num_global(4)
-                                      .num_local(4)
-                                      .region({4, 4})
-                                      .learn_values(false)
-                                      .tolerance(tolerance)
-                                      .chunk_size(chunk_size));
+  sparse_hyper::SparseLayer layer = IdentityLayer(n, tolerance, chunk_size);
   const at::Tensor x = at::randn({kBatch, n});
   for (auto _ : state) {
     layer->zero_grad();
@@ -59,14 +64,7 @@ BENCHMARK_CAPTURE(BM_IdentityLayer, dense, 0.0, 0)
 void BM_IdentityLayerCuda(benchmark::State& state, double tolerance, int64_t chunk_size) {
   if (cuda_bench::Skip(state)) return;
   const int64_t n = state.range(0);
-  at::manual_seed(0);
-  sparse_hyper::SparseLayer layer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
-                                      .num_global(4)
-                                      .num_local(4)
-                                      .region({4, 4})
-                                      .learn_values(false)
-                                      .tolerance(tolerance)
-                                      .chunk_size(chunk_size));
+  sparse_hyper::SparseLayer layer = IdentityLayer(n, tolerance, chunk_size);
   layer->to(torch::kCUDA);
   const at::Tensor x = at::randn({kBatch, n}).cuda();
   for (auto _ : state) {

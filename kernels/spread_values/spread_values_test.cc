@@ -212,6 +212,19 @@ TEST(SpreadValues, EveryChunkPathMatchesTheLoopReference) {
 // the backward's gradients (per tuple).
 struct DirectResult {
   at::Tensor out, grad_means, grad_sigmas, grad_values;
+
+  DirectResult(int64_t batch, int64_t k, int64_t s, int rank)
+      : out(at::zeros({batch, k, s}, kDouble)),
+        grad_means(at::zeros({batch, k, rank}, kDouble)),
+        grad_sigmas(at::zeros({batch, k, rank}, kDouble)),
+        grad_values(at::zeros({batch, k}, kDouble)) {}
+  void Store(int64_t t, int rank, const TupleGradient& tg) {
+    for (int d = 0; d < rank; ++d) {
+      grad_means.data_ptr<double>()[t * rank + d] = tg.mu[d];
+      grad_sigmas.data_ptr<double>()[t * rank + d] = tg.sigma[d];
+    }
+    grad_values.data_ptr<double>()[t] = tg.value;
+  }
 };
 
 template <typename scalar_t>
@@ -236,23 +249,13 @@ DirectResult RunDirectBodies(const at::Tensor& points, const at::Tensor& means,
   for (int64_t t = 0; t < tuples; ++t) {
     totals[t] = tuple_total(layout, pts, repeats.data(), mu, sg, t);
   }
-  DirectResult r;
-  r.out = at::zeros({batch, k, s}, kDouble);
-  r.grad_means = at::zeros({batch, k, layout.rank}, kDouble);
-  r.grad_sigmas = at::zeros({batch, k, layout.rank}, kDouble);
-  r.grad_values = at::zeros({batch, k}, kDouble);
+  DirectResult r(batch, k, s, layout.rank);
   double* out = r.out.data_ptr<double>();
   for (int64_t p = 0; p < n; ++p) {
     out[p] = point_value(layout, pts, repeats.data(), mu, sg, v, totals.data(), p);
   }
   for (int64_t t = 0; t < tuples; ++t) {
-    const TupleGradient tg =
-        tuple_gradient(layout, pts, repeats.data(), mu, sg, v, g, t);
-    for (int d = 0; d < layout.rank; ++d) {
-      r.grad_means.data_ptr<double>()[t * layout.rank + d] = tg.mu[d];
-      r.grad_sigmas.data_ptr<double>()[t * layout.rank + d] = tg.sigma[d];
-    }
-    r.grad_values.data_ptr<double>()[t] = tg.value;
+    r.Store(t, layout.rank, tuple_gradient(layout, pts, repeats.data(), mu, sg, v, g, t));
   }
   return r;
 }
@@ -343,21 +346,12 @@ DirectResult RunGridBodies(const at::Tensor& points, const at::Tensor& means,
   for (int64_t t = 0; t < tuples; ++t) {
     totals[t] = grid_tuple_total(layout, grid, pts, repeats.data(), sk, ord, mu, sg, t);
   }
-  DirectResult r;
-  r.out = at::zeros({batch, k, s}, kDouble);
-  r.grad_means = at::zeros({batch, k, layout.rank}, kDouble);
-  r.grad_sigmas = at::zeros({batch, k, layout.rank}, kDouble);
-  r.grad_values = at::zeros({batch, k}, kDouble);
+  DirectResult r(batch, k, s, layout.rank);
   for (int64_t t = 0; t < tuples; ++t) {
     grid_tuple_scatter(layout, grid, pts, repeats.data(), sk, ord, mu, sg, v, totals.data(), t,
                        r.out.data_ptr<double>(), [](double* at, double x) { *at += x; });
-    const TupleGradient tg =
-        grid_tuple_gradient(layout, grid, pts, repeats.data(), sk, ord, mu, sg, v, g, t);
-    for (int d = 0; d < layout.rank; ++d) {
-      r.grad_means.data_ptr<double>()[t * layout.rank + d] = tg.mu[d];
-      r.grad_sigmas.data_ptr<double>()[t * layout.rank + d] = tg.sigma[d];
-    }
-    r.grad_values.data_ptr<double>()[t] = tg.value;
+    r.Store(t, layout.rank,
+            grid_tuple_gradient(layout, grid, pts, repeats.data(), sk, ord, mu, sg, v, g, t));
   }
   return r;
 }

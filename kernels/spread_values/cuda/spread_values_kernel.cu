@@ -26,6 +26,18 @@ int grid_for(int64_t total) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;     \
        i < (total); i += int64_t(gridDim.x) * blockDim.x)
 
+// Tuple t's gradients into the three outputs.
+template <typename scalar_t>
+__device__ void store_gradient(const SpreadLayout& layout, int64_t t, const TupleGradient& g,
+                               scalar_t* grad_means, scalar_t* grad_sigmas,
+                               scalar_t* grad_values) {
+  for (int d = 0; d < layout.rank; ++d) {
+    grad_means[t * layout.rank + d] = static_cast<scalar_t>(g.mu[d]);
+    grad_sigmas[t * layout.rank + d] = static_cast<scalar_t>(g.sigma[d]);
+  }
+  grad_values[t] = static_cast<scalar_t>(g.value);
+}
+
 __global__ void repeats_kernel(SpreadLayout layout, int64_t n,
                                const int64_t* __restrict__ points,
                                uint8_t* __restrict__ repeats) {
@@ -71,13 +83,9 @@ __global__ void gradients_kernel(SpreadLayout layout, int64_t tuples,
                                  scalar_t* __restrict__ grad_sigmas,
                                  scalar_t* __restrict__ grad_values) {
   INDEXGRAD_GRID_STRIDE(t, tuples) {
-    const TupleGradient g = tuple_gradient(layout, points, repeats, means,
-                                           sigmas, values, grad, t);
-    for (int d = 0; d < layout.rank; ++d) {
-      grad_means[t * layout.rank + d] = static_cast<scalar_t>(g.mu[d]);
-      grad_sigmas[t * layout.rank + d] = static_cast<scalar_t>(g.sigma[d]);
-    }
-    grad_values[t] = static_cast<scalar_t>(g.value);
+    store_gradient(layout, t,
+                   tuple_gradient(layout, points, repeats, means, sigmas, values, grad, t),
+                   grad_means, grad_sigmas, grad_values);
   }
 }
 
@@ -151,13 +159,10 @@ __global__ void grid_gradients_kernel(SpreadLayout layout, SpreadGrid grid, int6
                                       scalar_t* __restrict__ grad_sigmas,
                                       scalar_t* __restrict__ grad_values) {
   INDEXGRAD_GRID_STRIDE(t, tuples) {
-    const TupleGradient g = grid_tuple_gradient(layout, grid, points, repeats, sorted_keys,
-                                                order, means, sigmas, values, grad, t);
-    for (int d = 0; d < layout.rank; ++d) {
-      grad_means[t * layout.rank + d] = static_cast<scalar_t>(g.mu[d]);
-      grad_sigmas[t * layout.rank + d] = static_cast<scalar_t>(g.sigma[d]);
-    }
-    grad_values[t] = static_cast<scalar_t>(g.value);
+    store_gradient(layout, t,
+                   grid_tuple_gradient(layout, grid, points, repeats, sorted_keys, order,
+                                       means, sigmas, values, grad, t),
+                   grad_means, grad_sigmas, grad_values);
   }
 }
 
