@@ -153,6 +153,14 @@ void check_quicksort_args(const char* op, const at::Tensor& keys, const at::Tens
   check_same_device(op, "keys", keys, "values", values);
 }
 
+at::Tensor bucket_ranks(const at::Tensor& keys, int64_t bucket_size) {
+  const at::Tensor k = keys.reshape({-1, bucket_size});
+  const at::Tensor order = std::get<1>(k.sort(/*stable=*/true, 1, /*descending=*/false));
+  at::Tensor ranks = at::empty_like(order);
+  ranks.scatter_(1, order, at::arange(bucket_size, order.options()).expand_as(order));
+  return ranks.reshape({-1});
+}
+
 int64_t quicksort_level_count(int64_t n) {
   int64_t levels = 0;
   while ((int64_t{1} << levels) < n) ++levels;

@@ -123,6 +123,10 @@ void check_quicksort_backward_args(const char* op, at::TensorList grad_levels,
                                    const at::Tensor& keys, const at::Tensor& values,
                                    at::TensorList levels, at::TensorList rows,
                                    at::TensorList weights, double temperature);
+// Stable ranks of the keys [rows, n] (any strides) within consecutive
+// buckets of `bucket_size`: int64 [rows n], on the keys' device (a
+// segmented sort; ties keep their order). The CUDA forward's first pass.
+at::Tensor bucket_ranks(const at::Tensor& keys, int64_t bucket_size);
 // log2 n, the levels of a quicksort of n (a power of two) keys.
 int64_t quicksort_level_count(int64_t n);
 // Tensor ops and one read-back (for the CUDA entries, where the kernels do

@@ -6,10 +6,8 @@
 // Indices: element e in [0, batch n) (row-major (b, i)); bucket u in
 // [0, batch n / s), whose first element is u s; candidate c = u S + k.
 // One level, forward (each pass a kernel; scratch in global memory):
-//   1 key_rank         thread per element   stable rank in its bucket
-//                                           (s comparisons: quadratic per
-//                                           bucket, fine up to a few
-//                                           thousand keys per bucket)
+//   1 (host)           stable ranks in each bucket: a segmented sort on the
+//                                           device (detail::bucket_ranks)
 //   2 bucket_median    thread per bucket    mean of ranks s/2 - 1 and s/2
 //   3 candidate_bits_and_logit  per candidate  round(o') (k = 0) or a
 //                                           random balanced vector, and
@@ -45,21 +43,7 @@ struct BucketLayout {
   INDEXGRAD_HD int64_t start_of(int64_t u) const { return (u % (n / s)) * s; }
 };
 
-// 1: the stable rank of element e's key among its bucket's.
-template <typename scalar_t>
-INDEXGRAD_HD int64_t key_rank(const BucketLayout& L, const scalar_t* keys,
-                              int64_t e) {
-  const int64_t first = e / L.s * L.s;
-  const scalar_t x = keys[e * L.key_stride];
-  int64_t rank = 0;
-  for (int64_t j = first; j < first + L.s; ++j) {
-    const scalar_t y = keys[j * L.key_stride];
-    rank += (y < x || (y == x && j < e)) ? 1 : 0;
-  }
-  return rank;
-}
-
-// 2: the bucket's median, from the ranks of pass 1.
+// 2: the bucket's median, from the ranks of pass 1 (detail::bucket_ranks).
 template <typename scalar_t>
 INDEXGRAD_HD double bucket_median(const BucketLayout& L, const scalar_t* keys,
                                   const int64_t* ranks, int64_t u) {

@@ -20,24 +20,24 @@ const auto kDouble = at::TensorOptions().dtype(at::kDouble);
 
 double tolerance_of(at::ScalarType t) { return t == at::kDouble ? 1e-13 : 2e-6; }
 
-// Passes 1-6 over every index: rows and weights [batch, n, S]. keys are
-// element e's key at key_data[e * stride].
+// Passes 1-6 over every index: rows and weights [batch, n, S]. `keys`
+// [batch, n] is a view of the buffer key_data, element e's key at
+// key_data[e * L.key_stride].
 template <typename scalar_t>
-std::pair<at::Tensor, at::Tensor> forward_by_bodies(const scalar_t* key_data,
+std::pair<at::Tensor, at::Tensor> forward_by_bodies(const at::Tensor& keys,
                                                     const BucketLayout& L,
                                                     at::ScalarType dtype) {
-  const int64_t elements = L.batch * L.n, S = L.num_candidates;
+  const scalar_t* key_data = keys.data_ptr<scalar_t>();
+  const int64_t S = L.num_candidates;
   const int64_t buckets = L.buckets(), candidates = buckets * S;
-  std::vector<int64_t> ranks(elements);
+  const at::Tensor rank_tensor = detail::bucket_ranks(keys, L.s);
+  const int64_t* ranks = rank_tensor.data_ptr<int64_t>();
   std::vector<double> medians(buckets), proportions(candidates);
   std::vector<uint8_t> bits(candidates * L.s), repeats(candidates);
-  for (int64_t e = 0; e < elements; ++e) ranks[e] = key_rank(L, key_data, e);
-  for (int64_t u = 0; u < buckets; ++u) {
-    medians[u] = bucket_median(L, key_data, ranks.data(), u);
-  }
+  for (int64_t u = 0; u < buckets; ++u) medians[u] = bucket_median(L, key_data, ranks, u);
   for (int64_t c = 0; c < candidates; ++c) {
-    proportions[c] = candidate_bits_and_logit(L, key_data, ranks.data(), medians.data(), c,
-                                              bits.data());
+    proportions[c] =
+        candidate_bits_and_logit(L, key_data, ranks, medians.data(), c, bits.data());
   }
   for (int64_t c = 0; c < candidates; ++c) repeats[c] = candidate_is_repeat(L, bits.data(), c);
   for (int64_t u = 0; u < buckets; ++u) {
@@ -130,7 +130,7 @@ TEST(HalfPermutationThreads, ForwardBodiesEqualTheCpuOp) {
       auto [rows, weights] = half_permutation(keys, depth, samples, 3.0, 17);
       const BucketLayout L = layout_for(keys, depth, samples, 3.0, 17);
       AT_DISPATCH_FLOATING_TYPES(dtype, "test", [&] {
-        auto [r, w] = forward_by_bodies(keys.data_ptr<scalar_t>(), L, dtype);
+        auto [r, w] = forward_by_bodies<scalar_t>(keys, L, dtype);
         EXPECT_TRUE(at::equal(r, rows)) << n << " " << depth << " " << dtype;
         EXPECT_TRUE(at::allclose(w, weights, tolerance_of(dtype), 1e-15))
             << n << " " << depth << " " << dtype;
@@ -143,7 +143,7 @@ TEST(HalfPermutationThreads, RepeatedCandidatesGetNothing) {
   // Buckets of 2 have two balanced vectors: 9 candidates repeat them.
   const at::Tensor keys = at::tensor({0.3, -0.2, 1.0, 1.0}, kDouble).view({1, 4});
   const BucketLayout L = layout_for(keys, 1, 8, 2.0, 4);
-  auto [r, w] = forward_by_bodies(keys.data_ptr<double>(), L, at::kDouble);
+  auto [r, w] = forward_by_bodies<double>(keys, L, at::kDouble);
   auto [rows, weights] = half_permutation(keys, 1, 8, 2.0, 4);
   EXPECT_TRUE(at::equal(r, rows));
   EXPECT_TRUE(at::allclose(w, weights, 1e-15, 0));
@@ -157,8 +157,8 @@ TEST(HalfPermutationThreads, StridedKeysEqualTheCpuOpOnTheKeyColumn) {
   const at::Tensor kx = at::randn({2, 16, 3}, kDouble);
   const at::Tensor keys = kx.select(2, 0).contiguous();
   auto [rows, weights] = half_permutation(keys, 1, 5, 4.0, 9);
-  auto [r, w] = forward_by_bodies(kx.data_ptr<double>(), layout_for(keys, 1, 5, 4.0, 9, 3),
-                                  at::kDouble);
+  auto [r, w] = forward_by_bodies<double>(kx.select(2, 0), layout_for(keys, 1, 5, 4.0, 9, 3),
+                                          at::kDouble);
   EXPECT_TRUE(at::equal(r, rows));
   EXPECT_TRUE(at::allclose(w, weights, 1e-15, 0));
 }
@@ -225,8 +225,9 @@ TEST(HalfPermutationThreads, QuicksortLevelsComposedOfBodiesEqualTheCpuOp) {
   std::vector<at::Tensor> inputs;
   for (int64_t d = 0; d < L; ++d) {
     inputs.push_back(in);
-    auto [r, w] = forward_by_bodies(in.data_ptr<double>(),
-                                    layout_for(keys, d, S - 1, 3.0, 40 + d, f1), at::kDouble);
+    auto [r, w] = forward_by_bodies<double>(in.select(2, 0),
+                                            layout_for(keys, d, S - 1, 3.0, 40 + d, f1),
+                                            at::kDouble);
     EXPECT_TRUE(at::equal(r, rows[d])) << d;
     EXPECT_TRUE(at::allclose(w, weights[d], 1e-15, 0)) << d;
     in = apply_by_bodies<double>(r, w, in, false);

@@ -29,12 +29,14 @@ void check_keys_finite(const char* op, const at::Tensor& keys) {
               ": keys contain NaN or infinity");
 }
 
-// Scratch of one level for batch x n keys and S candidates per bucket.
+// Ranks and scratch of one level for keys [batch, n] (any strides) and S
+// candidates per bucket.
 struct Scratch {
   at::Tensor ranks, medians, bits, proportions, repeats;
-  Scratch(const at::Tensor& like, int64_t batch, int64_t n, int64_t s, int64_t S) {
-    const int64_t buckets = batch * (n / s);
-    ranks = at::empty({batch * n}, like.options().dtype(at::kLong));
+  Scratch(const at::Tensor& keys, int64_t s, int64_t S) {
+    const int64_t batch = keys.size(0), n = keys.size(1), buckets = batch * (n / s);
+    const at::Tensor& like = keys;
+    ranks = detail::bucket_ranks(keys, s);
     medians = at::empty({buckets}, like.options().dtype(at::kDouble));
     bits = at::empty({buckets * S * s}, like.options().dtype(at::kByte));
     proportions = at::empty({buckets * S}, like.options().dtype(at::kDouble));
@@ -66,7 +68,7 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_cuda(const at::Tensor& keys,
   check_keys_finite(op, keys);
   const at::Tensor k = keys.contiguous();
   const BucketLayout layout = layout_of(batch, n, depth, S, 1, temperature, seed);
-  Scratch scratch(keys, batch, n, layout.s, S);
+  Scratch scratch(k, layout.s, S);
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "half_permutation_cuda", [&] {
     cuda::half_permutation_forward<scalar_t>(layout, k.data_ptr<scalar_t>(), scratch.view(),
                                              rows.data_ptr<int64_t>(),
@@ -195,7 +197,7 @@ std::tuple<TensorVector, TensorVector, TensorVector> quicksort_levels_cuda(
       weights.push_back(at::empty({batch, n, S}, keys.options()));
       if (batch == 0) continue;
       const BucketLayout layout = layout_of(batch, n, d, S, f1, temperature, seed + d);
-      Scratch scratch(keys, batch, n, layout.s, S);
+      Scratch scratch(d == 0 ? kx0.select(2, 0) : levels[d - 1].select(2, 0), layout.s, S);
       int64_t* r = rows.back().data_ptr<int64_t>();
       scalar_t* w = weights.back().data_ptr<scalar_t>();
       scalar_t* out = levels.back().data_ptr<scalar_t>();

@@ -26,11 +26,6 @@ cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream);
        i += int64_t(gridDim.x) * blockDim.x)
 
 template <typename scalar_t>
-__global__ void rank_kernel(BucketLayout L, const scalar_t* keys, int64_t* ranks) {
-  INDEXGRAD_GRID_STRIDE(e, L.batch * L.n) { ranks[e] = key_rank(L, keys, e); }
-}
-
-template <typename scalar_t>
 __global__ void median_kernel(BucketLayout L, const scalar_t* keys,
                               const int64_t* ranks, double* medians) {
   INDEXGRAD_GRID_STRIDE(u, L.buckets()) { medians[u] = bucket_median(L, keys, ranks, u); }
@@ -116,7 +111,6 @@ void half_permutation_forward(const BucketLayout& L, const scalar_t* keys,
   const int64_t candidates = buckets * L.num_candidates;
   if (elements == 0) return;
   cudaStream_t st = as_stream(stream);
-  rank_kernel<<<blocks_for(elements), kThreads, 0, st>>>(L, keys, m.ranks);
   median_kernel<<<blocks_for(buckets), kThreads, 0, st>>>(L, keys, m.ranks, m.medians);
   bits_kernel<<<blocks_for(candidates), kThreads, 0, st>>>(L, keys, m.ranks, m.medians,
                                                            m.bits, m.proportions);

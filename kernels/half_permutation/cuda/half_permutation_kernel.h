@@ -11,10 +11,11 @@
 namespace indexgrad {
 namespace cuda {
 
-// Device scratch of one level: ranks [batch n], medians [buckets], bits
-// [buckets S s], proportions and repeats [buckets S].
+// Device buffers of one level: ranks [batch n] (pass 1, from the host:
+// detail::bucket_ranks), scratch medians [buckets], bits [buckets S s],
+// proportions and repeats [buckets S].
 struct BucketScratch {
-  int64_t* ranks;
+  const int64_t* ranks;
   double* medians;
   uint8_t* bits;
   double* proportions;
