@@ -6,6 +6,7 @@
 #include "sparse_hyper/sort_layer.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <vector>
@@ -49,6 +50,23 @@ TEST(SortLayer, FarApartKeysSortExactlyForAnyN) {
     while ((int64_t{1} << levels) < n) ++levels;
     EXPECT_EQ(static_cast<int64_t>(out.levels.size()), std::max<int64_t>(levels, 1));
   }
+}
+
+TEST(SortLayer, RunsOnCudaAndAgreesWithTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  // Two layers: each counts its calls into the seed.
+  SortLayer sorter(SortLayerOptions().num_samples(2).seed(3));
+  SortLayer gpu_sorter(SortLayerOptions().num_samples(2).seed(3));
+  at::manual_seed(1);
+  const at::Tensor keys = at::randn({4, 32}, kDouble).requires_grad_();
+  const at::Tensor gpu_keys = keys.detach().cuda().requires_grad_();
+  const at::Tensor values = at::randn({4, 32, 3}, kDouble);
+  const SortOutput a = sorter->forward(keys, values);
+  const SortOutput b = gpu_sorter->forward(gpu_keys, values.cuda());
+  EXPECT_TRUE(at::allclose(b.output.cpu(), a.output, 1e-10, 1e-12));
+  a.output.sum().backward();
+  b.output.sum().backward();
+  EXPECT_TRUE(at::allclose(gpu_keys.grad().cpu(), keys.grad(), 1e-8, 1e-10));
 }
 
 // Ties: keys equal to their bucket's median get o' = 1/2, so the paper's
