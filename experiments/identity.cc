@@ -11,13 +11,11 @@
 //   bazel run //experiments:identity                     # a few minutes
 //   bazel run //experiments:identity -- --preset=paper   # the paper's runs
 //   bazel run //experiments:identity -- --methods=sparse --sizes=1024,4096
-#include <ATen/ATen.h>
-#include <torch/optim/adam.h>
+#include <torch/types.h>
 
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <map>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -26,14 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "baselines/reinforce_layer.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
 #include "experiments/common/main.h"
 #include "experiments/common/threads.h"
-#include "experiments/common/train_loop.h"
-#include "sparse_hyper/identity_task.h"
-#include "sparse_hyper/sparse_layer.h"
+#include "experiments/identity_run.h"
 
 ABSL_FLAG(std::string, preset, "default",
           "default: n = 8,16,32, 2 repeats, up to 5000 steps (minutes on 2 "
@@ -81,179 +76,47 @@ ABSL_FLAG(bool, plot, true, "draw identity.png with tools/plot.py");
 
 namespace {
 
-namespace ig = indexgrad;
-
-struct Settings {
-  std::vector<int64_t> sizes;
-  std::vector<std::string> methods;
-  int64_t repeats, steps_small;
-  bool paper;
-};
+namespace ex = indexgrad::experiments;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "identity: %s\n", message.c_str());
   return 1;
 }
 
-// The paper's per-n settings (appendix A.1): (a_l, a_g), learning rate, and
-// the steps at which its runs were stopped.
-struct PerN {
-  int64_t num_local, num_global, region, steps;
-  double lr;
-};
-
-PerN SettingsFor(const Settings& s, int64_t n) {
-  const int64_t log2n = std::max<int64_t>(1, std::llround(std::log2(n)));
-  PerN p{4, 4, 4, s.steps_small, 0.01};
-  if (s.paper) {
-    const std::map<int64_t, std::pair<int64_t, int64_t>> table = {
-        {8, {1, 2}}, {16, {2, 2}}, {32, {2, 8}}, {64, {2, 10}}};
-    auto it = table.find(n);
-    if (it != table.end()) {
-      p.num_local = it->second.first;
-      p.num_global = it->second.second;
-    }
-    p.region = log2n;
-    p.lr = n >= 64 ? 0.001 : 0.005;
-    p.steps = n <= 8 ? 10000 : n <= 16 ? 20000 : n <= 32 ? 40000 : 80000;
-  }
-  if (absl::GetFlag(FLAGS_num_local) >= 0) p.num_local = absl::GetFlag(FLAGS_num_local);
-  if (absl::GetFlag(FLAGS_num_global) >= 0) p.num_global = absl::GetFlag(FLAGS_num_global);
-  if (absl::GetFlag(FLAGS_region) >= 0) p.region = absl::GetFlag(FLAGS_region);
-  if (absl::GetFlag(FLAGS_steps) >= 0) p.steps = absl::GetFlag(FLAGS_steps);
-  if (absl::GetFlag(FLAGS_lr) > 0) p.lr = absl::GetFlag(FLAGS_lr);
-  return p;
+// One run's configuration from the preset and the flags.
+ex::IdentityConfig ConfigFor(bool paper, const std::string& method, int64_t n, int64_t repeat,
+                             const std::string& run_dir, const torch::Device& device) {
+  ex::IdentityConfig c;
+  c.method = method;
+  c.n = n;
+  c.repeat = repeat;
+  if (paper) ex::ApplyIdentityPaperSettings(&c);
+  if (absl::GetFlag(FLAGS_num_local) >= 0) c.num_local = absl::GetFlag(FLAGS_num_local);
+  if (absl::GetFlag(FLAGS_num_global) >= 0) c.num_global = absl::GetFlag(FLAGS_num_global);
+  if (absl::GetFlag(FLAGS_region) >= 0) c.region = absl::GetFlag(FLAGS_region);
+  if (absl::GetFlag(FLAGS_steps) >= 0) c.steps = absl::GetFlag(FLAGS_steps);
+  if (absl::GetFlag(FLAGS_lr) > 0) c.lr = absl::GetFlag(FLAGS_lr);
+  c.seed = absl::GetFlag(FLAGS_seed);
+  c.batch = absl::GetFlag(FLAGS_batch);
+  c.eval_every = absl::GetFlag(FLAGS_eval_every);
+  c.stop_at_identity = absl::GetFlag(FLAGS_stop_at_identity);
+  c.reinforce_lr = absl::GetFlag(FLAGS_reinforce_lr);
+  c.reinforce_baseline = absl::GetFlag(FLAGS_reinforce_baseline);
+  c.sigma_scale = absl::GetFlag(FLAGS_sigma_scale);
+  c.min_sigma = absl::GetFlag(FLAGS_min_sigma);
+  c.min_sigma_start = absl::GetFlag(FLAGS_min_sigma_start);
+  c.anneal_steps = absl::GetFlag(FLAGS_anneal_steps);
+  c.cosine = absl::GetFlag(FLAGS_lr_schedule) == "cosine";
+  c.rescue_every = absl::GetFlag(FLAGS_rescue_every);
+  c.rescue_steps = absl::GetFlag(FLAGS_rescue_steps);
+  c.rescue_floor = absl::GetFlag(FLAGS_rescue_floor);
+  c.tolerance = absl::GetFlag(FLAGS_tolerance);
+  c.learn_values = absl::GetFlag(FLAGS_learn_values);
+  c.resume = absl::GetFlag(FLAGS_resume);
+  c.run_dir = run_dir;
+  c.device = device;
+  return c;
 }
-
-struct RunSummary {
-  std::string method;
-  int64_t n, repeat, steps_done, steps_to_identity;
-  bool converged;
-  double final_loss, final_eval_mse, seconds;
-};
-
-// Trains one run; steps_to_identity = -1 if never exact.
-absl::StatusOr<RunSummary> RunOne(const std::string& method, int64_t n,
-                                  int64_t repeat, const PerN& per_n,
-                                  const std::string& run_dir, const torch::Device& device) {
-  const int64_t batch = absl::GetFlag(FLAGS_batch);
-  const int64_t seed = absl::GetFlag(FLAGS_seed) * 7919 + n * 131 + repeat;
-  at::manual_seed(seed);
-  const std::string name = absl::StrFormat("%s_n%d_r%d", method, n, repeat);
-  ig::experiments::TrainLoopOptions loop;
-  loop.label = absl::StrFormat("identity %s n=%d r=%d", method, n, repeat);
-  loop.steps = per_n.steps;
-  loop.eval_every = absl::GetFlag(FLAGS_eval_every);
-  loop.checkpoint_every = 1000;
-  loop.checkpoint_path = run_dir + "/" + name + ".ckpt";
-  loop.resume = absl::GetFlag(FLAGS_resume);
-  loop.csv_path = run_dir + "/" + name + ".csv";
-  loop.train_columns = {"loss"};
-  loop.eval_columns = {"eval_mse", "on_diagonal", "exact"};
-
-  int64_t steps_to_identity = -1;
-  auto evaluate_tuples = [&](int64_t step, const at::Tensor& tuples,
-                             const at::Tensor& values, bool* stop) {
-    const ig::sparse_hyper::IdentityEval e =
-        ig::sparse_hyper::EvaluateIdentity(tuples.cpu(), values.detach().cpu(), n);
-    if (e.exact && steps_to_identity < 0) steps_to_identity = step;
-    *stop = e.exact && absl::GetFlag(FLAGS_stop_at_identity);
-    return std::vector<double>{e.expected_mse, e.on_diagonal, e.exact ? 1.0 : 0.0};
-  };
-
-  absl::StatusOr<ig::experiments::TrainResult> result;
-  if (method == "sparse") {
-    ig::sparse_hyper::SparseLayer layer(
-        ig::sparse_hyper::SparseLayerOptions({n}, {n}, n)
-            .num_global(per_n.num_global)
-            .num_local(per_n.num_local)
-            .region({per_n.region, per_n.region})
-            .sigma_scale(absl::GetFlag(FLAGS_sigma_scale))
-            .min_sigma(absl::GetFlag(FLAGS_min_sigma))
-            .tolerance(absl::GetFlag(FLAGS_tolerance))
-            .learn_values(absl::GetFlag(FLAGS_learn_values))
-            .seed(seed));
-    layer->to(device);
-    torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(per_n.lr));
-    const double floor_end = absl::GetFlag(FLAGS_min_sigma);
-    const double floor_start = absl::GetFlag(FLAGS_min_sigma_start);
-    const int64_t anneal = absl::GetFlag(FLAGS_anneal_steps);
-    const bool cosine = absl::GetFlag(FLAGS_lr_schedule) == "cosine";
-    const int64_t rescue_every = absl::GetFlag(FLAGS_rescue_every);
-    const int64_t rescue_steps = absl::GetFlag(FLAGS_rescue_steps);
-    const double rescue_floor = absl::GetFlag(FLAGS_rescue_floor);
-    result = ig::experiments::RunTrainLoop(
-        loop, *layer, adam,
-        [&](int64_t step) {
-          if (floor_start >= 0) {
-            const double f = anneal > 0 ? std::min(1.0, double(step) / anneal) : 1.0;
-            layer->options.min_sigma(floor_start + (floor_end - floor_start) * f);
-          }
-          if (cosine) {
-            ig::experiments::SetLearningRate(
-                adam, per_n.lr * 0.5 * (1 + std::cos(M_PI * double(step) / per_n.steps)));
-          }
-          const at::Tensor x = at::randn({batch, n}, at::device(device));
-          const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();
-          adam.zero_grad();
-          loss.backward();
-          adam.step();
-          if (rescue_every > 0) {
-            layer->LowerExtraFloor(rescue_floor / double(rescue_steps));
-            if (step >= anneal && (step + 1) % rescue_every == 0 &&
-                step + 1 + 2 * rescue_steps <= per_n.steps) {
-              layer->WidenDoubledTuples(rescue_floor);
-            }
-          }
-          return std::vector<double>{loss.item<double>()};
-        },
-        [&](int64_t steps_done, bool* stop) {
-          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
-        });
-  } else {
-    ig::baselines::ReinforceSparseLayer layer(
-        ig::baselines::ReinforceSparseLayerOptions({n}, {n}, n)
-            .sigma_scale(absl::GetFlag(FLAGS_sigma_scale))
-            .min_sigma(absl::GetFlag(FLAGS_min_sigma))
-            .learn_values(absl::GetFlag(FLAGS_learn_values))
-            .use_baseline(absl::GetFlag(FLAGS_reinforce_baseline)));
-    layer->to(device);
-    torch::optim::Adam adam(layer->parameters(),
-                            torch::optim::AdamOptions(absl::GetFlag(FLAGS_reinforce_lr)));
-    result = ig::experiments::RunTrainLoop(
-        loop, *layer, adam,
-        [&](int64_t) {
-          const at::Tensor x = at::randn({batch, n}, at::device(device));
-          const at::Tensor per_row = (layer->forward(x) - x).pow(2).mean(1);
-          const at::Tensor loss = per_row.mean();
-          adam.zero_grad();
-          (loss + layer->score_surrogate(per_row)).backward();
-          adam.step();
-          return std::vector<double>{loss.item<double>()};
-        },
-        [&](int64_t steps_done, bool* stop) {
-          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
-        });
-  }
-  if (!result.ok()) return result.status();
-  RunSummary s;
-  s.method = method;
-  s.n = n;
-  s.repeat = repeat;
-  s.steps_done = result->steps_done;
-  s.converged = !result->last_eval.empty() && result->last_eval[2] > 0.5;
-  s.steps_to_identity = s.converged ? (steps_to_identity > 0 ? steps_to_identity
-                                                              : result->steps_done)
-                                    : -1;
-  s.final_loss = result->last_train.empty() ? NAN : result->last_train[0];
-  s.final_eval_mse = result->last_eval.empty() ? NAN : result->last_eval[0];
-  s.seconds = result->seconds;
-  return s;
-}
-
-}  // namespace
-
-namespace {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -264,32 +127,32 @@ int Main(int argc, char** argv) {
   const absl::StatusOr<torch::Device> device = indexgrad::experiments::DeviceFromFlag();
   if (!device.ok()) return Fail(std::string(device.status().message()));
 
-  Settings s;
   const std::string preset = absl::GetFlag(FLAGS_preset);
   if (preset != "default" && preset != "paper") {
     return Fail(absl::StrCat("--preset must be 'default' or 'paper', got '", preset, "'"));
   }
-  s.paper = preset == "paper";
-  s.sizes = s.paper ? std::vector<int64_t>{8, 16, 32, 64} : std::vector<int64_t>{8, 16, 32};
-  s.repeats = s.paper ? 3 : 2;
-  s.steps_small = 5000;
+  const bool paper = preset == "paper";
+  std::vector<int64_t> sizes =
+      paper ? std::vector<int64_t>{8, 16, 32, 64} : std::vector<int64_t>{8, 16, 32};
+  int64_t repeats = paper ? 3 : 2;
+  std::vector<std::string> methods;
   if (!absl::GetFlag(FLAGS_sizes).empty()) {
-    s.sizes.clear();
+    sizes.clear();
     for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
       int64_t n;
       if (!absl::SimpleAtoi(part, &n) || n < 2) {
         return Fail(absl::StrCat("--sizes must be integers >= 2, got '", part, "'"));
       }
-      s.sizes.push_back(n);
+      sizes.push_back(n);
     }
   }
   for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_methods), ',')) {
     if (m != "sparse" && m != "reinforce") {
       return Fail(absl::StrCat("--methods takes sparse and/or reinforce, got '", m, "'"));
     }
-    s.methods.emplace_back(m);
+    methods.emplace_back(m);
   }
-  if (absl::GetFlag(FLAGS_repeats) >= 0) s.repeats = absl::GetFlag(FLAGS_repeats);
+  if (absl::GetFlag(FLAGS_repeats) >= 0) repeats = absl::GetFlag(FLAGS_repeats);
   if (absl::GetFlag(FLAGS_batch) < 1) {
     return Fail(absl::StrCat("--batch must be >= 1, got ", absl::GetFlag(FLAGS_batch)));
   }
@@ -330,27 +193,27 @@ int Main(int argc, char** argv) {
   }
 
   const std::string out_dir =
-      ig::experiments::OutputDir(absl::GetFlag(FLAGS_out_dir), "identity");
+      ex::OutputDir(absl::GetFlag(FLAGS_out_dir), "identity");
   const std::string run_dir = out_dir + "/runs";
-  if (auto st = ig::experiments::MakeDirs(run_dir); !st.ok()) {
+  if (auto st = ex::MakeDirs(run_dir); !st.ok()) {
     return Fail(std::string(st.message()));
   }
-  auto summary_csv = ig::experiments::CsvWriter::Open(
+  auto summary_csv = ex::CsvWriter::Open(
       out_dir + "/summary.csv",
       {"method", "n", "repeat", "converged", "steps_to_identity", "steps_done",
        "final_loss", "final_eval_mse", "seconds"});
   if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
   std::printf("identity: preset %s, sizes", preset.c_str());
-  for (int64_t n : s.sizes) std::printf(" %lld", static_cast<long long>(n));
-  std::printf(", %lld repeats, output in %s\n", static_cast<long long>(s.repeats),
+  for (int64_t n : sizes) std::printf(" %lld", static_cast<long long>(n));
+  std::printf(", %lld repeats, output in %s\n", static_cast<long long>(repeats),
               out_dir.c_str());
 
-  std::vector<RunSummary> runs;
-  for (const std::string& method : s.methods) {
-    for (int64_t n : s.sizes) {
-      const PerN per_n = SettingsFor(s, n);
-      for (int64_t r = 0; r < s.repeats; ++r) {
-        absl::StatusOr<RunSummary> run = RunOne(method, n, r, per_n, run_dir, *device);
+  std::vector<ex::IdentityRunSummary> runs;
+  for (const std::string& method : methods) {
+    for (int64_t n : sizes) {
+      for (int64_t r = 0; r < repeats; ++r) {
+        absl::StatusOr<ex::IdentityRunSummary> run =
+            ex::RunIdentity(ConfigFor(paper, method, n, r, run_dir, *device));
         if (!run.ok()) return Fail(std::string(run.status().message()));
         summary_csv->TextRow(
             {run->method, absl::StrCat(run->n), absl::StrCat(run->repeat),
@@ -362,35 +225,12 @@ int Main(int argc, char** argv) {
     }
   }
 
-  // Markdown table: one row per (method, n).
-  std::string md =
-      "| method | n | converged | steps to exact I (per run) | final eval MSE (mean) | wall time per run (s, mean) |\n"
-      "|---|---|---|---|---|---|\n";
-  for (const std::string& method : s.methods) {
-    for (int64_t n : s.sizes) {
-      int converged = 0, total = 0;
-      double mse = 0, secs = 0;
-      std::string steps;
-      for (const RunSummary& r : runs) {
-        if (r.method != method || r.n != n) continue;
-        ++total;
-        converged += r.converged;
-        mse += r.final_eval_mse;
-        secs += r.seconds;
-        absl::StrAppend(&steps, steps.empty() ? "" : ", ",
-                        r.converged ? absl::StrCat(r.steps_to_identity)
-                                    : absl::StrCat("no (", r.steps_done, ")"));
-      }
-      if (total == 0) continue;
-      absl::StrAppendFormat(&md, "| %s | %d | %d/%d | %s | %.4g | %.1f |\n", method,
-                            n, converged, total, steps, mse / total, secs / total);
-    }
-  }
+  const std::string md = ex::IdentitySummaryMarkdown(methods, sizes, runs);
   std::printf("\n%s\n", md.c_str());
   std::ofstream(out_dir + "/summary.md") << md;
 
   if (absl::GetFlag(FLAGS_plot)) {
-    if (auto st = ig::experiments::RunPlot("identity", out_dir); !st.ok()) {
+    if (auto st = ex::RunPlot("identity", out_dir); !st.ok()) {
       std::fprintf(stderr, "identity: %s\n", std::string(st.message()).c_str());
     }
   }

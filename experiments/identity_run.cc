@@ -1,0 +1,171 @@
+#include "experiments/identity_run.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim/adam.h>
+
+#include <cmath>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "baselines/reinforce_layer.h"
+#include "experiments/common/train_loop.h"
+#include "sparse_hyper/identity_task.h"
+#include "sparse_hyper/sparse_layer.h"
+
+namespace indexgrad {
+namespace experiments {
+
+void ApplyIdentityPaperSettings(IdentityConfig* c) {
+  const int64_t n = c->n;
+  const std::map<int64_t, std::pair<int64_t, int64_t>> table = {
+      {8, {1, 2}}, {16, {2, 2}}, {32, {2, 8}}, {64, {2, 10}}};
+  if (auto it = table.find(n); it != table.end()) {
+    c->num_local = it->second.first;
+    c->num_global = it->second.second;
+  }
+  c->region = std::max<int64_t>(1, std::llround(std::log2(n)));
+  c->lr = n >= 64 ? 0.001 : 0.005;
+  c->steps = n <= 8 ? 10000 : n <= 16 ? 20000 : n <= 32 ? 40000 : 80000;
+}
+
+absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
+  const int64_t n = c.n;
+  const int64_t seed = c.seed * 7919 + n * 131 + c.repeat;
+  at::manual_seed(seed);
+  const std::string name = absl::StrFormat("%s_n%d_r%d", c.method, n, c.repeat);
+  TrainLoopOptions loop;
+  loop.label = absl::StrFormat("identity %s n=%d r=%d", c.method, n, c.repeat);
+  loop.steps = c.steps;
+  loop.eval_every = c.eval_every;
+  loop.checkpoint_every = 1000;
+  loop.checkpoint_path = c.run_dir + "/" + name + ".ckpt";
+  loop.resume = c.resume;
+  loop.csv_path = c.run_dir + "/" + name + ".csv";
+  loop.train_columns = {"loss"};
+  loop.eval_columns = {"eval_mse", "on_diagonal", "exact"};
+
+  int64_t steps_to_identity = -1;
+  auto evaluate_tuples = [&](int64_t step, const at::Tensor& tuples, const at::Tensor& values,
+                             bool* stop) {
+    const sparse_hyper::IdentityEval e =
+        sparse_hyper::EvaluateIdentity(tuples.cpu(), values.detach().cpu(), n);
+    if (e.exact && steps_to_identity < 0) steps_to_identity = step;
+    *stop = e.exact && c.stop_at_identity;
+    return std::vector<double>{e.expected_mse, e.on_diagonal, e.exact ? 1.0 : 0.0};
+  };
+
+  absl::StatusOr<TrainResult> result;
+  if (c.method == "sparse") {
+    sparse_hyper::SparseLayer layer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
+                                        .num_global(c.num_global)
+                                        .num_local(c.num_local)
+                                        .region({c.region, c.region})
+                                        .sigma_scale(c.sigma_scale)
+                                        .min_sigma(c.min_sigma)
+                                        .tolerance(c.tolerance)
+                                        .learn_values(c.learn_values)
+                                        .seed(seed));
+    layer->to(c.device);
+    torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(c.lr));
+    result = RunTrainLoop(
+        loop, *layer, adam,
+        [&](int64_t step) {
+          if (c.min_sigma_start >= 0) {
+            const double f =
+                c.anneal_steps > 0 ? std::min(1.0, double(step) / c.anneal_steps) : 1.0;
+            layer->options.min_sigma(c.min_sigma_start + (c.min_sigma - c.min_sigma_start) * f);
+          }
+          if (c.cosine) {
+            SetLearningRate(adam, c.lr * 0.5 * (1 + std::cos(M_PI * double(step) / c.steps)));
+          }
+          const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
+          const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();
+          adam.zero_grad();
+          loss.backward();
+          adam.step();
+          if (c.rescue_every > 0) {
+            layer->LowerExtraFloor(c.rescue_floor / double(c.rescue_steps));
+            if (step >= c.anneal_steps && (step + 1) % c.rescue_every == 0 &&
+                step + 1 + 2 * c.rescue_steps <= c.steps) {
+              layer->WidenDoubledTuples(c.rescue_floor);
+            }
+          }
+          return std::vector<double>{loss.item<double>()};
+        },
+        [&](int64_t steps_done, bool* stop) {
+          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
+        });
+  } else if (c.method == "reinforce") {
+    baselines::ReinforceSparseLayer layer(baselines::ReinforceSparseLayerOptions({n}, {n}, n)
+                                              .sigma_scale(c.sigma_scale)
+                                              .min_sigma(c.min_sigma)
+                                              .learn_values(c.learn_values)
+                                              .use_baseline(c.reinforce_baseline));
+    layer->to(c.device);
+    torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(c.reinforce_lr));
+    result = RunTrainLoop(
+        loop, *layer, adam,
+        [&](int64_t) {
+          const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
+          const at::Tensor per_row = (layer->forward(x) - x).pow(2).mean(1);
+          const at::Tensor loss = per_row.mean();
+          adam.zero_grad();
+          (loss + layer->score_surrogate(per_row)).backward();
+          adam.step();
+          return std::vector<double>{loss.item<double>()};
+        },
+        [&](int64_t steps_done, bool* stop) {
+          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
+        });
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method must be sparse or reinforce, got '", c.method, "'"));
+  }
+  if (!result.ok()) return result.status();
+  IdentityRunSummary s;
+  s.method = c.method;
+  s.n = n;
+  s.repeat = c.repeat;
+  s.steps_done = result->steps_done;
+  s.converged = !result->last_eval.empty() && result->last_eval[2] > 0.5;
+  s.steps_to_identity =
+      s.converged ? (steps_to_identity > 0 ? steps_to_identity : result->steps_done) : -1;
+  s.final_loss = result->last_train.empty() ? NAN : result->last_train[0];
+  s.final_eval_mse = result->last_eval.empty() ? NAN : result->last_eval[0];
+  s.seconds = result->seconds;
+  return s;
+}
+
+std::string IdentitySummaryMarkdown(const std::vector<std::string>& methods,
+                                    const std::vector<int64_t>& sizes,
+                                    const std::vector<IdentityRunSummary>& runs) {
+  std::string md =
+      "| method | n | converged | steps to exact I (per run) | final eval MSE (mean) | wall "
+      "time per run (s, mean) |\n"
+      "|---|---|---|---|---|---|\n";
+  for (const std::string& method : methods) {
+    for (int64_t n : sizes) {
+      int converged = 0, total = 0;
+      double mse = 0, secs = 0;
+      std::string steps;
+      for (const IdentityRunSummary& r : runs) {
+        if (r.method != method || r.n != n) continue;
+        ++total;
+        converged += r.converged;
+        mse += r.final_eval_mse;
+        secs += r.seconds;
+        absl::StrAppend(&steps, steps.empty() ? "" : ", ",
+                        r.converged ? absl::StrCat(r.steps_to_identity)
+                                    : absl::StrCat("no (", r.steps_done, ")"));
+      }
+      if (total == 0) continue;
+      absl::StrAppendFormat(&md, "| %s | %d | %d/%d | %s | %.4g | %.1f |\n", method, n,
+                            converged, total, steps, mse / total, secs / total);
+    }
+  }
+  return md;
+}
+
+}  // namespace experiments
+}  // namespace indexgrad

@@ -1,0 +1,70 @@
+// The identity experiment's run: the default n = 8 run reaches exactly I in
+// the steps README's table gives, writes its CSV, resumes; the paper's
+// per-n settings; clear errors.
+#include "experiments/identity_run.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace indexgrad {
+namespace experiments {
+namespace {
+
+std::string TempDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
+  EXPECT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  return dir;
+}
+
+TEST(RunIdentity, DefaultRunOfEightReachesIdentityAndResumes) {
+  IdentityConfig c;
+  c.n = 8;
+  c.run_dir = TempDir("identity8");
+  c.resume = false;
+  auto r = RunIdentity(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->converged);
+  EXPECT_EQ(r->steps_to_identity, 250);  // README's table, seed 0, repeat 0
+  EXPECT_EQ(r->final_eval_mse, 0.0);
+  EXPECT_TRUE(std::ifstream(c.run_dir + "/sparse_n8_r0.csv").good());
+  c.resume = true;  // the checkpoint says it stopped at exact I: no more steps
+  auto again = RunIdentity(c);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->steps_done, r->steps_done);
+  const std::string md = IdentitySummaryMarkdown({"sparse"}, {8}, {*r, *again});
+  EXPECT_NE(md.find("| sparse | 8 | 2/2 | 250, 250 | 0 |"), std::string::npos) << md;
+}
+
+TEST(RunIdentity, PaperSettingsPerN) {
+  IdentityConfig c;
+  c.n = 32;
+  ApplyIdentityPaperSettings(&c);
+  EXPECT_EQ(c.num_local, 2);
+  EXPECT_EQ(c.num_global, 8);
+  EXPECT_EQ(c.region, 5);
+  EXPECT_EQ(c.lr, 0.005);
+  EXPECT_EQ(c.steps, 40000);
+  c.n = 128;  // beyond the paper's table: its sampling defaults stay
+  c.num_local = c.num_global = 4;
+  ApplyIdentityPaperSettings(&c);
+  EXPECT_EQ(c.num_local, 4);
+  EXPECT_EQ(c.region, 7);
+  EXPECT_EQ(c.lr, 0.001);
+}
+
+TEST(RunIdentity, UnknownMethodIsAClearError) {
+  IdentityConfig c;
+  c.method = "dense";
+  c.run_dir = TempDir("identity_bad");
+  auto r = RunIdentity(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "method must be sparse or reinforce, got 'dense'");
+}
+
+}  // namespace
+}  // namespace experiments
+}  // namespace indexgrad
