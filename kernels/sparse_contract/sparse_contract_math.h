@@ -43,4 +43,34 @@ INDEXGRAD_HD void contract_positions(const ContractLayout& layout,
                        layout.rank_in);
 }
 
+// The per-entry bodies: entry k of batch row b (flat t = b nnz + k) adds
+// its product into y (forward) or writes its value gradient and adds its x
+// gradient (backward), through add(scalar_t*, scalar_t): atomicAdd in the
+// CUDA kernels (one thread per entry), += in the CPU loops, so the CPU tests
+// against dense references check the bodies the GPU runs.
+template <typename scalar_t, typename Add>
+INDEXGRAD_HD void contract_entry_forward(const ContractLayout& layout, int64_t nnz,
+                                         const int64_t* indices, const scalar_t* values,
+                                         const scalar_t* x, scalar_t* y, int64_t b,
+                                         int64_t k, const Add& add) {
+  const int64_t t = b * nnz + k;
+  int64_t o, i;
+  contract_positions(layout, indices + t * (layout.rank_out + layout.rank_in), &o, &i);
+  add(y + b * layout.out_numel + o, values[t] * x[b * layout.in_numel + i]);
+}
+
+template <typename scalar_t, typename Add>
+INDEXGRAD_HD void contract_entry_backward(const ContractLayout& layout, int64_t nnz,
+                                          const int64_t* indices, const scalar_t* values,
+                                          const scalar_t* x, const scalar_t* grad_y,
+                                          scalar_t* grad_values, scalar_t* grad_x,
+                                          int64_t b, int64_t k, const Add& add) {
+  const int64_t t = b * nnz + k;
+  int64_t o, i;
+  contract_positions(layout, indices + t * (layout.rank_out + layout.rank_in), &o, &i);
+  const scalar_t gy = grad_y[b * layout.out_numel + o];
+  grad_values[t] = gy * x[b * layout.in_numel + i];     // dy[o]/dvalues[k] = x[i]
+  add(grad_x + b * layout.in_numel + i, values[t] * gy);  // duplicates add
+}
+
 }  // namespace indexgrad

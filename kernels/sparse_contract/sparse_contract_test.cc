@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
+#include <torch/cuda.h>
 
 #include "kernels/testing/expect_error.h"
 #include "kernels/testing/gradcheck.h"
@@ -139,6 +140,24 @@ TEST(SparseContract, BackwardOpMatchesAutograd) {
       grad_y, indices, values.detach(), x.detach(), {5});
   EXPECT_TRUE(at::allclose(std::get<0>(grads), values.grad()));
   EXPECT_TRUE(at::allclose(std::get<1>(grads), x.grad()));
+}
+
+TEST(SparseContract, CudaEqualsCpu) {
+  // The launch: the same bodies with atomicAdd, within rounding of the CPU's
+  // ordered sums (duplicates likely: 40 entries over 5 x 6 positions).
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  at::manual_seed(5);
+  const at::Tensor indices = random_tuples(3, 40, {5, 6});
+  const at::Tensor values = at::randn({3, 40}, kDouble);
+  const at::Tensor x = at::randn({3, 6}, kDouble);
+  const at::Tensor grad_y = at::randn({3, 5}, kDouble);
+  const at::Tensor y = sparse_contract(indices.cuda(), values.cuda(), {5}, x.cuda());
+  EXPECT_TRUE(at::allclose(y.cpu(), sparse_contract(indices, values, {5}, x), 1e-12, 1e-12));
+  const auto [gv, gx] = detail::_sparse_contract_backward(grad_y.cuda(), indices.cuda(),
+                                                          values.cuda(), x.cuda(), {5});
+  const auto [ev, ex] = detail::_sparse_contract_backward(grad_y, indices, values, x, {5});
+  EXPECT_TRUE(at::allclose(gv.cpu(), ev, 1e-12, 1e-12));
+  EXPECT_TRUE(at::allclose(gx.cpu(), ex, 1e-12, 1e-12));
 }
 
 TEST(SparseContract, FloatMatchesDouble) {

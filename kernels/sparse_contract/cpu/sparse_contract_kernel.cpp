@@ -11,21 +11,21 @@
 namespace indexgrad {
 namespace {
 
+struct PlainAdd {
+  template <typename scalar_t>
+  void operator()(scalar_t* at, scalar_t value) const { *at += value; }
+};
+
+// Each batch row in one thread: its entries add into its own rows of y
+// (and of grad_x), so no two threads touch one element.
 template <typename scalar_t>
 void forward_loop(const ContractLayout& layout, int64_t batch, int64_t nnz,
                   const int64_t* indices, const scalar_t* values,
                   const scalar_t* x, scalar_t* y) {
-  const int64_t rank = layout.rank_out + layout.rank_in;
   at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t* tuples = indices + b * nnz * rank;  // [nnz, rank]
-      const scalar_t* v = values + b * nnz;              // [nnz]
-      const scalar_t* xb = x + b * layout.in_numel;      // [in_numel]
-      scalar_t* yb = y + b * layout.out_numel;           // [out_numel]
       for (int64_t k = 0; k < nnz; ++k) {
-        int64_t o, i;
-        contract_positions(layout, tuples + k * rank, &o, &i);
-        yb[o] += v[k] * xb[i];
+        contract_entry_forward(layout, nnz, indices, values, x, y, b, k, PlainAdd{});
       }
     }
   });
@@ -36,20 +36,11 @@ void backward_loop(const ContractLayout& layout, int64_t batch, int64_t nnz,
                    const int64_t* indices, const scalar_t* values,
                    const scalar_t* x, const scalar_t* grad_y,
                    scalar_t* grad_values, scalar_t* grad_x) {
-  const int64_t rank = layout.rank_out + layout.rank_in;
   at::parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t* tuples = indices + b * nnz * rank;
-      const scalar_t* v = values + b * nnz;
-      const scalar_t* xb = x + b * layout.in_numel;
-      const scalar_t* gy = grad_y + b * layout.out_numel;
-      scalar_t* gv = grad_values + b * nnz;
-      scalar_t* gx = grad_x + b * layout.in_numel;
       for (int64_t k = 0; k < nnz; ++k) {
-        int64_t o, i;
-        contract_positions(layout, tuples + k * rank, &o, &i);
-        gv[k] = gy[o] * xb[i];   // dy[o]/dvalues[k] = x[i]
-        gx[i] += v[k] * gy[o];   // dy[o]/dx[i] = values[k], duplicates add
+        contract_entry_backward(layout, nnz, indices, values, x, grad_y, grad_values, grad_x,
+                                b, k, PlainAdd{});
       }
     }
   });

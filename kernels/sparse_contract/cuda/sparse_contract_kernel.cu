@@ -1,6 +1,6 @@
-// CUDA kernels of sparse_contract: one thread per (batch, entry); duplicate
-// tuples meet in atomicAdd. The index arithmetic is the CPU kernel's
-// (sparse_contract_math.h).
+// CUDA kernels of sparse_contract: one thread per (batch, entry) running the
+// CPU loops' per-entry bodies (contract_entry_forward / _backward,
+// sparse_contract_math.h) with atomicAdd, where duplicate tuples meet.
 #include <cuda_runtime.h>
 
 #include "kernels/sparse_contract/cuda/sparse_contract_kernel.h"
@@ -15,21 +15,24 @@ int blocks_for(int64_t n) {
   return static_cast<int>((n + kThreads - 1) / kThreads);
 }
 
+struct AtomicAdd {
+  template <typename scalar_t>
+  __device__ void operator()(scalar_t* at, scalar_t value) const {
+    atomicAdd(at, value);
+  }
+};
+
 template <typename scalar_t>
 __global__ void forward_kernel(ContractLayout layout, int64_t batch,
                                int64_t nnz, const int64_t* __restrict__ indices,
                                const scalar_t* __restrict__ values,
                                const scalar_t* __restrict__ x,
                                scalar_t* __restrict__ y) {
-  const int64_t rank = layout.rank_out + layout.rank_in;
   const int64_t total = batch * nnz;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total;
        t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t b = t / nnz;
-    int64_t o, i;
-    contract_positions(layout, indices + t * rank, &o, &i);
-    atomicAdd(y + b * layout.out_numel + o,
-              values[t] * x[b * layout.in_numel + i]);
+    contract_entry_forward(layout, nnz, indices, values, x, y, t / nnz, t % nnz,
+                           AtomicAdd{});
   }
 }
 
@@ -42,16 +45,11 @@ __global__ void backward_kernel(ContractLayout layout, int64_t batch,
                                 const scalar_t* __restrict__ grad_y,
                                 scalar_t* __restrict__ grad_values,
                                 scalar_t* __restrict__ grad_x) {
-  const int64_t rank = layout.rank_out + layout.rank_in;
   const int64_t total = batch * nnz;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total;
        t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t b = t / nnz;
-    int64_t o, i;
-    contract_positions(layout, indices + t * rank, &o, &i);
-    const scalar_t gy = grad_y[b * layout.out_numel + o];
-    grad_values[t] = gy * x[b * layout.in_numel + i];
-    atomicAdd(grad_x + b * layout.in_numel + i, values[t] * gy);
+    contract_entry_backward(layout, nnz, indices, values, x, grad_y, grad_values, grad_x,
+                            t / nnz, t % nnz, AtomicAdd{});
   }
 }
 
