@@ -1,10 +1,11 @@
-// Per-thread bodies of spread_values' CUDA kernels: direct sums over the
-// points of a chunk, in double, with spread_values_math.h's per-pair terms
-// and the CPU kernel's cut-off rule (a pair counts when its excess m - m0 is
-// at most R^2). No grid: a chunk of n points and c tuples costs c x n
-// weights per pass (and n^2 / 2 comparisons to find repeats), which suits
-// chunks of a few hundred points (chunk_size = 1 layouts, glimpses), not a
-// paper-normalised row of thousands of tuples. CPU tests run these bodies
+// Per-thread bodies of spread_values' CUDA kernels: sums over the points a
+// tuple reaches, in double, with spread_values_math.h's per-pair terms and
+// the CPU kernel's cut-off rule (a pair counts when its excess m - m0 is at
+// most R^2). Here the direct path (ChunkReach: every point of the chunk; a
+// chunk of n points and c tuples costs c x n weights per pass and n^2 / 2
+// comparisons to find repeats, right for chunks of a few hundred points:
+// chunk_size = 1 layouts, glimpses); spread_values_grid.h adds GridReach for
+// paper-normalised rows of thousands of tuples. CPU tests run these bodies
 // for every thread index and compare with the CPU op (spread_values_test).
 //
 // Flat indices: tuple t in [0, batch * k) (row major), point p in
@@ -75,7 +76,6 @@ INDEXGRAD_HD double direct_weight(const SpreadLayout& layout,
 }
 
 // The points of tuple t's chunk, in order: visit(f) calls f(p) for each.
-// (spread_values_grid.h visits only the grid cells in a tuple's reach.)
 struct ChunkPoints {
   const SpreadLayout& layout;
   int64_t t;
@@ -86,27 +86,29 @@ struct ChunkPoints {
   }
 };
 
-// The tuple's normaliser over the distinct points `visit` reaches.
-template <typename Visit>
-INDEXGRAD_HD double total_over(const SpreadLayout& layout, const DirectTuple& tp,
-                               const int64_t* points, const uint8_t* repeats,
-                               const Visit& visit) {
+// Which points a tuple visits: a Reach holds the layout and, for tuple t,
+// points_of(tp, t) gives a visitor (visit(f) calls f(p) for each point p).
+// ChunkReach visits the whole chunk; spread_values_grid.h's GridReach only
+// the cells the cut-off can reach. The tuple bodies below take either.
+struct ChunkReach {
+  SpreadLayout layout;
+  INDEXGRAD_HD ChunkPoints points_of(const DirectTuple&, int64_t t) const {
+    return ChunkPoints{layout, t};
+  }
+};
+
+// Tuple t's normaliser: its weights over the distinct points it reaches (0
+// when none is within the cut-off). Thread per tuple.
+template <typename Reach, typename scalar_t>
+INDEXGRAD_HD double tuple_total(const Reach& reach, const int64_t* points,
+                                const uint8_t* repeats, const scalar_t* means,
+                                const scalar_t* sigmas, int64_t t) {
+  const DirectTuple tp = direct_tuple(reach.layout, means, sigmas, t);
   double total = 0;
-  visit([&](int64_t p) {
-    if (!repeats[p]) total += direct_weight(layout, tp, points, p);
+  reach.points_of(tp, t)([&](int64_t p) {
+    if (!repeats[p]) total += direct_weight(reach.layout, tp, points, p);
   });
   return total;
-}
-
-// Tuple t's normaliser: its weights over the distinct points of its chunk
-// (0 when none is within the cut-off). Thread per tuple.
-template <typename scalar_t>
-INDEXGRAD_HD double tuple_total(const SpreadLayout& layout,
-                                const int64_t* points, const uint8_t* repeats,
-                                const scalar_t* means, const scalar_t* sigmas,
-                                int64_t t) {
-  return total_over(layout, direct_tuple(layout, means, sigmas, t), points, repeats,
-                    ChunkPoints{layout, t});
 }
 
 // The forward output of point p: sum over its chunk's tuples i of
@@ -134,15 +136,18 @@ struct TupleGradient {
 };
 
 // Tuple t's gradients from the incoming gradient `grad` of the distinct
-// points `visit` reaches (the CPU kernel's formulas,
-// spread_values_kernel.cpp: with c_j = w_j (g_j - g_bar), dL/dmu_d = v /
-// total sum_j c_j (t_jd - mu_d) / sigma_d, dL/dsigma_d = v / total sum_j c_j
-// (t_jd - mu_d)^2 / (2 sigma_d^2), dL/dv = g_bar).
-template <typename scalar_t, typename Visit>
-INDEXGRAD_HD TupleGradient gradient_over(const SpreadLayout& layout, const DirectTuple& tp,
-                                         const int64_t* points, const uint8_t* repeats,
-                                         const scalar_t* grad, double value,
-                                         const Visit& visit) {
+// points it reaches (the CPU kernel's formulas, spread_values_kernel.cpp:
+// with c_j = w_j (g_j - g_bar), dL/dmu_d = v / total sum_j c_j (t_jd -
+// mu_d) / sigma_d, dL/dsigma_d = v / total sum_j c_j (t_jd - mu_d)^2 / (2
+// sigma_d^2), dL/dv = g_bar). Thread per tuple.
+template <typename Reach, typename scalar_t>
+INDEXGRAD_HD TupleGradient tuple_gradient(const Reach& reach, const int64_t* points,
+                                          const uint8_t* repeats, const scalar_t* means,
+                                          const scalar_t* sigmas, const scalar_t* values,
+                                          const scalar_t* grad, int64_t t) {
+  const SpreadLayout& layout = reach.layout;
+  const DirectTuple tp = direct_tuple(layout, means, sigmas, t);
+  const auto visit = reach.points_of(tp, t);
   TupleGradient out;
   out.value = 0;
   for (int d = 0; d < layout.rank; ++d) out.mu[d] = out.sigma[d] = 0;
@@ -169,7 +174,7 @@ INDEXGRAD_HD TupleGradient gradient_over(const SpreadLayout& layout, const Direc
       s2[d] += cw * e * e;
     }
   });
-  const double v_over_total = value / total;
+  const double v_over_total = static_cast<double>(values[t]) / total;
   for (int d = 0; d < layout.rank; ++d) {
     // As on the CPU: a zero sum gives 0 even where 1 / sigma^2 overflows.
     const double inv = 1.0 / tp.sigma[d];
@@ -177,16 +182,6 @@ INDEXGRAD_HD TupleGradient gradient_over(const SpreadLayout& layout, const Direc
     out.sigma[d] = s2[d] == 0 ? 0.0 : v_over_total * 0.5 * s2[d] * inv * inv;
   }
   return out;
-}
-
-// Tuple t's gradients over the points of its chunk. Thread per tuple.
-template <typename scalar_t>
-INDEXGRAD_HD TupleGradient tuple_gradient(
-    const SpreadLayout& layout, const int64_t* points, const uint8_t* repeats,
-    const scalar_t* means, const scalar_t* sigmas, const scalar_t* values,
-    const scalar_t* grad, int64_t t) {
-  return gradient_over(layout, direct_tuple(layout, means, sigmas, t), points, repeats,
-                       grad, static_cast<double>(values[t]), ChunkPoints{layout, t});
 }
 
 }  // namespace indexgrad

@@ -2,8 +2,9 @@
 // paper's whole-row normalisation): the points of all chunks sorted by a
 // cell key, so that a tuple visits only the cells its cut-off ellipse can
 // reach instead of its whole chunk (spread_values_direct.h). The same
-// weights, cut-off rule and formulas (total_over, gradient_over); only the
-// set of points visited and the order of the sums differ. CPU tests run
+// weights, cut-off rule and formulas (tuple_total and tuple_gradient take a
+// GridReach instead of a ChunkReach); only the set of points visited and
+// the order of the sums differ. CPU tests run
 // these bodies for every thread index against the CPU op
 // (spread_values_test: "GridBodies").
 //
@@ -55,15 +56,25 @@ INDEXGRAD_HD int64_t grid_lower_bound(const int64_t* sorted_keys, int64_t n, int
   return lo;
 }
 
+// The grid and the sorted keys: which points a tuple reaches (as
+// spread_values_direct.h's ChunkReach, for tuple_total and tuple_gradient).
+struct GridPoints;
+struct GridReach {
+  SpreadLayout layout;
+  SpreadGrid grid;
+  const int64_t* sorted_keys;
+  const int64_t* order;  // sorted position -> point
+  INDEXGRAD_HD GridPoints points_of(const DirectTuple& tp, int64_t t) const;
+};
+
 // Thread per point: 1 when point p equals an earlier point of its chunk
 // (equal points share a cell, so only its cell is searched).
-INDEXGRAD_HD uint8_t grid_point_repeats(const SpreadLayout& L, const SpreadGrid& G,
-                                        const int64_t* points, const int64_t* sorted_keys,
-                                        const int64_t* order, int64_t p) {
-  const int64_t key = grid_key(L, G, points, p);
-  for (int64_t q = grid_lower_bound(sorted_keys, G.n, key);
-       q < G.n && sorted_keys[q] == key; ++q) {
-    const int64_t o = order[q];
+INDEXGRAD_HD uint8_t grid_point_repeats(const GridReach& R, const int64_t* points, int64_t p) {
+  const SpreadLayout& L = R.layout;
+  const int64_t key = grid_key(L, R.grid, points, p);
+  for (int64_t q = grid_lower_bound(R.sorted_keys, R.grid.n, key);
+       q < R.grid.n && R.sorted_keys[q] == key; ++q) {
+    const int64_t o = R.order[q];
     if (o >= p) continue;
     bool equal = true;
     for (int d = 0; d < L.rank; ++d) equal = equal && points[o * L.rank + d] == points[p * L.rank + d];
@@ -84,10 +95,12 @@ struct GridPoints {
   int64_t chunk;
   int64_t first[kMaxTupleRank], last[kMaxTupleRank];  // cell ranges, inclusive
 
-  INDEXGRAD_HD GridPoints(const SpreadLayout& layout, const SpreadGrid& grid,
-                          const int64_t* keys, const int64_t* ord, const DirectTuple& tp,
-                          int64_t t)
-      : L(layout), G(grid), sorted_keys(keys), order(ord), chunk(t / layout.chunk) {
+  INDEXGRAD_HD GridPoints(const GridReach& reach, const DirectTuple& tp, int64_t t)
+      : L(reach.layout),
+        G(reach.grid),
+        sorted_keys(reach.sorted_keys),
+        order(reach.order),
+        chunk(t / reach.layout.chunk) {
     double r2 = L.max_excess;
     for (int d = 0; d < L.rank; ++d) {
       const double off = static_cast<double>(tp.dim[d].t0) - tp.mu[d];
@@ -136,47 +149,28 @@ struct GridPoints {
   }
 };
 
-// Thread per tuple: its normaliser (as tuple_total).
-template <typename scalar_t>
-INDEXGRAD_HD double grid_tuple_total(const SpreadLayout& L, const SpreadGrid& G,
-                                     const int64_t* points, const uint8_t* repeats,
-                                     const int64_t* sorted_keys, const int64_t* order,
-                                     const scalar_t* means, const scalar_t* sigmas,
-                                     int64_t t) {
-  const DirectTuple tp = direct_tuple(L, means, sigmas, t);
-  return total_over(L, tp, points, repeats, GridPoints(L, G, sorted_keys, order, tp, t));
+INDEXGRAD_HD GridPoints GridReach::points_of(const DirectTuple& tp, int64_t t) const {
+  return GridPoints(*this, tp, t);
 }
 
 // Thread per tuple: adds v_t w_tp / total_t to acc[p] for the points in its
 // reach, through add(double*, double) (atomicAdd on the GPU): the forward
-// output is acc, 0 at repeats.
+// output is acc, 0 at repeats. (tuple_total and tuple_gradient with a
+// GridReach give the totals and the backward.)
 template <typename scalar_t, typename Add>
-INDEXGRAD_HD void grid_tuple_scatter(const SpreadLayout& L, const SpreadGrid& G,
-                                     const int64_t* points, const uint8_t* repeats,
-                                     const int64_t* sorted_keys, const int64_t* order,
-                                     const scalar_t* means, const scalar_t* sigmas,
-                                     const scalar_t* values, const double* totals,
-                                     int64_t t, double* acc, const Add& add) {
+INDEXGRAD_HD void grid_tuple_scatter(const GridReach& R, const int64_t* points,
+                                     const uint8_t* repeats, const scalar_t* means,
+                                     const scalar_t* sigmas, const scalar_t* values,
+                                     const double* totals, int64_t t, double* acc,
+                                     const Add& add) {
   if (totals[t] == 0) return;  // nothing in reach
-  const DirectTuple tp = direct_tuple(L, means, sigmas, t);
+  const DirectTuple tp = direct_tuple(R.layout, means, sigmas, t);
   const double scale = static_cast<double>(values[t]) / totals[t];
-  GridPoints(L, G, sorted_keys, order, tp, t)([&](int64_t p) {
+  R.points_of(tp, t)([&](int64_t p) {
     if (repeats[p]) return;
-    const double w = direct_weight(L, tp, points, p);
+    const double w = direct_weight(R.layout, tp, points, p);
     if (w != 0) add(acc + p, scale * w);
   });
-}
-
-// Thread per tuple: its gradients (as tuple_gradient).
-template <typename scalar_t>
-INDEXGRAD_HD TupleGradient grid_tuple_gradient(
-    const SpreadLayout& L, const SpreadGrid& G, const int64_t* points,
-    const uint8_t* repeats, const int64_t* sorted_keys, const int64_t* order,
-    const scalar_t* means, const scalar_t* sigmas, const scalar_t* values,
-    const scalar_t* grad, int64_t t) {
-  const DirectTuple tp = direct_tuple(L, means, sigmas, t);
-  return gradient_over(L, tp, points, repeats, grad, static_cast<double>(values[t]),
-                       GridPoints(L, G, sorted_keys, order, tp, t));
 }
 
 }  // namespace indexgrad

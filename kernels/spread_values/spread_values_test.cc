@@ -247,7 +247,7 @@ DirectResult RunDirectBodies(const at::Tensor& points, const at::Tensor& means,
   std::vector<double> totals(tuples);
   for (int64_t p = 0; p < n; ++p) repeats[p] = point_repeats(layout, pts, p);
   for (int64_t t = 0; t < tuples; ++t) {
-    totals[t] = tuple_total(layout, pts, repeats.data(), mu, sg, t);
+    totals[t] = tuple_total(ChunkReach{layout}, pts, repeats.data(), mu, sg, t);
   }
   DirectResult r(batch, k, s, layout.rank);
   double* out = r.out.data_ptr<double>();
@@ -255,7 +255,8 @@ DirectResult RunDirectBodies(const at::Tensor& points, const at::Tensor& means,
     out[p] = point_value(layout, pts, repeats.data(), mu, sg, v, totals.data(), p);
   }
   for (int64_t t = 0; t < tuples; ++t) {
-    r.Store(t, layout.rank, tuple_gradient(layout, pts, repeats.data(), mu, sg, v, g, t));
+    r.Store(t, layout.rank,
+            tuple_gradient(ChunkReach{layout}, pts, repeats.data(), mu, sg, v, g, t));
   }
   return r;
 }
@@ -331,8 +332,7 @@ DirectResult RunGridBodies(const at::Tensor& points, const at::Tensor& means,
   at::Tensor keys = at::empty({n}, at::kLong);
   for (int64_t p = 0; p < n; ++p) keys.data_ptr<int64_t>()[p] = grid_key(layout, grid, pts, p);
   const auto [sorted, order] = keys.sort(/*stable=*/true, 0, false);
-  const int64_t* sk = sorted.data_ptr<int64_t>();
-  const int64_t* ord = order.data_ptr<int64_t>();
+  const GridReach reach{layout, grid, sorted.data_ptr<int64_t>(), order.data_ptr<int64_t>()};
   const scalar_t* mu = means.data_ptr<scalar_t>();
   const scalar_t* sg = sigmas.data_ptr<scalar_t>();
   const scalar_t* v = values.data_ptr<scalar_t>();
@@ -340,18 +340,17 @@ DirectResult RunGridBodies(const at::Tensor& points, const at::Tensor& means,
   std::vector<uint8_t> repeats(n);
   std::vector<double> totals(tuples);
   for (int64_t p = 0; p < n; ++p) {
-    repeats[p] = grid_point_repeats(layout, grid, pts, sk, ord, p);
+    repeats[p] = grid_point_repeats(reach, pts, p);
     EXPECT_EQ(repeats[p], point_repeats(layout, pts, p)) << "point " << p;
   }
   for (int64_t t = 0; t < tuples; ++t) {
-    totals[t] = grid_tuple_total(layout, grid, pts, repeats.data(), sk, ord, mu, sg, t);
+    totals[t] = tuple_total(reach, pts, repeats.data(), mu, sg, t);
   }
   DirectResult r(batch, k, s, layout.rank);
   for (int64_t t = 0; t < tuples; ++t) {
-    grid_tuple_scatter(layout, grid, pts, repeats.data(), sk, ord, mu, sg, v, totals.data(), t,
+    grid_tuple_scatter(reach, pts, repeats.data(), mu, sg, v, totals.data(), t,
                        r.out.data_ptr<double>(), [](double* at, double x) { *at += x; });
-    r.Store(t, layout.rank,
-            grid_tuple_gradient(layout, grid, pts, repeats.data(), sk, ord, mu, sg, v, g, t));
+    r.Store(t, layout.rank, tuple_gradient(reach, pts, repeats.data(), mu, sg, v, g, t));
   }
   return r;
 }

@@ -26,33 +26,21 @@ int grid_for(int64_t total) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;     \
        i < (total); i += int64_t(gridDim.x) * blockDim.x)
 
-// Tuple t's gradients into the three outputs.
-template <typename scalar_t>
-__device__ void store_gradient(const SpreadLayout& layout, int64_t t, const TupleGradient& g,
-                               scalar_t* grad_means, scalar_t* grad_sigmas,
-                               scalar_t* grad_values) {
-  for (int d = 0; d < layout.rank; ++d) {
-    grad_means[t * layout.rank + d] = static_cast<scalar_t>(g.mu[d]);
-    grad_sigmas[t * layout.rank + d] = static_cast<scalar_t>(g.sigma[d]);
-  }
-  grad_values[t] = static_cast<scalar_t>(g.value);
-}
-
 __global__ void repeats_kernel(SpreadLayout layout, int64_t n,
                                const int64_t* __restrict__ points,
                                uint8_t* __restrict__ repeats) {
   INDEXGRAD_GRID_STRIDE(p, n) { repeats[p] = point_repeats(layout, points, p); }
 }
 
-template <typename scalar_t>
-__global__ void totals_kernel(SpreadLayout layout, int64_t tuples,
-                              const int64_t* __restrict__ points,
+// Per tuple: its normaliser; `reach` a ChunkReach or a GridReach.
+template <typename Reach, typename scalar_t>
+__global__ void totals_kernel(Reach reach, int64_t tuples, const int64_t* __restrict__ points,
                               const uint8_t* __restrict__ repeats,
                               const scalar_t* __restrict__ means,
                               const scalar_t* __restrict__ sigmas,
                               double* __restrict__ totals) {
   INDEXGRAD_GRID_STRIDE(t, tuples) {
-    totals[t] = tuple_total(layout, points, repeats, means, sigmas, t);
+    totals[t] = tuple_total(reach, points, repeats, means, sigmas, t);
   }
 }
 
@@ -71,8 +59,9 @@ __global__ void values_kernel(SpreadLayout layout, int64_t n,
   }
 }
 
-template <typename scalar_t>
-__global__ void gradients_kernel(SpreadLayout layout, int64_t tuples,
+// Per tuple: its gradients; `reach` a ChunkReach or a GridReach.
+template <typename Reach, typename scalar_t>
+__global__ void gradients_kernel(Reach reach, int64_t tuples,
                                  const int64_t* __restrict__ points,
                                  const uint8_t* __restrict__ repeats,
                                  const scalar_t* __restrict__ means,
@@ -83,9 +72,13 @@ __global__ void gradients_kernel(SpreadLayout layout, int64_t tuples,
                                  scalar_t* __restrict__ grad_sigmas,
                                  scalar_t* __restrict__ grad_values) {
   INDEXGRAD_GRID_STRIDE(t, tuples) {
-    store_gradient(layout, t,
-                   tuple_gradient(layout, points, repeats, means, sigmas, values, grad, t),
-                   grad_means, grad_sigmas, grad_values);
+    const TupleGradient g =
+        tuple_gradient(reach, points, repeats, means, sigmas, values, grad, t);
+    for (int d = 0; d < reach.layout.rank; ++d) {
+      grad_means[t * reach.layout.rank + d] = static_cast<scalar_t>(g.mu[d]);
+      grad_sigmas[t * reach.layout.rank + d] = static_cast<scalar_t>(g.sigma[d]);
+    }
+    grad_values[t] = static_cast<scalar_t>(g.value);
   }
 }
 
@@ -94,29 +87,9 @@ __global__ void grid_keys_kernel(SpreadLayout layout, SpreadGrid grid,
   INDEXGRAD_GRID_STRIDE(p, grid.n) { keys[p] = grid_key(layout, grid, points, p); }
 }
 
-__global__ void grid_repeats_kernel(SpreadLayout layout, SpreadGrid grid,
-                                    const int64_t* __restrict__ points,
-                                    const int64_t* __restrict__ sorted_keys,
-                                    const int64_t* __restrict__ order,
+__global__ void grid_repeats_kernel(GridReach reach, const int64_t* __restrict__ points,
                                     uint8_t* __restrict__ repeats) {
-  INDEXGRAD_GRID_STRIDE(p, grid.n) {
-    repeats[p] = grid_point_repeats(layout, grid, points, sorted_keys, order, p);
-  }
-}
-
-template <typename scalar_t>
-__global__ void grid_totals_kernel(SpreadLayout layout, SpreadGrid grid, int64_t tuples,
-                                   const int64_t* __restrict__ points,
-                                   const uint8_t* __restrict__ repeats,
-                                   const int64_t* __restrict__ sorted_keys,
-                                   const int64_t* __restrict__ order,
-                                   const scalar_t* __restrict__ means,
-                                   const scalar_t* __restrict__ sigmas,
-                                   double* __restrict__ totals) {
-  INDEXGRAD_GRID_STRIDE(t, tuples) {
-    totals[t] = grid_tuple_total(layout, grid, points, repeats, sorted_keys, order, means,
-                                 sigmas, t);
-  }
+  INDEXGRAD_GRID_STRIDE(p, reach.grid.n) { repeats[p] = grid_point_repeats(reach, points, p); }
 }
 
 struct AtomicAddDouble {
@@ -124,18 +97,16 @@ struct AtomicAddDouble {
 };
 
 template <typename scalar_t>
-__global__ void grid_scatter_kernel(SpreadLayout layout, SpreadGrid grid, int64_t tuples,
+__global__ void grid_scatter_kernel(GridReach reach, int64_t tuples,
                                     const int64_t* __restrict__ points,
                                     const uint8_t* __restrict__ repeats,
-                                    const int64_t* __restrict__ sorted_keys,
-                                    const int64_t* __restrict__ order,
                                     const scalar_t* __restrict__ means,
                                     const scalar_t* __restrict__ sigmas,
                                     const scalar_t* __restrict__ values,
                                     const double* __restrict__ totals, double* acc) {
   INDEXGRAD_GRID_STRIDE(t, tuples) {
-    grid_tuple_scatter(layout, grid, points, repeats, sorted_keys, order, means, sigmas,
-                       values, totals, t, acc, AtomicAddDouble{});
+    grid_tuple_scatter(reach, points, repeats, means, sigmas, values, totals, t, acc,
+                       AtomicAddDouble{});
   }
 }
 
@@ -143,27 +114,6 @@ template <typename scalar_t>
 __global__ void to_scalar_kernel(int64_t n, const double* __restrict__ acc,
                                  scalar_t* __restrict__ out) {
   INDEXGRAD_GRID_STRIDE(p, n) { out[p] = static_cast<scalar_t>(acc[p]); }
-}
-
-template <typename scalar_t>
-__global__ void grid_gradients_kernel(SpreadLayout layout, SpreadGrid grid, int64_t tuples,
-                                      const int64_t* __restrict__ points,
-                                      const uint8_t* __restrict__ repeats,
-                                      const int64_t* __restrict__ sorted_keys,
-                                      const int64_t* __restrict__ order,
-                                      const scalar_t* __restrict__ means,
-                                      const scalar_t* __restrict__ sigmas,
-                                      const scalar_t* __restrict__ values,
-                                      const scalar_t* __restrict__ grad,
-                                      scalar_t* __restrict__ grad_means,
-                                      scalar_t* __restrict__ grad_sigmas,
-                                      scalar_t* __restrict__ grad_values) {
-  INDEXGRAD_GRID_STRIDE(t, tuples) {
-    store_gradient(layout, t,
-                   grid_tuple_gradient(layout, grid, points, repeats, sorted_keys, order,
-                                       means, sigmas, values, grad, t),
-                   grad_means, grad_sigmas, grad_values);
-  }
 }
 
 #undef INDEXGRAD_GRID_STRIDE
@@ -188,13 +138,12 @@ void spread_values_grid_forward(const SpreadLayout& layout, const SpreadGrid& gr
   if (n == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   cudaMemsetAsync(acc, 0, sizeof(double) * n, st);
-  grid_repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(layout, grid, points, sorted_keys,
-                                                        order, repeats);
-  grid_totals_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      layout, grid, tuples, points, repeats, sorted_keys, order, means, sigmas, totals);
+  const GridReach reach{layout, grid, sorted_keys, order};
+  grid_repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(reach, points, repeats);
+  totals_kernel<GridReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+      reach, tuples, points, repeats, means, sigmas, totals);
   grid_scatter_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      layout, grid, tuples, points, repeats, sorted_keys, order, means, sigmas, values, totals,
-      acc);
+      reach, tuples, points, repeats, means, sigmas, values, totals, acc);
   to_scalar_kernel<scalar_t><<<grid_for(n), kThreads, 0, st>>>(n, acc, out);
 }
 
@@ -208,11 +157,11 @@ void spread_values_grid_backward(const SpreadLayout& layout, const SpreadGrid& g
                                  scalar_t* grad_sigmas, scalar_t* grad_values, void* stream) {
   if (grid.n == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  grid_repeats_kernel<<<grid_for(grid.n), kThreads, 0, st>>>(layout, grid, points,
-                                                             sorted_keys, order, repeats);
-  grid_gradients_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      layout, grid, tuples, points, repeats, sorted_keys, order, means, sigmas, values, grad,
-      grad_means, grad_sigmas, grad_values);
+  const GridReach reach{layout, grid, sorted_keys, order};
+  grid_repeats_kernel<<<grid_for(grid.n), kThreads, 0, st>>>(reach, points, repeats);
+  gradients_kernel<GridReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+      reach, tuples, points, repeats, means, sigmas, values, grad, grad_means, grad_sigmas,
+      grad_values);
 }
 
 template <typename scalar_t>
@@ -225,8 +174,8 @@ void spread_values_forward(const SpreadLayout& layout, int64_t tuples,
   if (n == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(layout, n, points, repeats);
-  totals_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      layout, tuples, points, repeats, means, sigmas, totals);
+  totals_kernel<ChunkReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+      ChunkReach{layout}, tuples, points, repeats, means, sigmas, totals);
   values_kernel<scalar_t><<<grid_for(n), kThreads, 0, st>>>(
       layout, n, points, repeats, means, sigmas, values, totals, out);
 }
@@ -242,8 +191,8 @@ void spread_values_backward(const SpreadLayout& layout, int64_t tuples,
   if (n == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(layout, n, points, repeats);
-  gradients_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      layout, tuples, points, repeats, means, sigmas, values, grad, grad_means,
+  gradients_kernel<ChunkReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+      ChunkReach{layout}, tuples, points, repeats, means, sigmas, values, grad, grad_means,
       grad_sigmas, grad_values);
 }
 
