@@ -87,13 +87,18 @@ struct ChunkPoints {
 };
 
 // Which points a tuple visits: a Reach holds the layout and, for tuple t,
-// points_of(tp, t) gives a visitor (visit(f) calls f(p) for each point p).
+// points_of(tp, t) gives a visitor (visit(f) calls f(p) for each point p);
+// is_repeat(points, p) finds the repeated points its way.
 // ChunkReach visits the whole chunk; spread_values_grid.h's GridReach only
 // the cells the cut-off can reach. The tuple bodies below take either.
 struct ChunkReach {
   SpreadLayout layout;
   INDEXGRAD_HD ChunkPoints points_of(const DirectTuple&, int64_t t) const {
     return ChunkPoints{layout, t};
+  }
+  // Thread per point: 1 when point p repeats an earlier one of its chunk.
+  INDEXGRAD_HD uint8_t is_repeat(const int64_t* points, int64_t p) const {
+    return point_repeats(layout, points, p);
   }
 };
 

@@ -65,6 +65,7 @@ struct GridReach {
   const int64_t* sorted_keys;
   const int64_t* order;  // sorted position -> point
   INDEXGRAD_HD GridPoints points_of(const DirectTuple& tp, int64_t t) const;
+  INDEXGRAD_HD uint8_t is_repeat(const int64_t* points, int64_t p) const;
 };
 
 // Thread per point: 1 when point p equals an earlier point of its chunk
@@ -151,6 +152,10 @@ struct GridPoints {
 
 INDEXGRAD_HD GridPoints GridReach::points_of(const DirectTuple& tp, int64_t t) const {
   return GridPoints(*this, tp, t);
+}
+
+INDEXGRAD_HD uint8_t GridReach::is_repeat(const int64_t* points, int64_t p) const {
+  return grid_point_repeats(*this, points, p);
 }
 
 // Thread per tuple: adds v_t w_tp / total_t to acc[p] for the points in its

@@ -22,8 +22,7 @@ at::Tensor gaussian_splat_cuda(const at::Tensor& points, double stddev,
                                int64_t height, int64_t width,
                                double tolerance) {
   const char* op = "gaussian_splat";
-  TORCH_CHECK(points.is_cuda(), op, ": points must be a CUDA tensor, got ",
-              points.device());
+  cuda::check_on_cuda(op, "points", points);
   const c10::cuda::CUDAGuard guard(points.device());
   detail::check_gaussian_splat_args(op, points, stddev, height, width,
                                     tolerance);
@@ -47,8 +46,7 @@ at::Tensor gaussian_splat_backward_cuda(const at::Tensor& grad,
                                         double stddev, int64_t height,
                                         int64_t width, double tolerance) {
   const char* op = "_gaussian_splat_backward";
-  TORCH_CHECK(points.is_cuda(), op, ": points must be a CUDA tensor, got ",
-              points.device());
+  cuda::check_on_cuda(op, "points", points);
   const c10::cuda::CUDAGuard guard(points.device());
   detail::check_gaussian_splat_args(op, points, stddev, height, width,
                                     tolerance);

@@ -5,6 +5,7 @@
 // deterministic). The bodies are the CPU kernel's (gaussian_splat_math.h).
 #include <cuda_runtime.h>
 
+#include "kernels/common/cuda/grid_stride.h"
 #include "kernels/gaussian_splat/cuda/gaussian_splat_kernel.h"
 #include "kernels/gaussian_splat/gaussian_splat_math.h"
 
@@ -14,10 +15,6 @@ namespace {
 
 constexpr int kThreads = 128;
 
-int grid_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 ? blocks : 65535);
-}
 
 template <typename scalar_t>
 struct AtomicAdd {
@@ -33,8 +30,7 @@ __global__ void forward_kernel(int64_t tuples, int64_t k,
                                double inv_two_var, double radius,
                                int64_t height, int64_t width,
                                scalar_t* __restrict__ mask) {
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < tuples;
-       t += int64_t(gridDim.x) * blockDim.x) {
+  INDEXGRAD_GRID_STRIDE(t, tuples) {
     AtomicAdd<scalar_t> add{mask + t / k * height * width};
     splat_point(points, t, inv_two_var, radius, height, width, add);
   }
@@ -47,8 +43,7 @@ __global__ void backward_kernel(int64_t tuples, int64_t k,
                                 double inv_two_var, double radius,
                                 int64_t height, int64_t width,
                                 scalar_t* __restrict__ grad_points) {
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < tuples;
-       t += int64_t(gridDim.x) * blockDim.x) {
+  INDEXGRAD_GRID_STRIDE(t, tuples) {
     double gy, gx;
     splat_point_gradient(points, grad + t / k * height * width, t, inv_two_var,
                          radius, height, width, &gy, &gx);
@@ -65,7 +60,7 @@ void gaussian_splat_forward(int64_t batch, int64_t k, const scalar_t* points,
                             int64_t width, scalar_t* mask, void* stream) {
   const int64_t tuples = batch * k;
   if (tuples == 0) return;
-  forward_kernel<scalar_t><<<grid_for(tuples), kThreads, 0,
+  forward_kernel<scalar_t><<<blocks_for(tuples, kThreads), kThreads, 0,
                              static_cast<cudaStream_t>(stream)>>>(
       tuples, k, points, inv_two_var, radius, height, width, mask);
 }
@@ -77,7 +72,7 @@ void gaussian_splat_backward(int64_t batch, int64_t k, const scalar_t* points,
                              scalar_t* grad_points, void* stream) {
   const int64_t tuples = batch * k;
   if (tuples == 0) return;
-  backward_kernel<scalar_t><<<grid_for(tuples), kThreads, 0,
+  backward_kernel<scalar_t><<<blocks_for(tuples, kThreads), kThreads, 0,
                               static_cast<cudaStream_t>(stream)>>>(
       tuples, k, points, grad, inv_two_var, radius, height, width,
       grad_points);

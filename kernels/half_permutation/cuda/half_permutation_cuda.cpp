@@ -18,10 +18,6 @@
 namespace indexgrad {
 namespace {
 
-void check_cuda(const char* op, const char* name, const at::Tensor& t) {
-  TORCH_CHECK(t.is_cuda(), op, ": ", name, " must be a CUDA tensor, got ", t.device());
-}
-
 void* current_stream() { return at::cuda::getCurrentCUDAStream().stream(); }
 
 void check_keys_finite(const char* op, const at::Tensor& keys) {
@@ -58,7 +54,7 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_cuda(const at::Tensor& keys,
                                                          int64_t num_samples,
                                                          double temperature, int64_t seed) {
   const char* op = "half_permutation";
-  check_cuda(op, "keys", keys);
+  cuda::check_on_cuda(op, "keys", keys);
   const c10::cuda::CUDAGuard guard(keys.device());
   detail::check_half_permutation_args(op, keys, depth, num_samples, temperature);
   const int64_t batch = keys.size(0), n = keys.size(1), S = 1 + num_samples;
@@ -82,7 +78,7 @@ at::Tensor half_permutation_backward_cuda(const at::Tensor& grad_weights, const 
                                           const at::Tensor& rows, const at::Tensor& weights,
                                           int64_t depth, double temperature) {
   const char* op = "_half_permutation_backward";
-  check_cuda(op, "keys", keys);
+  cuda::check_on_cuda(op, "keys", keys);
   const c10::cuda::CUDAGuard guard(keys.device());
   detail::check_half_permutation_args(op, keys, depth, /*num_samples=*/0, temperature);
   detail::check_apply_args(op, rows, weights, keys);
@@ -91,7 +87,7 @@ at::Tensor half_permutation_backward_cuda(const at::Tensor& grad_weights, const 
               grad_weights.sizes());
   TORCH_CHECK(grad_weights.scalar_type() == keys.scalar_type(), op,
               ": grad_weights must have the dtype of keys, got ", grad_weights.scalar_type());
-  check_cuda(op, "grad_weights", grad_weights);
+  cuda::check_on_cuda(op, "grad_weights", grad_weights);
   at::Tensor grad_keys = at::zeros_like(keys, at::MemoryFormat::Contiguous);
   if (rows.numel() == 0) return grad_keys;
   const int64_t batch = keys.size(0), n = keys.size(1), S = rows.size(2);
@@ -118,7 +114,7 @@ int64_t features_of(const at::Tensor& values) {
 at::Tensor half_permutation_apply_cuda(const at::Tensor& rows, const at::Tensor& weights,
                                        const at::Tensor& values, bool transpose) {
   const char* op = "half_permutation_apply";
-  check_cuda(op, "values", values);
+  cuda::check_on_cuda(op, "values", values);
   const c10::cuda::CUDAGuard guard(values.device());
   detail::check_apply_args(op, rows, weights, values);
   at::Tensor y = at::zeros_like(values, at::MemoryFormat::Contiguous);
@@ -139,14 +135,14 @@ std::tuple<at::Tensor, at::Tensor> half_permutation_apply_backward_cuda(
     const at::Tensor& grad, const at::Tensor& rows, const at::Tensor& weights,
     const at::Tensor& values, bool transpose) {
   const char* op = "_half_permutation_apply_backward";
-  check_cuda(op, "values", values);
+  cuda::check_on_cuda(op, "values", values);
   const c10::cuda::CUDAGuard guard(values.device());
   detail::check_apply_args(op, rows, weights, values);
   TORCH_CHECK(grad.sizes() == values.sizes(), op, ": grad must have the shape of values ",
               values.sizes(), ", got ", grad.sizes());
   TORCH_CHECK(grad.scalar_type() == values.scalar_type(), op,
               ": grad must have the dtype of values, got ", grad.scalar_type());
-  check_cuda(op, "grad", grad);
+  cuda::check_on_cuda(op, "grad", grad);
   at::Tensor grad_values = at::zeros_like(values, at::MemoryFormat::Contiguous);
   at::Tensor grad_weights = at::zeros_like(weights, at::MemoryFormat::Contiguous);
   if (values.numel() == 0 || rows.size(2) == 0) return {grad_values, grad_weights};
@@ -180,7 +176,7 @@ std::tuple<TensorVector, TensorVector, TensorVector> quicksort_levels_cuda(
     const at::Tensor& keys, const at::Tensor& values, int64_t num_samples, double temperature,
     int64_t seed) {
   const char* op = "quicksort_levels";
-  check_cuda(op, "keys", keys);
+  cuda::check_on_cuda(op, "keys", keys);
   const c10::cuda::CUDAGuard guard(keys.device());
   detail::check_quicksort_args(op, keys, values, num_samples, temperature);
   const int64_t batch = keys.size(0), n = keys.size(1), f1 = values.size(2) + 1;
@@ -214,7 +210,7 @@ std::tuple<at::Tensor, at::Tensor> quicksort_levels_backward_cuda(
     at::TensorList grad_levels, const at::Tensor& keys, const at::Tensor& values,
     at::TensorList levels, at::TensorList rows, at::TensorList weights, double temperature) {
   const char* op = "_quicksort_levels_backward";
-  check_cuda(op, "keys", keys);
+  cuda::check_on_cuda(op, "keys", keys);
   const c10::cuda::CUDAGuard guard(keys.device());
   detail::check_quicksort_backward_args(op, grad_levels, keys, values, levels, rows, weights,
                                         temperature);

@@ -6,6 +6,7 @@
 // an output add in any order).
 #include <cuda_runtime.h>
 
+#include "kernels/common/cuda/grid_stride.h"
 #include "kernels/half_permutation/cuda/half_permutation_kernel.h"
 
 namespace indexgrad {
@@ -14,16 +15,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 ? blocks : 65535);
-}
 
 cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
 
-#define INDEXGRAD_GRID_STRIDE(i, total)                                       \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (total); \
-       i += int64_t(gridDim.x) * blockDim.x)
 
 template <typename scalar_t>
 __global__ void median_kernel(BucketLayout L, const scalar_t* keys,
@@ -111,13 +105,14 @@ void half_permutation_forward(const BucketLayout& L, const scalar_t* keys,
   const int64_t candidates = buckets * L.num_candidates;
   if (elements == 0) return;
   cudaStream_t st = as_stream(stream);
-  median_kernel<<<blocks_for(buckets), kThreads, 0, st>>>(L, keys, m.ranks, m.medians);
-  bits_kernel<<<blocks_for(candidates), kThreads, 0, st>>>(L, keys, m.ranks, m.medians,
-                                                           m.bits, m.proportions);
-  repeat_kernel<<<blocks_for(candidates), kThreads, 0, st>>>(L, m.bits, m.repeats);
-  proportions_kernel<<<blocks_for(buckets), kThreads, 0, st>>>(L, m.repeats, m.proportions);
-  rows_kernel<<<blocks_for(candidates), kThreads, 0, st>>>(L, m.bits, m.proportions, rows,
-                                                           weights);
+  const int per_bucket = blocks_for(buckets, kThreads);
+  const int per_candidate = blocks_for(candidates, kThreads);
+  median_kernel<<<per_bucket, kThreads, 0, st>>>(L, keys, m.ranks, m.medians);
+  bits_kernel<<<per_candidate, kThreads, 0, st>>>(L, keys, m.ranks, m.medians, m.bits,
+                                                  m.proportions);
+  repeat_kernel<<<per_candidate, kThreads, 0, st>>>(L, m.bits, m.repeats);
+  proportions_kernel<<<per_bucket, kThreads, 0, st>>>(L, m.repeats, m.proportions);
+  rows_kernel<<<per_candidate, kThreads, 0, st>>>(L, m.bits, m.proportions, rows, weights);
 }
 
 template <typename scalar_t>
@@ -128,10 +123,10 @@ void half_permutation_keys_backward(const BucketLayout& L, const scalar_t* grad_
   const int64_t elements = L.batch * L.n;
   if (elements == 0) return;
   cudaStream_t st = as_stream(stream);
-  logit_grad_kernel<<<blocks_for(L.buckets() * L.num_candidates), kThreads, 0, st>>>(
-      L, grad_weights, logit_grads);
-  key_grad_kernel<<<blocks_for(elements), kThreads, 0, st>>>(L, rows, weights, logit_grads,
-                                                             out, out_stride);
+  logit_grad_kernel<<<blocks_for(L.buckets() * L.num_candidates, kThreads), kThreads, 0,
+                      st>>>(L, grad_weights, logit_grads);
+  key_grad_kernel<<<blocks_for(elements, kThreads), kThreads, 0, st>>>(
+      L, rows, weights, logit_grads, out, out_stride);
 }
 
 template <typename scalar_t>
@@ -142,9 +137,9 @@ void half_permutation_apply(const ApplyLayout& A, int64_t batch, const int64_t* 
   if (total == 0) return;
   cudaStream_t st = as_stream(stream);
   if (transpose) {
-    gather_kernel<<<blocks_for(total), kThreads, 0, st>>>(A, total, rows, w, v, y);
+    gather_kernel<<<blocks_for(total, kThreads), kThreads, 0, st>>>(A, total, rows, w, v, y);
   } else {
-    scatter_kernel<<<blocks_for(total), kThreads, 0, st>>>(A, total, rows, w, v, y);
+    scatter_kernel<<<blocks_for(total, kThreads), kThreads, 0, st>>>(A, total, rows, w, v, y);
   }
 }
 
@@ -154,7 +149,7 @@ void half_permutation_weight_grads(const ApplyLayout& A, int64_t batch, const in
                                    scalar_t* gw, void* stream) {
   const int64_t total = batch * A.n * A.S;
   if (total == 0) return;
-  weight_grad_kernel<<<blocks_for(total), kThreads, 0, as_stream(stream)>>>(
+  weight_grad_kernel<<<blocks_for(total, kThreads), kThreads, 0, as_stream(stream)>>>(
       A, total, rows, col_side, row_side, gw);
 }
 

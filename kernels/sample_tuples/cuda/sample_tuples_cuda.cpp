@@ -20,8 +20,7 @@ at::Tensor sample_tuples_cuda(const at::Tensor& means, at::IntArrayRef sizes,
                               int64_t num_global, int64_t num_local,
                               at::IntArrayRef region, int64_t seed) {
   const char* op = "sample_tuples";
-  TORCH_CHECK(means.is_cuda(), op, ": means must be a CUDA tensor, got ",
-              means.device());
+  cuda::check_on_cuda(op, "means", means);
   const c10::cuda::CUDAGuard guard(means.device());
   const SampleLayout layout = detail::check_sample_tuples_args(
       op, means, sizes, num_global, num_local, region, seed);

@@ -4,6 +4,7 @@
 // tuples as on the CPU, whatever the launch shape.
 #include <cuda_runtime.h>
 
+#include "kernels/common/cuda/grid_stride.h"
 #include "kernels/sample_tuples/cuda/sample_tuples_kernel.h"
 
 namespace indexgrad {
@@ -16,8 +17,7 @@ template <typename scalar_t>
 __global__ void sample_kernel(SampleLayout layout, int64_t total,
                               const scalar_t* __restrict__ means,
                               int64_t* __restrict__ out) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  INDEXGRAD_GRID_STRIDE(i, total) {
     out[i] = sample_element(layout, means, i);
   }
 }
@@ -29,11 +29,8 @@ void sample_tuples_forward(const SampleLayout& layout, int64_t tuples,
                            const scalar_t* means, int64_t* out, void* stream) {
   const int64_t total = tuples * layout.samples * layout.rank;
   if (total == 0) return;
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  // Grid-stride loop: cap the grid, enough blocks to fill an H100.
-  sample_kernel<scalar_t>
-      <<<static_cast<int>(blocks < 65535 ? blocks : 65535), kThreads, 0,
-         static_cast<cudaStream_t>(stream)>>>(layout, total, means, out);
+  sample_kernel<scalar_t><<<blocks_for(total, kThreads), kThreads, 0,
+                            static_cast<cudaStream_t>(stream)>>>(layout, total, means, out);
 }
 
 template void sample_tuples_forward<float>(const SampleLayout&, int64_t,

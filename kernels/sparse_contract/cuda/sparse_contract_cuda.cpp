@@ -20,7 +20,7 @@ at::Tensor sparse_contract_cuda(const at::Tensor& indices,
                                 at::IntArrayRef out_shape,
                                 const at::Tensor& x) {
   const char* op = "sparse_contract";
-  TORCH_CHECK(x.is_cuda(), op, ": x must be a CUDA tensor, got ", x.device());
+  cuda::check_on_cuda(op, "x", x);
   const ContractLayout layout =
       detail::check_and_layout(op, indices, values, out_shape, x);
   const c10::cuda::CUDAGuard guard(x.device());
@@ -45,7 +45,7 @@ std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cuda(
     const at::Tensor& grad_y, const at::Tensor& indices,
     const at::Tensor& values, const at::Tensor& x, at::IntArrayRef out_shape) {
   const char* op = "_sparse_contract_backward";
-  TORCH_CHECK(x.is_cuda(), op, ": x must be a CUDA tensor, got ", x.device());
+  cuda::check_on_cuda(op, "x", x);
   const ContractLayout layout =
       detail::check_and_layout(op, indices, values, out_shape, x);
   detail::check_grad_y(op, grad_y, x, out_shape);

@@ -3,6 +3,7 @@
 // sparse_contract_math.h) with atomicAdd, where duplicate tuples meet.
 #include <cuda_runtime.h>
 
+#include "kernels/common/cuda/grid_stride.h"
 #include "kernels/sparse_contract/cuda/sparse_contract_kernel.h"
 
 namespace indexgrad {
@@ -10,10 +11,6 @@ namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  return static_cast<int>((n + kThreads - 1) / kThreads);
-}
 
 struct AtomicAdd {
   template <typename scalar_t>
@@ -29,8 +26,7 @@ __global__ void forward_kernel(ContractLayout layout, int64_t batch,
                                const scalar_t* __restrict__ x,
                                scalar_t* __restrict__ y) {
   const int64_t total = batch * nnz;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total;
-       t += int64_t(gridDim.x) * blockDim.x) {
+  INDEXGRAD_GRID_STRIDE(t, total) {
     contract_entry_forward(layout, nnz, indices, values, x, y, t / nnz, t % nnz,
                            AtomicAdd{});
   }
@@ -46,17 +42,10 @@ __global__ void backward_kernel(ContractLayout layout, int64_t batch,
                                 scalar_t* __restrict__ grad_values,
                                 scalar_t* __restrict__ grad_x) {
   const int64_t total = batch * nnz;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total;
-       t += int64_t(gridDim.x) * blockDim.x) {
+  INDEXGRAD_GRID_STRIDE(t, total) {
     contract_entry_backward(layout, nnz, indices, values, x, grad_y, grad_values, grad_x,
                             t / nnz, t % nnz, AtomicAdd{});
   }
-}
-
-int grid_for(int64_t total) {
-  // Grid-stride loops: cap the grid, enough blocks to fill an H100.
-  const int blocks = blocks_for(total);
-  return blocks < 65535 ? blocks : 65535;
 }
 
 }  // namespace
@@ -69,7 +58,7 @@ void sparse_contract_forward(const ContractLayout& layout, int64_t batch,
   const int64_t total = batch * nnz;
   if (total == 0) return;
   forward_kernel<scalar_t>
-      <<<grid_for(total), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      <<<blocks_for(total, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           layout, batch, nnz, indices, values, x, y);
 }
 
@@ -82,7 +71,7 @@ void sparse_contract_backward(const ContractLayout& layout, int64_t batch,
   const int64_t total = batch * nnz;
   if (total == 0) return;
   backward_kernel<scalar_t>
-      <<<grid_for(total), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      <<<blocks_for(total, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           layout, batch, nnz, indices, values, x, grad_y, grad_values,
           grad_x);
 }

@@ -23,20 +23,23 @@ bool use_grid(const SpreadLayout& layout, double tolerance) {
   return tolerance > 0 && layout.chunk * layout.s >= detail::kSpreadGridMinPoints;
 }
 
-// The grid, the points' keys sorted on the device, and their order.
+// The grid and the points' keys sorted on the device (the tensors own the
+// memory reach points into).
 struct SortedGrid {
-  SpreadGrid grid;
   at::Tensor sorted_keys, order;
+  GridReach reach;
 };
 
 SortedGrid sort_grid(const at::Tensor& points, const at::Tensor& sigmas,
                      const SpreadLayout& layout, void* stream) {
-  SortedGrid g;
-  g.grid = detail::make_spread_grid(points, sigmas, layout);
-  at::Tensor keys = at::empty({g.grid.n}, points.options());
-  cuda::spread_values_grid_keys(layout, g.grid, points.data_ptr<int64_t>(),
+  const SpreadGrid grid = detail::make_spread_grid(points, sigmas, layout);
+  at::Tensor keys = at::empty({grid.n}, points.options());
+  cuda::spread_values_grid_keys(layout, grid, points.data_ptr<int64_t>(),
                                 keys.data_ptr<int64_t>(), stream);
+  SortedGrid g;
   std::tie(g.sorted_keys, g.order) = keys.sort(/*stable=*/true, 0, false);
+  g.reach = GridReach{layout, grid, g.sorted_keys.data_ptr<int64_t>(),
+                      g.order.data_ptr<int64_t>()};
   return g;
 }
 
@@ -55,8 +58,7 @@ at::Tensor spread_values_cuda(const at::Tensor& points, const at::Tensor& means,
                               const at::Tensor& values, int64_t chunk_size,
                               double tolerance) {
   const char* op = "spread_values";
-  TORCH_CHECK(points.is_cuda(), op, ": points must be a CUDA tensor, got ",
-              points.device());
+  cuda::check_on_cuda(op, "points", points);
   const c10::cuda::CUDAGuard guard(points.device());
   const int64_t chunk = detail::check_spread_values_args(
       op, points, means, sigmas, values, chunk_size, tolerance);
@@ -77,8 +79,7 @@ at::Tensor spread_values_cuda(const at::Tensor& points, const at::Tensor& means,
     at::Tensor acc = at::empty({out.numel()}, points.options().dtype(at::kDouble));
     AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_cuda_grid", [&] {
       cuda::spread_values_grid_forward<scalar_t>(
-          layout, g.grid, tuples, points_c.data_ptr<int64_t>(),
-          g.sorted_keys.data_ptr<int64_t>(), g.order.data_ptr<int64_t>(),
+          g.reach, tuples, points_c.data_ptr<int64_t>(),
           means_c.data_ptr<scalar_t>(), sigmas_c.data_ptr<scalar_t>(),
           values_c.data_ptr<scalar_t>(), repeats.data_ptr<uint8_t>(),
           totals.data_ptr<double>(), acc.data_ptr<double>(), out.data_ptr<scalar_t>(), stream);
@@ -102,8 +103,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cuda(
     const at::Tensor& sigmas, const at::Tensor& values, int64_t chunk_size,
     double tolerance) {
   const char* op = "_spread_values_backward";
-  TORCH_CHECK(points.is_cuda(), op, ": points must be a CUDA tensor, got ",
-              points.device());
+  cuda::check_on_cuda(op, "points", points);
   const c10::cuda::CUDAGuard guard(points.device());
   const int64_t chunk = detail::check_spread_values_args(
       op, points, means, sigmas, values, chunk_size, tolerance);
@@ -121,30 +121,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cuda(
   const at::Tensor values_c = values.contiguous();
   const at::Tensor grad_c = grad.contiguous();
   at::Tensor repeats = at::empty({grad.numel()}, points.options().dtype(at::kByte));
-  if (use_grid(layout, tolerance)) {
-    const SortedGrid g = sort_grid(points_c, sigmas_c, layout, stream);
-    AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_backward_cuda_grid", [&] {
-      cuda::spread_values_grid_backward<scalar_t>(
-          layout, g.grid, tuples, points_c.data_ptr<int64_t>(),
-          g.sorted_keys.data_ptr<int64_t>(), g.order.data_ptr<int64_t>(),
-          means_c.data_ptr<scalar_t>(), sigmas_c.data_ptr<scalar_t>(),
-          values_c.data_ptr<scalar_t>(), grad_c.data_ptr<scalar_t>(),
-          repeats.data_ptr<uint8_t>(), grad_means.data_ptr<scalar_t>(),
-          grad_sigmas.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(), stream);
+  const auto backward = [&](const auto& reach) {
+    AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "spread_values_backward_cuda", [&] {
+      cuda::spread_values_backward(
+          reach, tuples, points_c.data_ptr<int64_t>(), means_c.data_ptr<scalar_t>(),
+          sigmas_c.data_ptr<scalar_t>(), values_c.data_ptr<scalar_t>(),
+          grad_c.data_ptr<scalar_t>(), repeats.data_ptr<uint8_t>(),
+          grad_means.data_ptr<scalar_t>(), grad_sigmas.data_ptr<scalar_t>(),
+          grad_values.data_ptr<scalar_t>(), stream);
     });
-    cuda::check_launch(op);
-    return {grad_means, grad_sigmas, grad_values};
+  };
+  if (use_grid(layout, tolerance)) {
+    backward(sort_grid(points_c, sigmas_c, layout, stream).reach);
+  } else {
+    backward(ChunkReach{layout});
   }
-  AT_DISPATCH_FLOATING_TYPES(
-      values.scalar_type(), "spread_values_backward_cuda", [&] {
-        cuda::spread_values_backward<scalar_t>(
-            layout, tuples, points_c.data_ptr<int64_t>(),
-            means_c.data_ptr<scalar_t>(), sigmas_c.data_ptr<scalar_t>(),
-            values_c.data_ptr<scalar_t>(), grad_c.data_ptr<scalar_t>(),
-            repeats.data_ptr<uint8_t>(), grad_means.data_ptr<scalar_t>(),
-            grad_sigmas.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(),
-            stream);
-      });
   cuda::check_launch(op);
   return {grad_means, grad_sigmas, grad_values};
 }

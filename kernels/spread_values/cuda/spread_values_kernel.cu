@@ -9,6 +9,7 @@
 // double buffer (the one non-deterministic sum), the gradients per tuple.
 #include <cuda_runtime.h>
 
+#include "kernels/common/cuda/grid_stride.h"
 #include "kernels/spread_values/cuda/spread_values_kernel.h"
 
 namespace indexgrad {
@@ -17,19 +18,13 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int grid_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 ? blocks : 65535);
-}
 
-#define INDEXGRAD_GRID_STRIDE(i, total)                                \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;     \
-       i < (total); i += int64_t(gridDim.x) * blockDim.x)
 
-__global__ void repeats_kernel(SpreadLayout layout, int64_t n,
-                               const int64_t* __restrict__ points,
+// Per point: 1 when it repeats an earlier point of its chunk.
+template <typename Reach>
+__global__ void repeats_kernel(Reach reach, int64_t n, const int64_t* __restrict__ points,
                                uint8_t* __restrict__ repeats) {
-  INDEXGRAD_GRID_STRIDE(p, n) { repeats[p] = point_repeats(layout, points, p); }
+  INDEXGRAD_GRID_STRIDE(p, n) { repeats[p] = reach.is_repeat(points, p); }
 }
 
 // Per tuple: its normaliser; `reach` a ChunkReach or a GridReach.
@@ -87,11 +82,6 @@ __global__ void grid_keys_kernel(SpreadLayout layout, SpreadGrid grid,
   INDEXGRAD_GRID_STRIDE(p, grid.n) { keys[p] = grid_key(layout, grid, points, p); }
 }
 
-__global__ void grid_repeats_kernel(GridReach reach, const int64_t* __restrict__ points,
-                                    uint8_t* __restrict__ repeats) {
-  INDEXGRAD_GRID_STRIDE(p, reach.grid.n) { repeats[p] = grid_point_repeats(reach, points, p); }
-}
-
 struct AtomicAddDouble {
   __device__ void operator()(double* at, double value) const { atomicAdd(at, value); }
 };
@@ -116,52 +106,30 @@ __global__ void to_scalar_kernel(int64_t n, const double* __restrict__ acc,
   INDEXGRAD_GRID_STRIDE(p, n) { out[p] = static_cast<scalar_t>(acc[p]); }
 }
 
-#undef INDEXGRAD_GRID_STRIDE
-
 }  // namespace
 
 void spread_values_grid_keys(const SpreadLayout& layout, const SpreadGrid& grid,
                              const int64_t* points, int64_t* keys, void* stream) {
   if (grid.n == 0) return;
-  grid_keys_kernel<<<grid_for(grid.n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      layout, grid, points, keys);
+  grid_keys_kernel<<<blocks_for(grid.n, kThreads), kThreads, 0,
+                     static_cast<cudaStream_t>(stream)>>>(layout, grid, points, keys);
 }
 
 template <typename scalar_t>
-void spread_values_grid_forward(const SpreadLayout& layout, const SpreadGrid& grid,
-                                int64_t tuples, const int64_t* points,
-                                const int64_t* sorted_keys, const int64_t* order,
+void spread_values_grid_forward(const GridReach& reach, int64_t tuples, const int64_t* points,
                                 const scalar_t* means, const scalar_t* sigmas,
                                 const scalar_t* values, uint8_t* repeats, double* totals,
                                 double* acc, scalar_t* out, void* stream) {
-  const int64_t n = grid.n;
+  const int64_t n = reach.grid.n;
   if (n == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   cudaMemsetAsync(acc, 0, sizeof(double) * n, st);
-  const GridReach reach{layout, grid, sorted_keys, order};
-  grid_repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(reach, points, repeats);
-  totals_kernel<GridReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+  repeats_kernel<<<blocks_for(n, kThreads), kThreads, 0, st>>>(reach, n, points, repeats);
+  totals_kernel<GridReach, scalar_t><<<blocks_for(tuples, kThreads), kThreads, 0, st>>>(
       reach, tuples, points, repeats, means, sigmas, totals);
-  grid_scatter_kernel<scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
+  grid_scatter_kernel<scalar_t><<<blocks_for(tuples, kThreads), kThreads, 0, st>>>(
       reach, tuples, points, repeats, means, sigmas, values, totals, acc);
-  to_scalar_kernel<scalar_t><<<grid_for(n), kThreads, 0, st>>>(n, acc, out);
-}
-
-template <typename scalar_t>
-void spread_values_grid_backward(const SpreadLayout& layout, const SpreadGrid& grid,
-                                 int64_t tuples, const int64_t* points,
-                                 const int64_t* sorted_keys, const int64_t* order,
-                                 const scalar_t* means, const scalar_t* sigmas,
-                                 const scalar_t* values, const scalar_t* grad,
-                                 uint8_t* repeats, scalar_t* grad_means,
-                                 scalar_t* grad_sigmas, scalar_t* grad_values, void* stream) {
-  if (grid.n == 0) return;
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const GridReach reach{layout, grid, sorted_keys, order};
-  grid_repeats_kernel<<<grid_for(grid.n), kThreads, 0, st>>>(reach, points, repeats);
-  gradients_kernel<GridReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      reach, tuples, points, repeats, means, sigmas, values, grad, grad_means, grad_sigmas,
-      grad_values);
+  to_scalar_kernel<scalar_t><<<blocks_for(n, kThreads), kThreads, 0, st>>>(n, acc, out);
 }
 
 template <typename scalar_t>
@@ -173,50 +141,42 @@ void spread_values_forward(const SpreadLayout& layout, int64_t tuples,
   const int64_t n = tuples * layout.s;
   if (n == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(layout, n, points, repeats);
-  totals_kernel<ChunkReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      ChunkReach{layout}, tuples, points, repeats, means, sigmas, totals);
-  values_kernel<scalar_t><<<grid_for(n), kThreads, 0, st>>>(
+  const ChunkReach reach{layout};
+  repeats_kernel<<<blocks_for(n, kThreads), kThreads, 0, st>>>(reach, n, points, repeats);
+  totals_kernel<ChunkReach, scalar_t><<<blocks_for(tuples, kThreads), kThreads, 0, st>>>(
+      reach, tuples, points, repeats, means, sigmas, totals);
+  values_kernel<scalar_t><<<blocks_for(n, kThreads), kThreads, 0, st>>>(
       layout, n, points, repeats, means, sigmas, values, totals, out);
 }
 
-template <typename scalar_t>
-void spread_values_backward(const SpreadLayout& layout, int64_t tuples,
-                            const int64_t* points, const scalar_t* means,
-                            const scalar_t* sigmas, const scalar_t* values,
-                            const scalar_t* grad, uint8_t* repeats,
+template <typename Reach, typename scalar_t>
+void spread_values_backward(const Reach& reach, int64_t tuples, const int64_t* points,
+                            const scalar_t* means, const scalar_t* sigmas,
+                            const scalar_t* values, const scalar_t* grad, uint8_t* repeats,
                             scalar_t* grad_means, scalar_t* grad_sigmas,
                             scalar_t* grad_values, void* stream) {
-  const int64_t n = tuples * layout.s;
+  const int64_t n = tuples * reach.layout.s;
   if (n == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  repeats_kernel<<<grid_for(n), kThreads, 0, st>>>(layout, n, points, repeats);
-  gradients_kernel<ChunkReach, scalar_t><<<grid_for(tuples), kThreads, 0, st>>>(
-      ChunkReach{layout}, tuples, points, repeats, means, sigmas, values, grad, grad_means,
-      grad_sigmas, grad_values);
+  repeats_kernel<<<blocks_for(n, kThreads), kThreads, 0, st>>>(reach, n, points, repeats);
+  gradients_kernel<Reach, scalar_t><<<blocks_for(tuples, kThreads), kThreads, 0, st>>>(
+      reach, tuples, points, repeats, means, sigmas, values, grad, grad_means, grad_sigmas,
+      grad_values);
 }
 
-#define INSTANTIATE_GRID(T)                                                            \
-  template void spread_values_grid_forward<T>(                                         \
-      const SpreadLayout&, const SpreadGrid&, int64_t, const int64_t*, const int64_t*, \
-      const int64_t*, const T*, const T*, const T*, uint8_t*, double*, double*, T*,    \
-      void*);                                                                          \
-  template void spread_values_grid_backward<T>(                                        \
-      const SpreadLayout&, const SpreadGrid&, int64_t, const int64_t*, const int64_t*, \
-      const int64_t*, const T*, const T*, const T*, const T*, uint8_t*, T*, T*, T*,    \
-      void*);
-INSTANTIATE_GRID(float)
-INSTANTIATE_GRID(double)
-#undef INSTANTIATE_GRID
-
-#define INSTANTIATE(T)                                                       \
-  template void spread_values_forward<T>(const SpreadLayout&, int64_t,       \
-                                         const int64_t*, const T*, const T*, \
-                                         const T*, uint8_t*, double*, T*,    \
-                                         void*);                             \
-  template void spread_values_backward<T>(                                   \
-      const SpreadLayout&, int64_t, const int64_t*, const T*, const T*,      \
-      const T*, const T*, uint8_t*, T*, T*, T*, void*);
+#define INSTANTIATE(T)                                                                     \
+  template void spread_values_forward<T>(const SpreadLayout&, int64_t, const int64_t*,     \
+                                         const T*, const T*, const T*, uint8_t*, double*,  \
+                                         T*, void*);                                       \
+  template void spread_values_grid_forward<T>(const GridReach&, int64_t, const int64_t*,   \
+                                              const T*, const T*, const T*, uint8_t*,      \
+                                              double*, double*, T*, void*);                \
+  template void spread_values_backward<ChunkReach, T>(                                     \
+      const ChunkReach&, int64_t, const int64_t*, const T*, const T*, const T*, const T*,  \
+      uint8_t*, T*, T*, T*, void*);                                                        \
+  template void spread_values_backward<GridReach, T>(                                      \
+      const GridReach&, int64_t, const int64_t*, const T*, const T*, const T*, const T*,   \
+      uint8_t*, T*, T*, T*, void*);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE
