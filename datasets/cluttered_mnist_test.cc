@@ -6,18 +6,21 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
+
+#include "kernels/testing/scratch.h"
 
 namespace indexgrad {
 namespace data {
 namespace {
 
+// A data folder with an (empty) mnist/ inside.
 std::string TempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  EXPECT_EQ(std::system(("mkdir -p " + dir + "/mnist").c_str()), 0);
+  const std::string dir = testing::ScratchDir(name);
+  std::filesystem::create_directories(dir + "/mnist");
   return dir;
 }
 

@@ -9,14 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "kernels/testing/scratch.h"
+
 namespace indexgrad {
 namespace data {
 namespace {
-
-std::string TempPath(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/" + name;
-}
 
 void WriteBytes(const std::string& path, const std::vector<unsigned char>& b) {
   std::ofstream out(path, std::ios::binary);
@@ -31,7 +28,7 @@ std::vector<unsigned char> SmallImages() {
 }
 
 TEST(ReadIdx, RoundTrip) {
-  const std::string path = TempPath("small-idx3-ubyte");
+  const std::string path = testing::ScratchPath("small-idx3-ubyte");
   WriteBytes(path, SmallImages());
   absl::StatusOr<at::Tensor> t = ReadIdx(path);
   ASSERT_TRUE(t.ok()) << t.status();
@@ -42,7 +39,7 @@ TEST(ReadIdx, RoundTrip) {
 }
 
 TEST(ReadIdx, MissingFileNamesFileAndCommand) {
-  absl::StatusOr<at::Tensor> t = ReadIdx(TempPath("does-not-exist"));
+  absl::StatusOr<at::Tensor> t = ReadIdx(testing::ScratchPath("does-not-exist"));
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(t.status().message().find("does-not-exist"), std::string::npos);
@@ -53,7 +50,7 @@ TEST(ReadIdx, MissingFileNamesFileAndCommand) {
 TEST(ReadIdx, TruncatedFileIsDataLoss) {
   std::vector<unsigned char> b = SmallImages();
   b.pop_back();
-  const std::string path = TempPath("truncated-idx3-ubyte");
+  const std::string path = testing::ScratchPath("truncated-idx3-ubyte");
   WriteBytes(path, b);
   absl::StatusOr<at::Tensor> t = ReadIdx(path);
   ASSERT_FALSE(t.ok());
@@ -65,18 +62,18 @@ TEST(ReadIdx, TruncatedFileIsDataLoss) {
 TEST(ReadIdx, BadMagicAndTypeAreErrors) {
   std::vector<unsigned char> b = SmallImages();
   b[0] = 7;
-  WriteBytes(TempPath("bad-magic"), b);
-  EXPECT_EQ(ReadIdx(TempPath("bad-magic")).status().code(),
+  WriteBytes(testing::ScratchPath("bad-magic"), b);
+  EXPECT_EQ(ReadIdx(testing::ScratchPath("bad-magic")).status().code(),
             absl::StatusCode::kDataLoss);
   b = SmallImages();
   b[2] = 0x0D;  // float32
-  WriteBytes(TempPath("float-idx"), b);
-  EXPECT_EQ(ReadIdx(TempPath("float-idx")).status().code(),
+  WriteBytes(testing::ScratchPath("float-idx"), b);
+  EXPECT_EQ(ReadIdx(testing::ScratchPath("float-idx")).status().code(),
             absl::StatusCode::kUnimplemented);
 }
 
 TEST(LoadImageSet, ScalesAndChecksLabels) {
-  const std::string dir = TempPath("set");
+  const std::string dir = testing::ScratchPath("set");
   ASSERT_EQ(std::system(("mkdir -p " + dir + "/mnist").c_str()), 0);
   WriteBytes(dir + "/mnist/t10k-images-idx3-ubyte",
              {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 255});
@@ -97,7 +94,7 @@ TEST(LoadImageSet, ScalesAndChecksLabels) {
 }
 
 TEST(LoadImageSet, ValidationIsTheLastItemsOfTraining) {
-  const std::string dir = TempPath("split");
+  const std::string dir = testing::ScratchPath("split");
   ASSERT_EQ(std::system(("mkdir -p " + dir + "/mnist").c_str()), 0);
   const int64_t n = kValidationSize + 3;
   std::vector<unsigned char> images = {0, 0, 8, 3};

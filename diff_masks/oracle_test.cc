@@ -11,6 +11,7 @@
 
 #include "diff_masks/mask_image.h"
 #include "kernels/testing/expect_error.h"
+#include "kernels/testing/scratch.h"
 
 namespace indexgrad {
 namespace diff_masks {
@@ -76,12 +77,6 @@ TEST(MaskOracle, BadInput) {
   EXPECT_EQ(*ParseTargetKind("disc"), TargetKind::kDisc);
 }
 
-// A test's own scratch folder (Bazel's TEST_TMPDIR, else /tmp).
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
 TEST(MaskOracle, IndexIoUCountsDistinctPixelsInsideTheImage) {
   auto left = *MaskOracle::Create(TargetKind::kLeftHalf, 4, 4, 0);  // 8 pixels
   // (0, 0) twice, (1, 1) on target, (2, 3) off target, two outside.
@@ -141,13 +136,13 @@ TEST(LoadMaskImage, PngAndPgmThresholdedAtHalfRange) {
                                                             1, 0, 1, 0,  //
                                                             1, 1, 0, 0})
                                   .view({3, 4});
-  const std::string png = TempPath("mask.png");
+  const std::string png = testing::ScratchPath("mask.png");
   ASSERT_NE(stbi_write_png(png.c_str(), 4, 3, 1, grey.data(), 4), 0);
   auto from_png = LoadMaskImage(png);
   ASSERT_TRUE(from_png.ok()) << from_png.status();
   EXPECT_TRUE(from_png->equal(expected));
   // A binary PGM (P5) written by hand, and a 16-bit one (>= 32768 is on).
-  const std::string pgm = TempPath("mask.pgm");
+  const std::string pgm = testing::ScratchPath("mask.pgm");
   {
     std::ofstream out(pgm, std::ios::binary);
     out << "P5\n4 3\n255\n";
@@ -156,7 +151,7 @@ TEST(LoadMaskImage, PngAndPgmThresholdedAtHalfRange) {
   auto from_pgm = LoadMaskImage(pgm);
   ASSERT_TRUE(from_pgm.ok()) << from_pgm.status();
   EXPECT_TRUE(from_pgm->equal(expected));
-  const std::string pgm16 = TempPath("mask16.pgm");
+  const std::string pgm16 = testing::ScratchPath("mask16.pgm");
   {
     std::ofstream out(pgm16, std::ios::binary);
     out << "P5\n2 2\n65535\n";
@@ -173,17 +168,17 @@ TEST(LoadMaskImage, PngAndPgmThresholdedAtHalfRange) {
 }
 
 TEST(LoadMaskImage, MissingAndCorruptFilesNameTheFile) {
-  const std::string missing = TempPath("no_such_mask.png");
+  const std::string missing = testing::ScratchPath("no_such_mask.png");
   EXPECT_EQ(LoadMaskImage(missing).status().message(),
             "mask file " + missing + ": cannot be opened");
-  const std::string corrupt = TempPath("corrupt.png");
+  const std::string corrupt = testing::ScratchPath("corrupt.png");
   std::ofstream(corrupt) << "this is not an image";
   const std::string message(LoadMaskImage(corrupt).status().message());
   EXPECT_NE(message.find("mask file " + corrupt + ": not a readable image"),
             std::string::npos)
       << message;
   // A PGM cut short: stb_image alone returned garbage pixels for it.
-  const std::string cut = TempPath("cut.pgm");
+  const std::string cut = testing::ScratchPath("cut.pgm");
   {
     std::ofstream out(cut, std::ios::binary);
     out << "P5\n# a comment\n4 3\n255\n" << std::string(5, '\xff');

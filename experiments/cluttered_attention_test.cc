@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
-
-#include <cstdlib>
 #include <fstream>
 #include <string>
+
+#include "kernels/testing/scratch.h"
 
 namespace indexgrad {
 namespace experiments {
@@ -104,19 +104,27 @@ data::ClutteredSet TinySet(int64_t n, int64_t stream) {
   return *s;
 }
 
-TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
+// Presets and data for tiny runs: 32 x 32, 2 distractors, two epochs of
+// two batches, a 16-unit source network.
+AttentionPreset TinyPreset() {
   AttentionPreset p;
   p.data.canvas = 32;
+  p.data.distractors = 2;
   p.train_size = 32;
   p.val_size = 16;
   p.test_size = 16;
   p.epochs = 2;
   p.batch = 16;
   p.source_hidden = 16;
-  AttentionData d{TinySet(32, 0), TinySet(16, 1), TinySet(16, 2)};
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/attention_runs";
-  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  return p;
+}
+
+AttentionData TinyData() { return {TinySet(32, 0), TinySet(16, 1), TinySet(16, 2)}; }
+
+TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
+  const AttentionPreset p = TinyPreset();
+  const AttentionData d = TinyData();
+  const std::string dir = testing::ScratchDir("attention_runs");
   for (const std::string method : {"sparse1", "sparse8", "ram", "convnet"}) {
     auto r = RunAttention(method, p, d, 0, dir, /*resume=*/true);
     ASSERT_TRUE(r.ok()) << method << ": " << r.status();
@@ -156,17 +164,9 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
 }
 
 TEST(RunAttention, FreshClutterTrainsOnNewImagesEachEpochDeterministically) {
-  AttentionPreset p;
-  p.data.canvas = 32;
-  p.data.distractors = 2;
-  p.train_size = 32;
-  p.epochs = 2;
-  p.batch = 16;
-  p.source_hidden = 16;
-  AttentionData d{TinySet(32, 0), TinySet(16, 1), TinySet(16, 2)};
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/attention_fresh";
-  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  AttentionPreset p = TinyPreset();
+  AttentionData d = TinyData();
+  const std::string dir = testing::ScratchDir("attention_fresh");
   auto fixed = RunAttention("convnet", p, d, 0, dir, /*resume=*/false);
   ASSERT_TRUE(fixed.ok());
   p.fresh_clutter = true;

@@ -5,25 +5,19 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <string>
+
+#include "kernels/testing/scratch.h"
 
 namespace indexgrad {
 namespace experiments {
 namespace {
 
-std::string TempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  EXPECT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
-  return dir;
-}
-
 TEST(RunIdentity, DefaultRunOfEightReachesIdentityAndResumes) {
   IdentityConfig c;
   c.n = 8;
-  c.run_dir = TempDir("identity8");
+  c.run_dir = testing::ScratchDir("identity8");
   c.resume = false;
   auto r = RunIdentity(c);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -59,7 +53,7 @@ TEST(RunIdentity, PaperSettingsPerN) {
 TEST(RunIdentity, UnknownMethodIsAClearError) {
   IdentityConfig c;
   c.method = "dense";
-  c.run_dir = TempDir("identity_bad");
+  c.run_dir = testing::ScratchDir("identity_bad");
   auto r = RunIdentity(c);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "method must be sparse or reinforce, got 'dense'");

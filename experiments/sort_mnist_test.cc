@@ -9,6 +9,7 @@
 
 #include "experiments/sort_mnist_presets.h"
 #include "experiments/sort_mnist_run.h"
+#include "kernels/testing/scratch.h"
 
 namespace indexgrad {
 namespace experiments {
@@ -26,13 +27,6 @@ sh::DigitPool NoisyPool(int64_t seed) {
   return sh::DigitPool::FromImages(images.clamp(0, 1), labels);
 }
 
-std::string TempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  EXPECT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
-  return dir;
-}
-
 TEST(SortMnist, EveryMethodLearnsToSortAndResumes) {
   const sh::DigitPool pool = NoisyPool(0);
   std::mt19937_64 rng(5);
@@ -48,7 +42,7 @@ TEST(SortMnist, EveryMethodLearnsToSortAndResumes) {
     c.lr = 3e-3;
     c.num_samples = 4;
     c.eval_every = 100;
-    c.run_dir = TempDir(method);
+    c.run_dir = testing::ScratchDir(method);
     // Before training the keys are arbitrary.
     sh::KeyNetwork untrained(sh::KeyNetworkOptions(1));
     const double before = EvaluateKeys(untrained, test).exact;
@@ -72,7 +66,7 @@ TEST(SortMnist, LevelsFigureHasOneImageRowPerLevel) {
   SortRunConfig c;
   c.n = 5;
   c.digits = 2;
-  const std::string path = TempDir("levels") + "/levels.csv";
+  const std::string path = testing::ScratchDir("levels") + "/levels.csv";
   ASSERT_TRUE(WriteLevelsFigure(c, data, path).ok());
   std::ifstream f(path);
   std::string line;
