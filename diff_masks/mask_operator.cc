@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <typeinfo>
 #include <vector>
 
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/pooling.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
 
 namespace indexgrad {
 namespace diff_masks {
@@ -50,6 +54,9 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
               op, ": rescue_every must be >= 0, rescue_steps >= 1 and rescue_stddev > 0, got ",
               options.rescue_every(), ", ", options.rescue_steps(), " and ",
               options.rescue_stddev());
+  TORCH_CHECK(options.rescue_peak() >= 0 && options.rescue_peak() <= 1, op,
+              ": rescue_peak must be in [0, 1] (0: rescue doubled points only), got ",
+              options.rescue_peak());
   stddev_start_ = options.stddev_start() > 0
                       ? options.stddev_start()
                       : static_cast<double>(std::min(options.height(), options.width())) / 4;
@@ -98,6 +105,7 @@ at::Tensor GaussianMaskOperatorImpl::Mask() {
 
 void GaussianMaskOperatorImpl::AfterStep() {
   at::NoGradGuard no_grad;
+  rescued_now_.clear();
   constexpr double kInside = 0.49;
   points.select(1, 0).clamp_(-kInside, options.height() - 1 + kInside);
   points.select(1, 1).clamp_(-kInside, options.width() - 1 + kInside);
@@ -106,12 +114,19 @@ void GaussianMaskOperatorImpl::AfterStep() {
       step_ + 1 + 2 * options.rescue_steps() > total_) {
     return;
   }
-  // The later of two points on one pixel is rescued; points still annealing
-  // from an earlier rescue are left to settle.
+  // The later of two points on one pixel is rescued, and any point with
+  // less than rescue_peak of its mass on its fullest pixel; points still
+  // annealing from an earlier rescue are left to settle.
   const at::Tensor stddevs = PointStddevs();
   const at::Tensor pixels = Indices().to(at::kCPU).contiguous();  // on the image (clamped)
+  const at::Tensor p = points.detach().to(at::kCPU, at::kDouble);
+  const at::Tensor peaks =
+      (std::get<0>(PixelMasses(p.select(1, 0), stddevs, options.height()).max(1)) *
+       std::get<0>(PixelMasses(p.select(1, 1), stddevs, options.width()).max(1)))
+          .contiguous();
   const int64_t* px = pixels.data_ptr<int64_t>();
   const double* sd = stddevs.data_ptr<double>();
+  const double* peak = peaks.data_ptr<double>();
   at::Tensor rescued = rescued_at.to(at::kCPU).contiguous();
   int64_t* at_step = rescued.data_ptr<int64_t>();
   std::vector<uint8_t> taken(options.height() * options.width(), 0);
@@ -120,9 +135,41 @@ void GaussianMaskOperatorImpl::AfterStep() {
     const bool doubled = t != 0;
     t = 1;
     if (sd[i] > options.stddev_end() * (1 + 1e-9)) continue;  // still annealing
-    if (doubled) at_step[i] = step_ + 1;
+    if (doubled || peak[i] < options.rescue_peak()) {
+      at_step[i] = step_ + 1;
+      rescued_now_.push_back(i);
+    }
   }
   rescued_at.copy_(rescued);
+}
+
+std::vector<MaskOperator::Rows> GaussianMaskOperatorImpl::RestartedRows() {
+  if (rescued_now_.empty()) return {};
+  return {{points, at::tensor(rescued_now_, at::kLong).to(points.device())}};
+}
+
+void RestartMoments(MaskOperator& op, torch::optim::Optimizer& optimizer) {
+  for (const MaskOperator::Rows& r : op.RestartedRows()) {
+    auto it = optimizer.state().find(c10::guts::to_string(r.parameter.unsafeGetTensorImpl()));
+    if (it == optimizer.state().end()) continue;  // no step taken yet
+    const auto clear = [&r](at::Tensor& moment) {
+      if (moment.defined()) moment.index_fill_(0, r.rows, 0);
+    };
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+      clear(adam->exp_avg());
+      clear(adam->exp_avg_sq());
+      clear(adam->max_exp_avg_sq());
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+      clear(adamw->exp_avg());
+      clear(adamw->exp_avg_sq());
+      clear(adamw->max_exp_avg_sq());
+    } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+      clear(sgd->momentum_buffer());
+    } else {
+      TORCH_CHECK(false, "RestartMoments: optimizer state of type ",
+                  typeid(*it->second).name(), " is not supported (Adam, AdamW, SGD)");
+    }
+  }
 }
 
 GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)

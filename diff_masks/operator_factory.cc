@@ -18,7 +18,8 @@ MaskOperatorFactory::MaskOperatorFactory() {
                                  .anneal_fraction(s.stddev_anneal_fraction)
                                  .rescue_every(s.rescue_every)
                                  .rescue_steps(s.rescue_steps)
-                                 .rescue_stddev(s.rescue_stddev))
+                                 .rescue_stddev(s.rescue_stddev)
+                                 .rescue_peak(s.rescue_peak))
             .ptr());
   });
   for (bool network : {false, true}) {

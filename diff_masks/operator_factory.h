@@ -31,10 +31,10 @@ struct OperatorSettings {
   // stddev_start (0: a quarter of the smaller side; mlp: the decoder's
   // maximum) to stddev_end over the first stddev_anneal_fraction of the
   // steps.
-  double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.8;
-  // gaussian: rescue of doubled points (GaussianMaskOptions; every 0: off).
+  double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.5;
+  // gaussian: rescue of stuck points (GaussianMaskOptions; every 0: off).
   int64_t rescue_every = 50, rescue_steps = 100;
-  double rescue_stddev = 2.0;
+  double rescue_stddev = 6.0, rescue_peak = 0.5;
   // gumbel, gumbel_net (the paper's network): softmax temperature, share
   // of the steps over which the Gumbel noise fades.
   double temperature = 0.5, noise_fraction = 0.8;

@@ -74,12 +74,17 @@ ABSL_FLAG(double, stddev_start, 0.0,
           "Gaussian and MLP operators: initial std (pixels); 0: a quarter of --size");
 ABSL_FLAG(double, stddev_end, 0.15, "Gaussian and MLP operators: final std (pixels)");
 ABSL_FLAG(int64_t, rescue_every, 50,
-          "Gaussian operator: steps between rescues of doubled points (a second point on "
-          "one pixel gets a wide stddev again), once the stddev has reached --stddev_end "
-          "(0: none)");
+          "Gaussian operator: steps between rescues of stuck points (a second point on one "
+          "pixel, or a point with less than --rescue_peak of its mass on any pixel, gets a "
+          "wide stddev again and fresh Adam moments), once the stddev has reached "
+          "--stddev_end (0: none)");
 ABSL_FLAG(int64_t, rescue_steps, 100, "Gaussian operator: steps a rescued point anneals over");
-ABSL_FLAG(double, rescue_stddev, 2.0, "Gaussian operator: a rescued point's starting stddev");
-ABSL_FLAG(double, stddev_anneal_fraction, 0.8,
+ABSL_FLAG(double, rescue_stddev, 6.0,
+          "Gaussian operator: a rescued point's starting stddev (pixels)");
+ABSL_FLAG(double, rescue_peak, 0.5,
+          "Gaussian operator: rescue points whose fullest pixel holds less than this share "
+          "of their mass (0: doubled points only)");
+ABSL_FLAG(double, stddev_anneal_fraction, 0.5,
           "Gaussian and MLP operators: fraction of steps over which the std anneals");
 ABSL_FLAG(std::string, data_dir, "",
           "folder with mnist/ IDX files for the digit target (default "
@@ -235,6 +240,7 @@ absl::StatusOr<Setup> SetupFromFlags() {
   s.settings.rescue_every = absl::GetFlag(FLAGS_rescue_every);
   s.settings.rescue_steps = absl::GetFlag(FLAGS_rescue_steps);
   s.settings.rescue_stddev = absl::GetFlag(FLAGS_rescue_stddev);
+  s.settings.rescue_peak = absl::GetFlag(FLAGS_rescue_peak);
   s.settings.temperature = absl::GetFlag(FLAGS_temperature);
   s.settings.noise_fraction = absl::GetFlag(FLAGS_noise_fraction);
   if (std::find(s.ops.begin(), s.ops.end(), "mlp") != s.ops.end()) {
@@ -286,6 +292,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
         op->Objective(mse).backward();
         adam.step();
         op->AfterStep();
+        dm::RestartMoments(*op, adam);
         const int64_t done = step + 1;
         if (done % s.snap_every == 0 || done == 1) {
           WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", s.out_dir, name, done), mask);
