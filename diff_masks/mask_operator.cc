@@ -50,8 +50,10 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
               op, ": anneal_fraction must be in (0, 1], got ",
               options.anneal_fraction());
   TORCH_CHECK(options.rescue_every() >= 0 && options.rescue_steps() >= 1 &&
-                  options.rescue_stddev() > 0 && std::isfinite(options.rescue_stddev()),
-              op, ": rescue_every must be >= 0, rescue_steps >= 1 and rescue_stddev > 0, got ",
+                  options.rescue_stddev() >= 0 && std::isfinite(options.rescue_stddev()),
+              op,
+              ": rescue_every must be >= 0, rescue_steps >= 1 and rescue_stddev >= 0 (0: the "
+              "starting stddev), got ",
               options.rescue_every(), ", ", options.rescue_steps(), " and ",
               options.rescue_stddev());
   TORCH_CHECK(options.rescue_peak() >= 0 && options.rescue_peak() <= 1, op,
@@ -61,6 +63,7 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
                       ? options.stddev_start()
                       : static_cast<double>(std::min(options.height(), options.width())) / 4;
   stddev_ = stddev_start_;
+  rescue_stddev_ = options.rescue_stddev() > 0 ? options.rescue_stddev() : stddev_start_;
   const at::Tensor scale = at::tensor(
       {static_cast<float>(options.height() - 1),
        static_cast<float>(options.width() - 1)});
@@ -83,7 +86,7 @@ at::Tensor GaussianMaskOperatorImpl::PointStddevs() const {
   double* o = out.data_ptr<double>();
   for (int64_t i = 0; i < options.k(); ++i) {
     if (at_step[i] < 0 || step_ < at_step[i]) continue;
-    o[i] = std::max(o[i], AnnealGeometric(options.rescue_stddev(), options.stddev_end(), 1.0,
+    o[i] = std::max(o[i], AnnealGeometric(rescue_stddev_, options.stddev_end(), 1.0,
                                           step_ - at_step[i], options.rescue_steps()));
   }
   return out;

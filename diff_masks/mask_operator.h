@@ -97,20 +97,20 @@ struct GaussianMaskOptions {
   //   - has less than `rescue_peak` of its mass on any one pixel (a point
   //     parked on a pixel corner or border, spreading a surplus over
   //     background pixels: a local minimum of its squared error)
-  // gets its own stddev back at rescue_stddev, annealed geometrically to
-  // stddev_end over rescue_steps steps: wide again, it feels the pull of
-  // empty target pixels several pixels away, which at 0.15 px nothing
-  // conveys (and the two points of a pair, seeing the same gradient, would
-  // never part). No rescue starts in the last 2 rescue_steps steps. Uses
-  // only the points, never the target. Train with RestartMoments after
-  // each AfterStep(): a rescued point's gradients are orders of magnitude
-  // smaller than the narrow ones Adam's moments remember, so without it the
-  // point barely moves while it is wide.
+  // gets its own stddev back at rescue_stddev (0: the starting stddev),
+  // annealed geometrically to stddev_end over rescue_steps steps: wide
+  // again, it feels the pull of empty target pixels several pixels away,
+  // which at 0.15 px nothing conveys (and the two points of a pair, seeing
+  // the same gradient, would never part). No rescue starts in the last 2
+  // rescue_steps steps. Uses only the points, never the target. Train with
+  // RestartMoments after each AfterStep(): a rescued point's gradients are
+  // orders of magnitude smaller than the narrow ones Adam's moments
+  // remember, so without it the point barely moves while it is wide.
   // 32 x 32, 2,000 steps, 8 seeds (README): index IoU on 256 random pixels
-  // 0.875-0.883 without rescue, 0.942-0.957 with doubled points rescued at
-  // 2 px without restarting the moments, 0.992-1.000 with these defaults.
+  // 0.875-0.883 without rescue, 0.942-0.957 rescuing doubled points at 2 px
+  // without restarting the moments, 0.996-1.000 with these defaults.
   TORCH_ARG(int64_t, rescue_every) = 50;
-  TORCH_ARG(double, rescue_stddev) = 6.0;
+  TORCH_ARG(double, rescue_stddev) = 0;
   TORCH_ARG(int64_t, rescue_steps) = 100;
   TORCH_ARG(double, rescue_peak) = 0.5;
 };
@@ -138,7 +138,7 @@ class GaussianMaskOperatorImpl : public MaskOperator {
   at::Tensor rescued_at;   // [k] int64 buffer: step of the last rescue, -1 none
 
  private:
-  double stddev_start_, stddev_;
+  double stddev_start_, stddev_, rescue_stddev_;
   int64_t step_ = 0, total_ = 0;
   std::vector<int64_t> rescued_now_;  // by the last AfterStep()
 };

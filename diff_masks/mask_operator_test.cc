@@ -321,6 +321,23 @@ TEST(GaussianMaskOperator, BadOptions) {
                         "anneal_fraction must be in (0, 1], got 0");
   EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).rescue_steps(0)),
                         "rescue_steps >= 1");
+  EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).rescue_stddev(-1)),
+                        "rescue_stddev >= 0 (0: the starting stddev), got 50, 100 and -1");
+  EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).rescue_peak(1.5)),
+                        "rescue_peak must be in [0, 1] (0: rescue doubled points only), got 1.5");
+}
+
+TEST(GaussianMaskOperator, RescueStddevDefaultsToTheStartingOne) {
+  GaussianMaskOperator op(
+      GaussianMaskOptions(8, 8, 2).stddev_start(3).rescue_every(10).rescue_steps(10));
+  {
+    at::NoGradGuard no_grad;
+    op->points.copy_(at::tensor({2.0f, 2.0f, 2.0f, 2.0f}).view({2, 2}));
+  }
+  op->SetProgress(59, 100);
+  op->AfterStep();  // point 1 doubles point 0
+  op->SetProgress(60, 100);
+  EXPECT_DOUBLE_EQ(op->PointStddevs()[1].item<double>(), 3.0);
 }
 
 TEST(GumbelMaskOperator, KOneHotChannelsSummedAndGradientReachesNetwork) {

@@ -79,8 +79,9 @@ ABSL_FLAG(int64_t, rescue_every, 50,
           "wide stddev again and fresh Adam moments), once the stddev has reached "
           "--stddev_end (0: none)");
 ABSL_FLAG(int64_t, rescue_steps, 100, "Gaussian operator: steps a rescued point anneals over");
-ABSL_FLAG(double, rescue_stddev, 6.0,
-          "Gaussian operator: a rescued point's starting stddev (pixels)");
+ABSL_FLAG(double, rescue_stddev, 0.0,
+          "Gaussian operator: a rescued point's starting stddev (pixels; 0: the operator's "
+          "starting stddev, a quarter of the side unless --stddev_start)");
 ABSL_FLAG(double, rescue_peak, 0.5,
           "Gaussian operator: rescue points whose fullest pixel holds less than this share "
           "of their mass (0: doubled points only)");
