@@ -218,9 +218,54 @@ TEST(MaskDecoder, ShortTrainingRendersPixelMassesAndRecoversATarget) {
     oracle.Mse(op->Mask()).backward();
     points.step();
     op->AfterStep();
+    RestartMoments(*op, points);
   }
   EXPECT_LT(start_iou, 0.6);
   EXPECT_GE(oracle.IndexIoU(op->Indices()), 0.99) << "start " << start_iou;
+}
+
+// The Gaussian operator's rescue, with each point's share of its fullest
+// pixel read from its decoded distribution.
+TEST(MlpMaskOperator, RescuesDoubledPointsAtTheStartingStddev) {
+  at::manual_seed(0);
+  MaskDecoder d(MaskDecoderOptions(8, 8).hidden(8).min_stddev(0.25).max_stddev(2));
+  MlpMaskOperator op(MlpMaskOptions(8, 8, 3)
+                         .anneal_fraction(0.5)
+                         .rescue_every(10)
+                         .rescue_steps(20)
+                         .rescue_peak(0),  // an untrained decoder spreads every point
+                     d);
+  {
+    at::NoGradGuard no_grad;
+    // Points 0 and 1 both round to pixel (2, 2) of the 8 x 8 image.
+    op->points.copy_(at::tensor({2.1f / 7, 2.0f / 7, 1.9f / 7, 2.2f / 7, 0.9f, 0.9f}).view({3, 2}));
+  }
+  op->SetProgress(39, 100);  // the stddev is still annealing: no rescue
+  op->AfterStep();
+  EXPECT_EQ(op->rescued_at.max().item<int64_t>(), -1);
+  op->SetProgress(59, 100);
+  op->AfterStep();
+  EXPECT_TRUE(op->rescued_at.equal(at::tensor({-1, 60, -1}, at::kLong))) << op->rescued_at;
+  const std::vector<MaskOperator::Rows> rows = op->RestartedRows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].rows.equal(at::tensor({1}, at::kLong)));
+  op->SetProgress(60, 100);
+  EXPECT_DOUBLE_EQ(op->PointStddevs()[1].item<double>(), 2.0);   // the decoder's maximum
+  EXPECT_DOUBLE_EQ(op->PointStddevs()[0].item<double>(), 0.25);
+  // The mask decodes each point at its own stddev: point 1 as a lone
+  // point at 2.0, the others at 0.25.
+  at::Tensor mask, alone, narrow;
+  {
+    at::NoGradGuard no_grad;
+    mask = op->Mask();
+    alone = d->Render(op->points.detach().narrow(0, 1, 1).unsqueeze(0), 2.0)[0];
+    const at::Tensor others = op->points.detach().index_select(0, at::tensor({0, 2}));
+    narrow = d->Render(others.unsqueeze(0), 0.25)[0];
+  }
+  EXPECT_TRUE(at::allclose(mask, alone + narrow, 1e-5, 1e-6));
+  EXPECT_ERROR_CONTAINS(
+      MlpMaskOperator(MlpMaskOptions(8, 8, 3).rescue_stddev(5), d),
+      "rescue_stddev must be within the decoder's trained range [0.25, 2], got 5");
 }
 
 TEST(MlpMaskOperator, IndicesAreThePixelsOfMasksOfCoordinates) {

@@ -35,6 +35,63 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
 
 }  // namespace
 
+namespace detail {
+
+PointRescue::PointRescue(int64_t every, double stddev, int64_t steps, double peak, double end)
+    : every_(every), stddev_(stddev), steps_(steps), peak_(peak), end_(end) {}
+
+bool PointRescue::Due(double global, int64_t step, int64_t total) const {
+  return every_ > 0 && global <= end_ * (1 + 1e-9) && (step + 1) % every_ == 0 &&
+         step + 1 + 2 * steps_ <= total;
+}
+
+at::Tensor PointRescue::Stddevs(const at::Tensor& rescued_at, double global,
+                                int64_t step) const {
+  const int64_t k = rescued_at.size(0);
+  at::Tensor out = at::full({k}, global, at::kDouble);
+  if (every_ <= 0) return out;
+  const at::Tensor rescued = rescued_at.to(at::kCPU).contiguous();
+  const int64_t* at_step = rescued.data_ptr<int64_t>();
+  double* o = out.data_ptr<double>();
+  for (int64_t i = 0; i < k; ++i) {
+    if (at_step[i] < 0 || step < at_step[i]) continue;
+    o[i] = std::max(o[i], AnnealGeometric(stddev_, end_, 1.0, step - at_step[i], steps_));
+  }
+  return out;
+}
+
+std::vector<int64_t> PointRescue::Mark(at::Tensor& rescued_at, const at::Tensor& pixels,
+                                       const at::Tensor& peaks, const at::Tensor& stddevs,
+                                       int64_t height, int64_t width, int64_t step) const {
+  // The later of two points on one pixel is rescued, and any point with
+  // less than peak_ of its mass on its fullest pixel; points still
+  // annealing from an earlier rescue are left to settle.
+  const at::Tensor px_cpu = pixels.to(at::kCPU).contiguous();
+  const at::Tensor peak_cpu = peaks.to(at::kCPU, at::kDouble).contiguous();
+  const at::Tensor sd_cpu = stddevs.to(at::kCPU, at::kDouble).contiguous();
+  const int64_t* px = px_cpu.data_ptr<int64_t>();
+  const double* peak = peak_cpu.data_ptr<double>();
+  const double* sd = sd_cpu.data_ptr<double>();
+  at::Tensor rescued = rescued_at.to(at::kCPU).contiguous();
+  int64_t* at_step = rescued.data_ptr<int64_t>();
+  std::vector<uint8_t> taken(height * width, 0);
+  std::vector<int64_t> now;
+  for (int64_t i = 0; i < rescued.size(0); ++i) {
+    uint8_t& t = taken[px[2 * i] * width + px[2 * i + 1]];
+    const bool doubled = t != 0;
+    t = 1;
+    if (sd[i] > end_ * (1 + 1e-9)) continue;  // still annealing
+    if (doubled || peak[i] < peak_) {
+      at_step[i] = step + 1;
+      now.push_back(i);
+    }
+  }
+  rescued_at.copy_(rescued);
+  return now;
+}
+
+}  // namespace detail
+
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
     : options(options_) {
   const char* op = "GaussianMaskOperator";
@@ -63,7 +120,10 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
                       ? options.stddev_start()
                       : static_cast<double>(std::min(options.height(), options.width())) / 4;
   stddev_ = stddev_start_;
-  rescue_stddev_ = options.rescue_stddev() > 0 ? options.rescue_stddev() : stddev_start_;
+  rescue_ = detail::PointRescue(
+      options.rescue_every(),
+      options.rescue_stddev() > 0 ? options.rescue_stddev() : stddev_start_,
+      options.rescue_steps(), options.rescue_peak(), options.stddev_end());
   const at::Tensor scale = at::tensor(
       {static_cast<float>(options.height() - 1),
        static_cast<float>(options.width() - 1)});
@@ -79,17 +139,7 @@ void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
 }
 
 at::Tensor GaussianMaskOperatorImpl::PointStddevs() const {
-  at::Tensor out = at::full({options.k()}, stddev_, at::kDouble);
-  if (options.rescue_every() <= 0) return out;
-  const at::Tensor rescued = rescued_at.to(at::kCPU).contiguous();
-  const int64_t* at_step = rescued.data_ptr<int64_t>();
-  double* o = out.data_ptr<double>();
-  for (int64_t i = 0; i < options.k(); ++i) {
-    if (at_step[i] < 0 || step_ < at_step[i]) continue;
-    o[i] = std::max(o[i], AnnealGeometric(rescue_stddev_, options.stddev_end(), 1.0,
-                                          step_ - at_step[i], options.rescue_steps()));
-  }
-  return out;
+  return rescue_.Stddevs(rescued_at, stddev_, step_);
 }
 
 at::Tensor GaussianMaskOperatorImpl::Mask() {
@@ -112,38 +162,14 @@ void GaussianMaskOperatorImpl::AfterStep() {
   constexpr double kInside = 0.49;
   points.select(1, 0).clamp_(-kInside, options.height() - 1 + kInside);
   points.select(1, 1).clamp_(-kInside, options.width() - 1 + kInside);
-  const int64_t every = options.rescue_every();
-  if (every <= 0 || stddev_ > options.stddev_end() * (1 + 1e-9) || (step_ + 1) % every != 0 ||
-      step_ + 1 + 2 * options.rescue_steps() > total_) {
-    return;
-  }
-  // The later of two points on one pixel is rescued, and any point with
-  // less than rescue_peak of its mass on its fullest pixel; points still
-  // annealing from an earlier rescue are left to settle.
+  if (!rescue_.Due(stddev_, step_, total_)) return;
   const at::Tensor stddevs = PointStddevs();
-  const at::Tensor pixels = Indices().to(at::kCPU).contiguous();  // on the image (clamped)
   const at::Tensor p = points.detach().to(at::kCPU, at::kDouble);
   const at::Tensor peaks =
-      (std::get<0>(PixelMasses(p.select(1, 0), stddevs, options.height()).max(1)) *
-       std::get<0>(PixelMasses(p.select(1, 1), stddevs, options.width()).max(1)))
-          .contiguous();
-  const int64_t* px = pixels.data_ptr<int64_t>();
-  const double* sd = stddevs.data_ptr<double>();
-  const double* peak = peaks.data_ptr<double>();
-  at::Tensor rescued = rescued_at.to(at::kCPU).contiguous();
-  int64_t* at_step = rescued.data_ptr<int64_t>();
-  std::vector<uint8_t> taken(options.height() * options.width(), 0);
-  for (int64_t i = 0; i < options.k(); ++i) {
-    uint8_t& t = taken[px[2 * i] * options.width() + px[2 * i + 1]];
-    const bool doubled = t != 0;
-    t = 1;
-    if (sd[i] > options.stddev_end() * (1 + 1e-9)) continue;  // still annealing
-    if (doubled || peak[i] < options.rescue_peak()) {
-      at_step[i] = step_ + 1;
-      rescued_now_.push_back(i);
-    }
-  }
-  rescued_at.copy_(rescued);
+      std::get<0>(PixelMasses(p.select(1, 0), stddevs, options.height()).max(1)) *
+      std::get<0>(PixelMasses(p.select(1, 1), stddevs, options.width()).max(1));
+  rescued_now_ = rescue_.Mark(rescued_at, Indices(), peaks, stddevs, options.height(),
+                              options.width(), step_);
 }
 
 std::vector<MaskOperator::Rows> GaussianMaskOperatorImpl::RestartedRows() {
@@ -266,8 +292,24 @@ MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder de
   decoder = register_module("decoder", decoder_);
   for (at::Tensor& p : decoder->parameters()) p.requires_grad_(false);
   decoder->eval();
+  TORCH_CHECK(options.rescue_every() >= 0 && options.rescue_steps() >= 1 &&
+                  options.rescue_stddev() >= 0 && options.rescue_peak() >= 0 &&
+                  options.rescue_peak() <= 1,
+              op,
+              ": rescue_every must be >= 0, rescue_steps >= 1, rescue_stddev >= 0 and "
+              "rescue_peak in [0, 1], got ",
+              options.rescue_every(), ", ", options.rescue_steps(), ", ",
+              options.rescue_stddev(), " and ", options.rescue_peak());
+  const double rescue_stddev =
+      options.rescue_stddev() > 0 ? options.rescue_stddev() : stddev_start_;
+  TORCH_CHECK(rescue_stddev >= lo * (1 - 1e-9) && rescue_stddev <= hi * (1 + 1e-9), op,
+              ": rescue_stddev must be within the decoder's trained range [", lo, ", ", hi,
+              "], got ", rescue_stddev);
+  rescue_ = detail::PointRescue(options.rescue_every(), rescue_stddev, options.rescue_steps(),
+                                options.rescue_peak(), stddev_end_);
   const at::Tensor any = decoder->network->parameters().front();
   points = register_parameter("points", at::rand({options.k(), 2}, any.options()));
+  rescued_at = register_buffer("rescued_at", at::full({options.k()}, -1, at::kLong));
 }
 
 at::Tensor PixelsOfFlat(const at::Tensor& flat, int64_t width) {
@@ -290,17 +332,45 @@ at::Tensor MlpMaskOperatorImpl::Indices() {
   return at::floor(points.detach() * scale + 0.5).to(at::kLong);
 }
 
+at::Tensor MlpMaskOperatorImpl::PointStddevs() const {
+  return rescue_.Stddevs(rescued_at, stddev_, step_);
+}
+
+at::Tensor MlpMaskOperatorImpl::PointDistributions(const at::Tensor& stddevs) {
+  return at::softmax(decoder->PointLogits(points, stddevs.to(points.options())), 1);
+}
+
 at::Tensor MlpMaskOperatorImpl::Mask() {
+  // Per-point stddevs once any point has been rescued (the buffer, so that a
+  // resumed run renders as the saved one did).
+  if (options.rescue_every() > 0 && rescued_at.max().item<int64_t>() >= 0) {
+    return PointDistributions(PointStddevs())
+        .sum(0)
+        .view({options.height(), options.width()});
+  }
   return decoder->Render(points.unsqueeze(0), stddev_).squeeze(0);  // [H, W]
 }
 
 void MlpMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
+  step_ = step;
+  total_ = total;
   stddev_ = AnnealGeometric(stddev_start_, stddev_end_, options.anneal_fraction(), step, total);
 }
 
 void MlpMaskOperatorImpl::AfterStep() {
   at::NoGradGuard no_grad;
+  rescued_now_.clear();
   points.clamp_(0, 1);
+  if (!rescue_.Due(stddev_, step_, total_)) return;
+  const at::Tensor stddevs = PointStddevs();
+  const at::Tensor peaks = std::get<0>(PointDistributions(stddevs).max(1));
+  rescued_now_ = rescue_.Mark(rescued_at, Indices(), peaks, stddevs, options.height(),
+                              options.width(), step_);
+}
+
+std::vector<MaskOperator::Rows> MlpMaskOperatorImpl::RestartedRows() {
+  if (rescued_now_.empty()) return {};
+  return {{points, at::tensor(rescued_now_, at::kLong).to(points.device())}};
 }
 
 void MlpMaskOperatorImpl::train(bool on) {

@@ -43,7 +43,11 @@ MaskOperatorFactory::MaskOperatorFactory() {
         MlpMaskOperator(MlpMaskOptions(height, width, k)
                             .stddev_start(s.stddev_start)
                             .stddev_end(s.stddev_end)
-                            .anneal_fraction(s.stddev_anneal_fraction),
+                            .anneal_fraction(s.stddev_anneal_fraction)
+                            .rescue_every(s.rescue_every)
+                            .rescue_steps(s.rescue_steps)
+                            .rescue_stddev(s.rescue_stddev)
+                            .rescue_peak(s.rescue_peak),
                         s.decoder)
             .ptr());
   });

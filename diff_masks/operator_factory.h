@@ -32,7 +32,8 @@ struct OperatorSettings {
   // maximum) to stddev_end over the first stddev_anneal_fraction of the
   // steps.
   double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.5;
-  // gaussian: rescue of stuck points (GaussianMaskOptions; every 0: off).
+  // gaussian and mlp: rescue of stuck points (GaussianMaskOptions; every 0:
+  // off).
   int64_t rescue_every = 50, rescue_steps = 100;
   double rescue_stddev = 0, rescue_peak = 0.5;  // rescue_stddev 0: stddev_start's
   // gumbel, gumbel_net (the paper's network): softmax temperature, share

@@ -74,17 +74,18 @@ ABSL_FLAG(double, stddev_start, 0.0,
           "Gaussian and MLP operators: initial std (pixels); 0: a quarter of --size");
 ABSL_FLAG(double, stddev_end, 0.15, "Gaussian and MLP operators: final std (pixels)");
 ABSL_FLAG(int64_t, rescue_every, 50,
-          "Gaussian operator: steps between rescues of stuck points (a second point on one "
-          "pixel, or a point with less than --rescue_peak of its mass on any pixel, gets a "
-          "wide stddev again and fresh Adam moments), once the stddev has reached "
-          "--stddev_end (0: none)");
-ABSL_FLAG(int64_t, rescue_steps, 100, "Gaussian operator: steps a rescued point anneals over");
+          "Gaussian and MLP operators: steps between rescues of stuck points (a second "
+          "point on one pixel, or a point with less than --rescue_peak of its mass on any "
+          "pixel, gets a wide stddev again and fresh Adam moments), once the stddev has "
+          "reached --stddev_end (0: none)");
+ABSL_FLAG(int64_t, rescue_steps, 100,
+          "Gaussian and MLP operators: steps a rescued point anneals over");
 ABSL_FLAG(double, rescue_stddev, 0.0,
-          "Gaussian operator: a rescued point's starting stddev (pixels; 0: the operator's "
-          "starting stddev, a quarter of the side unless --stddev_start)");
+          "Gaussian and MLP operators: a rescued point's starting stddev (pixels; 0: the "
+          "operator's starting stddev: a quarter of the side, the MLP decoder's widest)");
 ABSL_FLAG(double, rescue_peak, 0.5,
-          "Gaussian operator: rescue points whose fullest pixel holds less than this share "
-          "of their mass (0: doubled points only)");
+          "Gaussian and MLP operators: rescue points whose fullest pixel holds less than "
+          "this share of their mass (0: doubled points only)");
 ABSL_FLAG(double, stddev_anneal_fraction, 0.5,
           "Gaussian and MLP operators: fraction of steps over which the std anneals");
 ABSL_FLAG(std::string, data_dir, "",
