@@ -120,11 +120,12 @@ RamImpl::Output RamImpl::forward(const at::Tensor& images) {
     const at::Tensor mean = at::tanh(location->forward(o.policy() == "all" ? h : hd));
     baselines.push_back(baseline->forward(hd).squeeze(1));
     if (is_training()) {
-      l = (mean.detach() + at::randn_like(mean) * o.location_std()).clamp(-1, 1);
+      l = mean.detach() + at::randn_like(mean) * o.location_std();
     } else {
       l = mean.detach();
     }
     log_probs.push_back(GaussianLogProb(l, mean, o.location_std()));
+    l = l.clamp(-1, 1);
   }
   Output out;
   out.logits = classifier->forward(h);

@@ -10,7 +10,9 @@
 //            h_l = ReLU(W_l l_t)                      (128, 128 -> 256 units)
 //   core     h_t = ReLU(R h_{t-1} + G g_t), h_{-1} = 0          (256 units)
 //   location mean_{t+1} = tanh(L h_t), l_{t+1} ~ N(mean_{t+1}, std^2 I),
-//            clipped to [-1, 1]; the sample carries no gradient
+//            clipped to [-1, 1] after its log-probability is taken (the
+//            clipping is the environment's, not the policy's); the sample
+//            carries no gradient
 //   baseline b_t = B_t h_t (a learned reward predictor)
 // and after the last step the class logits C h_{T-1}.
 // The baseline head reads h_t detached (only the squared error trains it).

@@ -74,6 +74,23 @@ TEST(Ram, Shapes) {
   EXPECT_TRUE(a.locations.equal(b.locations));  // evaluation: the means
 }
 
+// The policy is the Gaussian; clipping the location to the image is the
+// environment's. So the log-probability is of the sample drawn, not of the
+// clipped location (which would shrink the score of every clipped sample
+// toward the border). With std 5 in [-1, 1] units nearly every sample is
+// clipped: the mean log-density of a 2-D Gaussian's own samples is
+// -log(2 pi std^2) - 1 = -6.06, while clipped locations, within 2 of the
+// mean, would score about -5.1.
+TEST(Ram, LogProbabilitiesAreOfTheUnclippedSamples) {
+  at::manual_seed(4);
+  Ram ram(RamOptions().side(24).glimpses(9).scales(2).location_std(5));
+  const RamImpl::Output out = ram->forward(at::rand({512, 1, 24, 24}));
+  EXPECT_LE(out.locations.abs().max().item<double>(), 1.0);
+  EXPECT_GT(out.locations.abs().eq(1).to(at::kFloat).mean().item<double>(), 0.5);
+  const double expected = -std::log(2 * M_PI * 25.0) - 1;
+  EXPECT_NEAR(out.log_probs.mean().item<double>(), expected, 0.1);
+}
+
 TEST(Ram, PolicyAllTrainsTheCoreThroughReinforce) {
   // The REINFORCE term alone: with policy "head" only the location head
   // gets its gradient; with "all" the core and glimpse networks too.
