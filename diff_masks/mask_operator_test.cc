@@ -322,7 +322,7 @@ TEST(GaussianMaskOperator, BadOptions) {
   EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).rescue_steps(0)),
                         "rescue_steps >= 1");
   EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).rescue_stddev(-1)),
-                        "rescue_stddev >= 0 (0: the starting stddev), got 50, 100 and -1");
+                        "rescue_stddev >= 0 (0: the starting stddev), got 25, 100 and -1");
   EXPECT_ERROR_CONTAINS(GaussianMaskOperator(GaussianMaskOptions(8, 8, 2).rescue_peak(1.5)),
                         "rescue_peak must be in [0, 1] (0: rescue doubled points only), got 1.5");
 }

@@ -34,7 +34,7 @@ struct OperatorSettings {
   double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.5;
   // gaussian and mlp: rescue of stuck points (GaussianMaskOptions; every 0:
   // off).
-  int64_t rescue_every = 50, rescue_steps = 100;
+  int64_t rescue_every = 25, rescue_steps = 100;
   double rescue_stddev = 0, rescue_peak = 0.5;  // rescue_stddev 0: stddev_start's
   // gumbel, gumbel_net (the paper's network): softmax temperature, share
   // of the steps over which the Gumbel noise fades.

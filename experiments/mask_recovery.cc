@@ -73,7 +73,7 @@ ABSL_FLAG(double, reinforce_lr, 0.1, "Adam learning rate of the REINFORCE baseli
 ABSL_FLAG(double, stddev_start, 0.0,
           "Gaussian and MLP operators: initial std (pixels); 0: a quarter of --size");
 ABSL_FLAG(double, stddev_end, 0.15, "Gaussian and MLP operators: final std (pixels)");
-ABSL_FLAG(int64_t, rescue_every, 50,
+ABSL_FLAG(int64_t, rescue_every, 25,
           "Gaussian and MLP operators: steps between rescues of stuck points (a second "
           "point on one pixel, or a point with less than --rescue_peak of its mass on any "
           "pixel, gets a wide stddev again and fresh Adam moments), once the stddev has "
