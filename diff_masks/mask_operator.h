@@ -61,6 +61,12 @@ class MaskOperator : public torch::nn::Module {
 // error naming it.
 void RestartMoments(MaskOperator& op, torch::optim::Optimizer& optimizer);
 
+// The optimiser's state of `parameter`, nullptr before its first step.
+// (LibTorch keys the state by the parameter's TensorImpl address, as a
+// string up to 2.0 and as a pointer since; this works with both.)
+torch::optim::OptimizerParamState* FindOptimizerState(torch::optim::Optimizer& optimizer,
+                                                      const at::Tensor& parameter);
+
 // Row-major pixel indices [K] int64 of an image `width` wide -> [K, 2]
 // (row, column): for operators whose indices are categorical over pixels.
 at::Tensor PixelsOfFlat(const at::Tensor& flat, int64_t width);

@@ -248,6 +248,7 @@ TEST(GaussianMaskOperator, RestartMomentsClearsTheRescuedRowsOnly) {
   }
   auto oracle = *MaskOracle::Create(TargetKind::kLeftHalf, 8, 8, 0);
   torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(0.01));
+  EXPECT_EQ(FindOptimizerState(adam, op->points), nullptr);
   RestartMoments(*op, adam);  // no state yet: nothing to do
   const auto step = [&](int64_t s) {
     op->SetProgress(s, 100);
@@ -264,8 +265,9 @@ TEST(GaussianMaskOperator, RestartMomentsClearsTheRescuedRowsOnly) {
   EXPECT_TRUE(rows[0].rows.equal(at::tensor({1}, at::kLong)));
   EXPECT_TRUE(rows[0].parameter.is_same(op->points));
   RestartMoments(*op, adam);
-  auto& state = static_cast<torch::optim::AdamParamState&>(
-      *adam.state().at(c10::guts::to_string(op->points.unsafeGetTensorImpl())));
+  auto* found = FindOptimizerState(adam, op->points);
+  ASSERT_NE(found, nullptr);
+  auto& state = static_cast<torch::optim::AdamParamState&>(*found);
   for (const at::Tensor& moment : {state.exp_avg(), state.exp_avg_sq()}) {
     EXPECT_EQ(moment[1].abs().max().item<float>(), 0.0f);
     EXPECT_GT(moment[0].abs().max().item<float>(), 0.0f);
