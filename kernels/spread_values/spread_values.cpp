@@ -107,6 +107,15 @@ void check_spread_values_grad(const char* op, const at::Tensor& grad,
   check_same_device(op, "points", points, "grad", grad);
 }
 
+SpreadLayout spread_layout(const at::Tensor& points, int64_t chunk, double tolerance) {
+  SpreadLayout layout{};
+  layout.rank = static_cast<int>(points.size(3));
+  layout.s = points.size(2);
+  layout.chunk = chunk;
+  layout.max_excess = chunk_max_excess(chunk * points.size(2), tolerance);
+  return layout;
+}
+
 SpreadGrid make_spread_grid(const at::Tensor& points, const at::Tensor& sigmas,
                             const SpreadLayout& layout, int64_t cell) {
   SpreadGrid g{};

@@ -67,6 +67,10 @@ int64_t check_spread_values_args(const char* op, const at::Tensor& points,
 void check_spread_values_grad(const char* op, const at::Tensor& grad,
                               const at::Tensor& points, const at::Tensor& values);
 
+// The per-thread bodies' view of points [batch, k, s, rank] in chunks of
+// `chunk` tuples (>= 1), with the cut-off's excess bound for `tolerance`.
+SpreadLayout spread_layout(const at::Tensor& points, int64_t chunk, double tolerance);
+
 // The cell grid of the CUDA kernels for large chunks (spread_values_grid.h)
 // for points [batch, k, s, rank] and `layout`: the points' bounding box,
 // cells of side `cell` (0: about the reach of the cut-off at the mean

@@ -232,11 +232,7 @@ DirectResult RunDirectBodies(const at::Tensor& points, const at::Tensor& means,
                              const at::Tensor& sigmas, const at::Tensor& values,
                              const at::Tensor& grad, int64_t chunk, double tolerance) {
   const int64_t batch = points.size(0), k = points.size(1), s = points.size(2);
-  SpreadLayout layout{};
-  layout.rank = static_cast<int>(points.size(3));
-  layout.s = s;
-  layout.chunk = chunk == 0 ? k : chunk;
-  layout.max_excess = chunk_max_excess(layout.chunk * s, tolerance);
+  const SpreadLayout layout = detail::spread_layout(points, chunk == 0 ? k : chunk, tolerance);
   const int64_t tuples = batch * k, n = tuples * s;
   const int64_t* pts = points.data_ptr<int64_t>();
   const scalar_t* mu = means.data_ptr<scalar_t>();
@@ -321,11 +317,7 @@ DirectResult RunGridBodies(const at::Tensor& points, const at::Tensor& means,
                            const at::Tensor& grad, int64_t chunk, double tolerance,
                            int64_t cell) {
   const int64_t batch = points.size(0), k = points.size(1), s = points.size(2);
-  SpreadLayout layout{};
-  layout.rank = static_cast<int>(points.size(3));
-  layout.s = s;
-  layout.chunk = chunk == 0 ? k : chunk;
-  layout.max_excess = chunk_max_excess(layout.chunk * s, tolerance);
+  const SpreadLayout layout = detail::spread_layout(points, chunk == 0 ? k : chunk, tolerance);
   const SpreadGrid grid = detail::make_spread_grid(points, sigmas, layout, cell);
   const int64_t tuples = batch * k, n = tuples * s;
   const int64_t* pts = points.data_ptr<int64_t>();

@@ -43,16 +43,6 @@ SortedGrid sort_grid(const at::Tensor& points, const at::Tensor& sigmas,
   return g;
 }
 
-SpreadLayout layout_of(const at::Tensor& points, int64_t chunk,
-                       double tolerance) {
-  SpreadLayout layout{};
-  layout.rank = static_cast<int>(points.size(3));
-  layout.s = points.size(2);
-  layout.chunk = chunk;
-  layout.max_excess = chunk_max_excess(chunk * points.size(2), tolerance);
-  return layout;
-}
-
 at::Tensor spread_values_cuda(const at::Tensor& points, const at::Tensor& means,
                               const at::Tensor& sigmas,
                               const at::Tensor& values, int64_t chunk_size,
@@ -66,7 +56,7 @@ at::Tensor spread_values_cuda(const at::Tensor& points, const at::Tensor& means,
                              values.options());
   if (out.numel() == 0) return out;
   void* stream = at::cuda::getCurrentCUDAStream().stream();
-  const SpreadLayout layout = layout_of(points, chunk, tolerance);
+  const SpreadLayout layout = detail::spread_layout(points, chunk, tolerance);
   const int64_t tuples = points.size(0) * points.size(1);
   const at::Tensor points_c = points.contiguous();
   const at::Tensor means_c = means.contiguous();
@@ -113,7 +103,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> spread_values_backward_cuda(
   at::Tensor grad_values = at::zeros_like(values, at::MemoryFormat::Contiguous);
   if (grad.numel() == 0) return {grad_means, grad_sigmas, grad_values};
   void* stream = at::cuda::getCurrentCUDAStream().stream();
-  const SpreadLayout layout = layout_of(points, chunk, tolerance);
+  const SpreadLayout layout = detail::spread_layout(points, chunk, tolerance);
   const int64_t tuples = points.size(0) * points.size(1);
   const at::Tensor points_c = points.contiguous();
   const at::Tensor means_c = means.contiguous();
