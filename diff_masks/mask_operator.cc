@@ -40,6 +40,16 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
 
 namespace detail {
 
+void PointRescue::Check(const char* op, int64_t every, double stddev, int64_t steps,
+                        double peak) {
+  TORCH_CHECK(every >= 0 && steps >= 1 && stddev >= 0 && std::isfinite(stddev), op,
+              ": rescue_every must be >= 0, rescue_steps >= 1 and rescue_stddev >= 0 (0: the "
+              "starting stddev), got ",
+              every, ", ", steps, " and ", stddev);
+  TORCH_CHECK(peak >= 0 && peak <= 1, op,
+              ": rescue_peak must be in [0, 1] (0: rescue doubled points only), got ", peak);
+}
+
 PointRescue::PointRescue(int64_t every, double stddev, int64_t steps, double peak, double end)
     : every_(every), stddev_(stddev), steps_(steps), peak_(peak), end_(end) {}
 
@@ -109,16 +119,8 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
   TORCH_CHECK(options.anneal_fraction() > 0 && options.anneal_fraction() <= 1,
               op, ": anneal_fraction must be in (0, 1], got ",
               options.anneal_fraction());
-  TORCH_CHECK(options.rescue_every() >= 0 && options.rescue_steps() >= 1 &&
-                  options.rescue_stddev() >= 0 && std::isfinite(options.rescue_stddev()),
-              op,
-              ": rescue_every must be >= 0, rescue_steps >= 1 and rescue_stddev >= 0 (0: the "
-              "starting stddev), got ",
-              options.rescue_every(), ", ", options.rescue_steps(), " and ",
-              options.rescue_stddev());
-  TORCH_CHECK(options.rescue_peak() >= 0 && options.rescue_peak() <= 1, op,
-              ": rescue_peak must be in [0, 1] (0: rescue doubled points only), got ",
-              options.rescue_peak());
+  detail::PointRescue::Check(op, options.rescue_every(), options.rescue_stddev(),
+                             options.rescue_steps(), options.rescue_peak());
   stddev_start_ = options.stddev_start() > 0
                       ? options.stddev_start()
                       : static_cast<double>(std::min(options.height(), options.width())) / 4;
@@ -318,14 +320,8 @@ MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder de
   decoder = register_module("decoder", decoder_);
   for (at::Tensor& p : decoder->parameters()) p.requires_grad_(false);
   decoder->eval();
-  TORCH_CHECK(options.rescue_every() >= 0 && options.rescue_steps() >= 1 &&
-                  options.rescue_stddev() >= 0 && options.rescue_peak() >= 0 &&
-                  options.rescue_peak() <= 1,
-              op,
-              ": rescue_every must be >= 0, rescue_steps >= 1, rescue_stddev >= 0 and "
-              "rescue_peak in [0, 1], got ",
-              options.rescue_every(), ", ", options.rescue_steps(), ", ",
-              options.rescue_stddev(), " and ", options.rescue_peak());
+  detail::PointRescue::Check(op, options.rescue_every(), options.rescue_stddev(),
+                             options.rescue_steps(), options.rescue_peak());
   const double rescue_stddev =
       options.rescue_stddev() > 0 ? options.rescue_stddev() : stddev_start_;
   TORCH_CHECK(rescue_stddev >= lo * (1 - 1e-9) && rescue_stddev <= hi * (1 + 1e-9), op,

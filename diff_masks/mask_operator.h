@@ -81,6 +81,9 @@ class PointRescue {
   // every 0: never; stddev: a rescued point's starting stddev; end: the
   // operator's final stddev.
   PointRescue(int64_t every, double stddev, int64_t steps, double peak, double end);
+  // The options as a user gives them (stddev 0: the operator's starting
+  // one); errors name `op` and the values.
+  static void Check(const char* op, int64_t every, double stddev, int64_t steps, double peak);
   // Whether the AfterStep() of `step` (of `total`) looks for points to
   // rescue, the operator's stddev being `global`.
   bool Due(double global, int64_t step, int64_t total) const;
