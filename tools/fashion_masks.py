@@ -42,10 +42,15 @@ def main():
         sys.exit(f"{a.images}: not an IDX image file (magic {magic}, {len(data)} bytes)")
     os.makedirs(a.out_dir, exist_ok=True)
     pad_r, pad_c = (a.size - rows) // 2, (a.size - cols) // 2
+    indices = []
     for text in a.indices.split(","):
-        i = int(text)
-        if not 0 <= i < count:
-            sys.exit(f"--indices: {i} is outside [0, {count})")
+        try:
+            indices.append(int(text))
+        except ValueError:
+            sys.exit(f"--indices: '{text}' is not an integer")
+        if not 0 <= indices[-1] < count:
+            sys.exit(f"--indices: {indices[-1]} is outside [0, {count})")
+    for i in indices:
         pixels = data[16 + i * rows * cols:16 + (i + 1) * rows * cols]
         out = bytearray(a.size * a.size)
         for r in range(rows):
