@@ -62,6 +62,14 @@ ABSL_FLAG(int64_t, snapshots, 4, "mask snapshots per run for the figure");
 ABSL_FLAG(double, lr, 0.0,
           "Adam learning rate of the Gaussian operator (pixels); 0: 0.1 x --size / 32, "
           "at least 0.1 (the points travel further on larger images)");
+ABSL_FLAG(double, lr_end, 0.1,
+          "Gaussian operator: the learning rate falls geometrically from --lr to this over "
+          "the stddev's anneal (--stddev_anneal_fraction), so that narrow points take "
+          "sub-pixel steps at every --size (no fall when --lr is lower)");
+ABSL_FLAG(double, point_eps, 1e-16,
+          "Adam's epsilon for the Gaussian and MLP operators' points: far below their "
+          "gradients, which the MSE's mean over --size^2 pixels makes about 1e-9 for a wide "
+          "point at 128 x 128 (Adam's usual 1e-8 would stop such a point)");
 ABSL_FLAG(double, gumbel_lr, 0.05, "Adam learning rate of the Gumbel operator's logits");
 ABSL_FLAG(double, gumbel_net_lr, 0.01, "Adam learning rate of the Gumbel operator's network");
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operators: softmax temperature");
@@ -181,6 +189,7 @@ struct Setup {
   dm::MaskOperatorFactory factory;
   dm::OperatorSettings settings;
   std::map<std::string, double> learning_rates;
+  double lr_end = 0, point_eps = 0;
   std::string out_dir;
   c10::Device device = c10::kCPU;
 };
@@ -209,6 +218,14 @@ absl::StatusOr<Setup> SetupFromFlags() {
       const std::string flag = op == "gaussian" ? "lr" : op + "_lr";
       return Invalid(absl::StrCat("--", flag, " must be a finite number > 0, got ", lr));
     }
+  }
+  s.lr_end = absl::GetFlag(FLAGS_lr_end);
+  s.point_eps = absl::GetFlag(FLAGS_point_eps);
+  if (!(s.lr_end > 0) || !std::isfinite(s.lr_end)) {
+    return Invalid(absl::StrCat("--lr_end must be a finite number > 0, got ", s.lr_end));
+  }
+  if (!(s.point_eps >= 0) || !std::isfinite(s.point_eps)) {
+    return Invalid(absl::StrCat("--point_eps must be a finite number >= 0, got ", s.point_eps));
   }
   double stddev_start = absl::GetFlag(FLAGS_stddev_start);
   if (stddev_start < 0) {
@@ -272,8 +289,21 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
   if (!made.ok()) return made.status();
   const std::shared_ptr<dm::MaskOperator> op = *made;
   op->to(s.device);  // before the optimizer takes the parameters
+  const bool points = op_name == "gaussian" || op_name == "mlp";
+  const double lr = s.learning_rates.at(op_name);
   torch::optim::Adam adam(op->parameters(),
-                          torch::optim::AdamOptions(s.learning_rates.at(op_name)));
+                          torch::optim::AdamOptions(lr).eps(points ? s.point_eps : 1e-8));
+  // The Gaussian operator's learning rate follows its stddev down to lr_end.
+  const auto set_lr = [&](int64_t step) {
+    if (op_name != "gaussian" || lr <= s.lr_end) return;
+    const double fraction = std::min(
+        1.0, static_cast<double>(step) /
+                 (s.settings.stddev_anneal_fraction * static_cast<double>(s.steps)));
+    for (auto& group : adam.param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options())
+          .lr(lr * std::pow(s.lr_end / lr, fraction));
+    }
+  };
   ig::experiments::TrainLoopOptions loop;
   loop.label = "mask " + name;
   loop.steps = s.steps;
@@ -288,6 +318,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
       loop, *op, adam,
       [&](int64_t step) {
         op->SetProgress(step, s.steps);
+        set_lr(step);
         const at::Tensor mask = op->Mask();
         const at::Tensor mse = oracle->Mse(mask);
         adam.zero_grad();
