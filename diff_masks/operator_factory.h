@@ -31,7 +31,7 @@ struct OperatorSettings {
   // stddev_start (0: a quarter of the smaller side; mlp: the decoder's
   // maximum) to stddev_end over the first stddev_anneal_fraction of the
   // steps.
-  double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.5;
+  double stddev_start = 0, stddev_end = 0.15, stddev_anneal_fraction = 0.4;
   // gaussian and mlp: rescue of stuck points (GaussianMaskOptions; every 0:
   // off).
   int64_t rescue_every = 25, rescue_steps = 100;

@@ -44,6 +44,9 @@ ABSL_FLAG(bool, stop_at_identity, true,
           "end a run once the rounded means are exactly I");
 ABSL_FLAG(int64_t, batch, 64, "batch size");
 ABSL_FLAG(double, lr, -1, "sparse layer Adam learning rate (preset if < 0)");
+ABSL_FLAG(double, adam_eps, 1e-8,
+          "sparse layer: Adam's epsilon (its usual 1e-8; gradients of the mean loss shrink "
+          "with n)");
 ABSL_FLAG(double, reinforce_lr, 0.01, "REINFORCE Adam learning rate");
 ABSL_FLAG(bool, reinforce_baseline, true,
           "REINFORCE with a moving-average baseline (the reference had none)");
@@ -107,6 +110,7 @@ ex::IdentityConfig ConfigFor(bool paper, const std::string& method, int64_t n, i
   c.min_sigma_start = absl::GetFlag(FLAGS_min_sigma_start);
   c.anneal_steps = absl::GetFlag(FLAGS_anneal_steps);
   c.cosine = absl::GetFlag(FLAGS_lr_schedule) == "cosine";
+  c.adam_eps = absl::GetFlag(FLAGS_adam_eps);
   c.rescue_every = absl::GetFlag(FLAGS_rescue_every);
   c.rescue_steps = absl::GetFlag(FLAGS_rescue_steps);
   c.rescue_floor = absl::GetFlag(FLAGS_rescue_floor);
@@ -181,6 +185,10 @@ int Main(int argc, char** argv) {
                              absl::GetFlag(FLAGS_rescue_every), ", ",
                              absl::GetFlag(FLAGS_rescue_steps), " and ",
                              absl::GetFlag(FLAGS_rescue_floor)));
+  }
+  if (!(absl::GetFlag(FLAGS_adam_eps) >= 0) || !std::isfinite(absl::GetFlag(FLAGS_adam_eps))) {
+    return Fail(absl::StrCat("--adam_eps must be a finite number >= 0, got ",
+                             absl::GetFlag(FLAGS_adam_eps)));
   }
   if (absl::GetFlag(FLAGS_anneal_steps) < 0) {
     return Fail(absl::StrCat("--anneal_steps must be >= 0, got ",

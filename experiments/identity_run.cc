@@ -67,7 +67,8 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
                                         .learn_values(c.learn_values)
                                         .seed(seed));
     layer->to(c.device);
-    torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(c.lr));
+    torch::optim::Adam adam(layer->parameters(),
+                            torch::optim::AdamOptions(c.lr).eps(c.adam_eps));
     result = RunTrainLoop(
         loop, *layer, adam,
         [&](int64_t step) {

@@ -22,6 +22,7 @@ struct IdentityConfig {
   // Sampling (a_l, a_g, region) and budget: IdentityPaperSettings or flags.
   int64_t num_local = 4, num_global = 4, region = 4, steps = 5000;
   double lr = 0.01;
+  double adam_eps = 1e-8;  // Adam's epsilon for the sparse layer
   int64_t batch = 64, eval_every = 50;
   bool stop_at_identity = true;
   double reinforce_lr = 0.01;

@@ -94,7 +94,7 @@ ABSL_FLAG(double, rescue_stddev, 0.0,
 ABSL_FLAG(double, rescue_peak, 0.5,
           "Gaussian and MLP operators: rescue points whose fullest pixel holds less than "
           "this share of their mass (0: doubled points only)");
-ABSL_FLAG(double, stddev_anneal_fraction, 0.5,
+ABSL_FLAG(double, stddev_anneal_fraction, 0.4,
           "Gaussian and MLP operators: fraction of steps over which the std anneals");
 ABSL_FLAG(std::string, data_dir, "",
           "folder with mnist/ IDX files for the digit target (default "
