@@ -71,6 +71,9 @@ ABSL_FLAG(double, point_eps, 1e-16,
           "gradients, which the MSE's mean over --size^2 pixels makes about 1e-9 for a wide "
           "point at 128 x 128 (Adam's usual 1e-8 would stop such a point)");
 ABSL_FLAG(double, gumbel_lr, 0.05, "Adam learning rate of the Gumbel operator's logits");
+ABSL_FLAG(std::string, gumbel_lr_schedule, "cosine",
+          "Gumbel operator (the logit table): its learning rate, constant or cosine (from "
+          "--gumbel_lr to 0 at --steps)");
 ABSL_FLAG(double, gumbel_net_lr, 0.01, "Adam learning rate of the Gumbel operator's network");
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operators: softmax temperature");
 ABSL_FLAG(double, noise_fraction, 0.8,
@@ -190,6 +193,7 @@ struct Setup {
   dm::OperatorSettings settings;
   std::map<std::string, double> learning_rates;
   double lr_end = 0, point_eps = 0;
+  bool gumbel_cosine = true;
   std::string out_dir;
   c10::Device device = c10::kCPU;
 };
@@ -219,6 +223,12 @@ absl::StatusOr<Setup> SetupFromFlags() {
       return Invalid(absl::StrCat("--", flag, " must be a finite number > 0, got ", lr));
     }
   }
+  const std::string schedule = absl::GetFlag(FLAGS_gumbel_lr_schedule);
+  if (schedule != "constant" && schedule != "cosine") {
+    return Invalid(absl::StrCat("--gumbel_lr_schedule must be constant or cosine, got '",
+                                schedule, "'"));
+  }
+  s.gumbel_cosine = schedule == "cosine";
   s.lr_end = absl::GetFlag(FLAGS_lr_end);
   s.point_eps = absl::GetFlag(FLAGS_point_eps);
   if (!(s.lr_end > 0) || !std::isfinite(s.lr_end)) {
@@ -293,15 +303,23 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
   const double lr = s.learning_rates.at(op_name);
   torch::optim::Adam adam(op->parameters(),
                           torch::optim::AdamOptions(lr).eps(points ? s.point_eps : 1e-8));
-  // The Gaussian operator's learning rate follows its stddev down to lr_end.
+  // The Gaussian operator's learning rate follows its stddev down to lr_end;
+  // the Gumbel table's falls to 0 along a cosine.
   const auto set_lr = [&](int64_t step) {
-    if (op_name != "gaussian" || lr <= s.lr_end) return;
-    const double fraction = std::min(
-        1.0, static_cast<double>(step) /
-                 (s.settings.stddev_anneal_fraction * static_cast<double>(s.steps)));
+    double now = lr;
+    if (op_name == "gaussian" && lr > s.lr_end) {
+      const double fraction = std::min(
+          1.0, static_cast<double>(step) /
+                   (s.settings.stddev_anneal_fraction * static_cast<double>(s.steps)));
+      now = lr * std::pow(s.lr_end / lr, fraction);
+    } else if (op_name == "gumbel" && s.gumbel_cosine) {
+      now = lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) /
+                                     static_cast<double>(s.steps)));
+    } else {
+      return;
+    }
     for (auto& group : adam.param_groups()) {
-      static_cast<torch::optim::AdamOptions&>(group.options())
-          .lr(lr * std::pow(s.lr_end / lr, fraction));
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(now);
     }
   };
   ig::experiments::TrainLoopOptions loop;
