@@ -318,9 +318,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
     } else {
       return;
     }
-    for (auto& group : adam.param_groups()) {
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(now);
-    }
+    ig::experiments::SetLearningRate(adam, now);
   };
   ig::experiments::TrainLoopOptions loop;
   loop.label = "mask " + name;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -79,6 +80,37 @@ absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::str
     }
   }
   return -1;
+}
+
+absl::StatusOr<std::vector<double>> LastRowValues(const std::string& path,
+                                                  const std::vector<std::string>& columns) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return absl::NotFoundError(absl::StrCat("cannot read CSV '", path, "'"));
+  }
+  const std::vector<std::string> header = absl::StrSplit(line, ',');
+  std::vector<size_t> index;
+  for (const std::string& column : columns) {
+    const auto it = std::find(header.begin(), header.end(), column);
+    if (it == header.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CSV '", path, "' has no column '", column, "' (header: ", line, ")"));
+    }
+    index.push_back(it - header.begin());
+  }
+  std::string last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  if (last.empty()) return std::vector<double>{};
+  const std::vector<std::string> cells = absl::StrSplit(last, ',');
+  std::vector<double> values;
+  for (size_t i : index) {
+    double value = 0;
+    values.push_back(i < cells.size() && absl::SimpleAtod(cells[i], &value) ? value : NAN);
+  }
+  return values;
 }
 
 absl::Status MakeDirs(const std::string& dir) {

@@ -42,6 +42,12 @@ class CsvWriter {
 absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::string& column,
                                          double threshold);
 
+// The last row's values (NaN where a cell is empty) of `columns` in a CSV
+// written by RunTrainLoop; empty when the file has no data row. An error
+// names the file or the missing column.
+absl::StatusOr<std::vector<double>> LastRowValues(const std::string& path,
+                                                  const std::vector<std::string>& columns);
+
 // Creates `dir` and its parents; an error names the directory.
 absl::Status MakeDirs(const std::string& dir);
 

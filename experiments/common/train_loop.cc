@@ -144,6 +144,12 @@ absl::StatusOr<TrainResult> RunTrainLoop(
       bool ignored = false;
       result.last_eval = evaluate(start, &ignored);
       model.train();
+      // Nothing was trained now: the last training values are the CSV's.
+      if (!options.csv_path.empty()) {
+        auto last = LastRowValues(options.csv_path, options.train_columns);
+        if (!last.ok()) return last.status();
+        result.last_train = *last;
+      }
       return result;
     }
   }

@@ -115,6 +115,13 @@ TEST(RunTrainLoop, ResumesFromCheckpoint) {
   EXPECT_EQ(evals_seen, (std::vector<int64_t>{5, 10, 15}));
   EXPECT_EQ(CountLines(dir + "/run.csv"), 1 + 15);  // one header
   EXPECT_GE(second->seconds, first->seconds);
+  // A finished run asked for no more steps trains nothing and reports the
+  // CSV's last training values (summaries read them).
+  auto third = RunTrainLoop(Options(dir, 15), *model, sgd, step, eval);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(calls, 15);
+  EXPECT_EQ(third->last_train, (std::vector<double>{1.0}));
+  EXPECT_EQ(third->last_eval, (std::vector<double>{2.0}));
 }
 
 TEST(RunTrainLoop, StopsWhenEvaluationSaysSo) {
