@@ -78,7 +78,7 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
             layer->options.min_sigma(c.min_sigma_start + (c.min_sigma - c.min_sigma_start) * f);
           }
           if (c.cosine) {
-            SetLearningRate(adam, c.lr * 0.5 * (1 + std::cos(M_PI * double(step) / c.steps)));
+            SetLearningRate(adam, CosineLearningRate(c.lr, step, c.steps));
           }
           const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
           const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();

@@ -313,8 +313,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
                    (s.settings.stddev_anneal_fraction * static_cast<double>(s.steps)));
       now = lr * std::pow(s.lr_end / lr, fraction);
     } else if (op_name == "gumbel" && s.gumbel_cosine) {
-      now = lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) /
-                                     static_cast<double>(s.steps)));
+      now = ig::experiments::CosineLearningRate(lr, step, s.steps);
     } else {
       return;
     }

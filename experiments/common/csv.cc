@@ -56,25 +56,48 @@ void CsvWriter::TextRow(const std::vector<std::string>& values) {
   *out_ << absl::StrJoin(values, ",") << "\n" << std::flush;
 }
 
-absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::string& column,
-                                         double threshold) {
-  std::ifstream in(path);
+namespace {
+
+// Opens a CSV and reads its header; `in` is left at the first data row.
+// Errors name the file.
+absl::StatusOr<std::vector<std::string>> OpenCsv(const std::string& path, std::ifstream& in) {
+  in.open(path);
   std::string line;
   if (!in || !std::getline(in, line)) {
     return absl::NotFoundError(absl::StrCat("cannot read CSV '", path, "'"));
   }
-  const std::vector<std::string> header = absl::StrSplit(line, ',');
+  return std::vector<std::string>(absl::StrSplit(line, ','));
+}
+
+// The position of `column` in `header`; an error names the file, the
+// column and the header.
+absl::StatusOr<size_t> ColumnIndex(const std::string& path,
+                                   const std::vector<std::string>& header,
+                                   const std::string& column) {
   const auto it = std::find(header.begin(), header.end(), column);
   if (it == header.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("CSV '", path, "' has no column '", column, "' (header: ", line, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("CSV '", path, "' has no column '", column,
+                                                   "' (header: ", absl::StrJoin(header, ","),
+                                                   ")"));
   }
-  const size_t index = it - header.begin();
+  return static_cast<size_t>(it - header.begin());
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::string& column,
+                                         double threshold) {
+  std::ifstream in;
+  auto header = OpenCsv(path, in);
+  if (!header.ok()) return header.status();
+  auto index = ColumnIndex(path, *header, column);
+  if (!index.ok()) return index.status();
+  std::string line;
   while (std::getline(in, line)) {
     const std::vector<std::string> cells = absl::StrSplit(line, ',');
     double value = 0;
     int64_t step = 0;
-    if (cells.size() > index && absl::SimpleAtod(cells[index], &value) &&
+    if (cells.size() > *index && absl::SimpleAtod(cells[*index], &value) &&
         value >= threshold && absl::SimpleAtoi(cells[0], &step)) {
       return step;
     }
@@ -84,29 +107,23 @@ absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::str
 
 absl::StatusOr<std::vector<double>> LastRowValues(const std::string& path,
                                                   const std::vector<std::string>& columns) {
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) {
-    return absl::NotFoundError(absl::StrCat("cannot read CSV '", path, "'"));
-  }
-  const std::vector<std::string> header = absl::StrSplit(line, ',');
-  std::vector<size_t> index;
+  std::ifstream in;
+  auto header = OpenCsv(path, in);
+  if (!header.ok()) return header.status();
+  std::vector<size_t> indices;
   for (const std::string& column : columns) {
-    const auto it = std::find(header.begin(), header.end(), column);
-    if (it == header.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("CSV '", path, "' has no column '", column, "' (header: ", line, ")"));
-    }
-    index.push_back(it - header.begin());
+    auto index = ColumnIndex(path, *header, column);
+    if (!index.ok()) return index.status();
+    indices.push_back(*index);
   }
-  std::string last;
+  std::string line, last;
   while (std::getline(in, line)) {
     if (!line.empty()) last = line;
   }
   if (last.empty()) return std::vector<double>{};
   const std::vector<std::string> cells = absl::StrSplit(last, ',');
   std::vector<double> values;
-  for (size_t i : index) {
+  for (size_t i : indices) {
     double value = 0;
     values.push_back(i < cells.size() && absl::SimpleAtod(cells[i], &value) ? value : NAN);
   }

@@ -79,6 +79,13 @@ TEST(SetLearningRate, EveryParameterGroup) {
   for (auto& group : adam.param_groups()) EXPECT_EQ(group.options().get_lr(), 0.25);
 }
 
+TEST(CosineLearningRate, FromLrToZero) {
+  EXPECT_DOUBLE_EQ(CosineLearningRate(0.2, 0, 100), 0.2);
+  EXPECT_NEAR(CosineLearningRate(0.2, 50, 100), 0.1, 1e-15);
+  EXPECT_NEAR(CosineLearningRate(0.2, 25, 100), 0.1 * (1 + std::sqrt(0.5)), 1e-15);
+  EXPECT_NEAR(CosineLearningRate(0.2, 100, 100), 0.0, 1e-15);
+}
+
 TEST(RunTrainLoop, ResumesFromCheckpoint) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/resume";
   ASSERT_TRUE(MakeDirs(dir).ok());
