@@ -67,6 +67,8 @@ RamImpl::RamImpl(RamOptions options_) : options(std::move(options_)) {
   TORCH_CHECK(o.patch() >= 1 && o.scales() >= 1, op, ": patch and scales must be >= 1, got ",
               o.patch(), " and ", o.scales());
   TORCH_CHECK(o.location_std() > 0, op, ": location_std must be > 0, got ", o.location_std());
+  TORCH_CHECK(o.reinforce_weight() >= 0 && std::isfinite(o.reinforce_weight()), op,
+              ": reinforce_weight must be finite and >= 0, got ", o.reinforce_weight());
   TORCH_CHECK(o.classes() >= 2, op, ": classes must be >= 2, got ", o.classes());
   const int64_t retina = o.scales() * o.channels() * o.patch() * o.patch();
   glimpse_patch = register_module("glimpse_patch", Dense(retina, o.glimpse_hidden()));
@@ -147,7 +149,8 @@ at::Tensor ReinforceLoss(const at::Tensor& log_probs, const at::Tensor& reward,
   return -(log_probs * advantage).sum(1).mean();
 }
 
-RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels) {
+RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels,
+                  double reinforce_weight) {
   TORCH_CHECK(labels.dim() == 1 && labels.size(0) == out.logits.size(0),
               "RamLosses: labels must be [batch] = [", out.logits.size(0), "], got ",
               shape_string(labels.sizes()));
@@ -156,7 +159,7 @@ RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels) {
   loss.classification = at::cross_entropy_loss(out.logits, labels);
   loss.reinforce = ReinforceLoss(out.log_probs, loss.reward, out.baselines);
   loss.baseline = (out.baselines - loss.reward.unsqueeze(1)).pow(2).sum(1).mean();
-  loss.total = loss.classification + loss.reinforce + loss.baseline;
+  loss.total = loss.classification + reinforce_weight * loss.reinforce + loss.baseline;
   return loss;
 }
 

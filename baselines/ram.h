@@ -25,6 +25,7 @@
 // locations with reward R = 1 for a correct class, 0 otherwise:
 //   reinforce = -mean_b sum_t log pi(l_{t+1}) (R - b_t)   (b_t detached)
 //   baseline  = mean_b sum_t (b_t - R)^2
+//   total     = classification + reinforce_weight * reinforce + baseline
 // Descending `reinforce` raises the log-probability of locations that led to
 // a reward above the baseline (the sparse paper's own REINFORCE attention
 // loss had this sign reversed; ram_test checks it).
@@ -57,6 +58,10 @@ struct RamOptions {
   // What REINFORCE trains: "head" (the location head only) or "all" (also
   // the core and glimpse networks, through h_t).
   TORCH_ARG(std::string, policy) = "head";
+  // The REINFORCE term's weight in the total loss (RamLosses). With policy
+  // "head" Adam makes it irrelevant (the head sees no other gradient); with
+  // "all" it sets how much the policy gradient shapes the shared features.
+  TORCH_ARG(double, reinforce_weight) = 1.0;
   TORCH_ARG(int64_t, classes) = 10;
 };
 
@@ -109,7 +114,8 @@ at::Tensor GaussianLogProb(const at::Tensor& sample, const at::Tensor& mean, dou
 at::Tensor ReinforceLoss(const at::Tensor& log_probs, const at::Tensor& reward,
                          const at::Tensor& baselines);
 
-RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels);
+RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels,
+                  double reinforce_weight = 1.0);
 
 }  // namespace baselines
 }  // namespace indexgrad

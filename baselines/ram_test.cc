@@ -113,6 +113,23 @@ TEST(Ram, PolicyAllTrainsTheCoreThroughReinforce) {
   }
 }
 
+TEST(Ram, ReinforceWeightScalesOnlyThePolicyTerm) {
+  at::manual_seed(3);
+  Ram ram(RamOptions().side(40).glimpses(4).scales(3));
+  const RamImpl::Output out = ram->forward(at::rand({5, 1, 40, 40}));
+  const at::Tensor labels = at::tensor({0, 1, 2, 3, 4}, at::kLong);
+  const RamLoss one = RamLosses(out, labels);
+  const RamLoss scaled = RamLosses(out, labels, 0.25);
+  EXPECT_NE(one.reinforce.item<double>(), 0);
+  EXPECT_DOUBLE_EQ(scaled.reinforce.item<double>(), one.reinforce.item<double>());
+  EXPECT_NEAR(scaled.total.item<double>(),
+              one.classification.item<double>() + 0.25 * one.reinforce.item<double>() +
+                  one.baseline.item<double>(),
+              1e-5);
+  EXPECT_NEAR(one.total.item<double>() - scaled.total.item<double>(),
+              0.75 * one.reinforce.item<double>(), 1e-5);
+}
+
 TEST(Reinforce, DescentRaisesTheLogProbabilityOfRewardedLocations) {
   // A one-parameter policy mean tanh(theta) and one sampled location per
   // case: rewarded above the baseline -> more likely after a step, below
@@ -215,6 +232,8 @@ TEST(RamErrors, NameTheArgument) {
                         "policy must be head or all, got 'core'");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().glimpses(0)), "glimpses must be >= 1, got 0");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().location_std(0)), "location_std must be > 0, got 0");
+  EXPECT_ERROR_CONTAINS(Ram(RamOptions().reinforce_weight(-1)),
+                        "reinforce_weight must be finite and >= 0, got -1");
   Ram ram(RamOptions().side(40));
   EXPECT_ERROR_CONTAINS(ram->forward(at::rand({2, 1, 100, 100})),
                         "Ram: images must be [batch, 1, 40, 40], got [2, 1, 100, 100]");

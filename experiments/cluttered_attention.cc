@@ -52,12 +52,18 @@ ABSL_FLAG(double, initial_variance, -1,
           "(preset if < 0)");
 ABSL_FLAG(double, ram_location_std, -1,
           "RAM: std of the Gaussian location policy, [-1, 1] image units (preset if < 0: 0.4)");
+ABSL_FLAG(double, ram_location_std_end, -1,
+          "RAM: if > 0, the policy std falls geometrically from --ram_location_std to this "
+          "over the run; 0: constant (preset if < 0: 0)");
 ABSL_FLAG(std::string, ram_init, "",
           "RAM: initialisation, irnn (He, identity recurrence) or default (LibTorch's); "
           "preset if empty: irnn");
 ABSL_FLAG(std::string, ram_policy, "",
           "RAM: what REINFORCE trains, head (the location head only) or all (also the core "
           "and glimpse networks); preset if empty: head");
+ABSL_FLAG(double, ram_reinforce_weight, -1,
+          "RAM: weight of the REINFORCE term in the loss (preset if < 0: 1); matters with "
+          "--ram_policy=all, where the policy gradient also trains the shared features");
 ABSL_FLAG(bool, fresh_clutter, false,
           "train every epoch after the first on newly generated clutter (same training "
           "digits; off in both presets: the paper used one fixed set)");
@@ -99,8 +105,10 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.evals_per_epoch = absl::GetFlag(FLAGS_evals_per_epoch);
   o.initial_variance = absl::GetFlag(FLAGS_initial_variance);
   o.ram_location_std = absl::GetFlag(FLAGS_ram_location_std);
+  o.ram_location_std_end = absl::GetFlag(FLAGS_ram_location_std_end);
   o.ram_init = absl::GetFlag(FLAGS_ram_init);
   o.ram_policy = absl::GetFlag(FLAGS_ram_policy);
+  o.ram_reinforce_weight = absl::GetFlag(FLAGS_ram_reinforce_weight);
   o.fresh_clutter = absl::GetFlag(FLAGS_fresh_clutter);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;

@@ -37,6 +37,8 @@ class AttentionModel : public torch::nn::Module {
   // Evaluation-mode boxes [B, g, 4] (y0, x0, y1, x1 in pixels) and glimpse
   // contents [B, g, k * k]; undefined for a model without glimpses.
   virtual std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) = 0;
+  // Before each training step: step of total.
+  virtual void SetProgress(int64_t /*step*/, int64_t /*total*/) {}
 };
 
 class SparseModel : public AttentionModel {
@@ -64,12 +66,21 @@ class SparseModel : public AttentionModel {
 
 class RamModel : public AttentionModel {
  public:
-  explicit RamModel(const baselines::RamOptions& o)
-      : net(register_module("net", baselines::Ram(o))) {}
+  // std_end > 0: the policy's std falls geometrically from o.location_std()
+  // to std_end over the run.
+  RamModel(const baselines::RamOptions& o, double std_end)
+      : net(register_module("net", baselines::Ram(o))),
+        std_start_(o.location_std()),
+        std_end_(std_end > 0 ? std_end : o.location_std()) {}
+  void SetProgress(int64_t step, int64_t total) override {
+    const double t = total > 0 ? std::min(1.0, double(step) / double(total)) : 1.0;
+    net->options.location_std(std_start_ * std::pow(std_end_ / std_start_, t));
+  }
   std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
                                          const at::Tensor& labels) override {
     const baselines::RamImpl::Output out = net->forward(images);
-    return {baselines::RamLosses(out, labels).total, out.logits};
+    return {baselines::RamLosses(out, labels, net->options.reinforce_weight()).total,
+            out.logits};
   }
   at::Tensor Logits(const at::Tensor& images) override { return net->forward(images).logits; }
   std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
@@ -87,6 +98,9 @@ class RamModel : public AttentionModel {
     return {boxes, patches};
   }
   baselines::Ram net;
+
+ private:
+  double std_start_, std_end_;
 };
 
 class ConvNetModel : public AttentionModel {
@@ -127,7 +141,9 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .scales(side > 60 ? 4 : 3)
             .location_std(p.ram_location_std)
             .init(p.ram_init)
-            .policy(p.ram_policy)));
+            .policy(p.ram_policy)
+            .reinforce_weight(p.ram_reinforce_weight),
+        p.ram_location_std_end));
   }
   if (method == "convnet") {
     return std::shared_ptr<AttentionModel>(std::make_shared<ConvNetModel>(
@@ -271,6 +287,11 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (!(p->ram_location_std > 0) || !(p->ram_location_std <= 2)) {
     return bad("ram_location_std", "in (0, 2]", p->ram_location_std);
   }
+  if (!(o.ram_location_std_end < 0)) p->ram_location_std_end = o.ram_location_std_end;
+  if (!(p->ram_location_std_end == 0) &&
+      !(p->ram_location_std_end > 0 && p->ram_location_std_end <= 2)) {
+    return bad("ram_location_std_end", "0 (constant) or in (0, 2]", p->ram_location_std_end);
+  }
   if (!o.ram_init.empty()) p->ram_init = o.ram_init;
   if (p->ram_init != "irnn" && p->ram_init != "default") {
     return bad("ram_init", "irnn or default", p->ram_init);
@@ -280,6 +301,10 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (p->ram_policy != "head" && p->ram_policy != "all") {
     return bad("ram_policy", "head or all", p->ram_policy);
   }
+  if (!(o.ram_reinforce_weight < 0)) p->ram_reinforce_weight = o.ram_reinforce_weight;
+  if (!(p->ram_reinforce_weight >= 0) || !std::isfinite(p->ram_reinforce_weight)) {
+    return bad("ram_reinforce_weight", "a finite number >= 0", p->ram_reinforce_weight);
+  }
   if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
   if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
   return absl::OkStatus();
@@ -288,11 +313,16 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
 std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
-      "(warmup %d steps), box penalty %g, RAM location std %g, init %s and policy %s, "
+      "(warmup %d steps), box penalty %g, RAM location std %g%s, init %s, policy %s and "
+      "REINFORCE weight %g, "
       "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
       "images%s",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
-      p.warmup_steps, p.box_penalty, p.ram_location_std, p.ram_init, p.ram_policy, p.source_width, p.source_hidden,
+      p.warmup_steps, p.box_penalty, p.ram_location_std,
+      p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end)
+                                 : std::string(),
+      p.ram_init, p.ram_policy,
+      p.ram_reinforce_weight, p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
       p.val_size, p.test_size, p.fresh_clutter ? ", new clutter every epoch" : "");
@@ -358,6 +388,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
         const at::Tensor idx = perm.slice(0, i * p.batch, std::min(n, (i + 1) * p.batch));
         const at::Tensor images = ToModelImages(train.images.index_select(0, idx)).to(device);
         const at::Tensor labels = train.labels.index_select(0, idx).to(device);
+        model.SetProgress(step, loop.steps);
         const auto [loss, logits] = model.Loss(images, labels);
         // Linear warmup: Adam's first steps move every weight by about lr
         // at once (bias-corrected moments of one gradient).

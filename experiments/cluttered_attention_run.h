@@ -45,8 +45,12 @@ struct AttentionPreset {
   int64_t source_hidden = 128;
   double initial_variance = 0;  // glimpses' starting variance, px^2 (0: the paper's)
   double ram_location_std = 0.4;  // RAM's Gaussian policy std, in [-1, 1] image units
+  // > 0: the std falls geometrically from ram_location_std to this over the
+  // run (training samples; evaluation takes the means); 0: constant.
+  double ram_location_std_end = 0;
   std::string ram_init = "irnn";  // baselines::RamOptions::init
   std::string ram_policy = "head";  // baselines::RamOptions::policy
+  double ram_reinforce_weight = 1;  // baselines::RamOptions::reinforce_weight
   // New clutter every epoch: epoch e >= 1 trains on train_size fresh images
   // (MakeCluttered stream 1000 + e: new digits, positions and distractors
   // from the same 55,000 training digits); epoch 0 on the stored set.
@@ -64,7 +68,7 @@ struct AttentionFlagOverrides {
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1;
   double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,
-         ram_location_std = -1;
+         ram_location_std = -1, ram_location_std_end = -1, ram_reinforce_weight = -1;
 };
 
 // Applies and checks the overrides; an error names the flag and the value.

@@ -66,11 +66,17 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad.ram_location_std = NAN;
   EXPECT_EQ(message(bad), "--ram_location_std must be in (0, 2], got nan");
   bad = {};
+  bad.ram_location_std_end = 3;
+  EXPECT_EQ(message(bad), "--ram_location_std_end must be 0 (constant) or in (0, 2], got 3");
+  bad = {};
   bad.ram_init = "xavier";
   EXPECT_EQ(message(bad), "--ram_init must be irnn or default, got xavier");
   bad = {};
   bad.ram_policy = "core";
   EXPECT_EQ(message(bad), "--ram_policy must be head or all, got core");
+  bad = {};
+  bad.ram_reinforce_weight = INFINITY;
+  EXPECT_EQ(message(bad), "--ram_reinforce_weight must be a finite number >= 0, got inf");
   // Set ones are applied; unset (negative) ones keep the preset's.
   AttentionFlagOverrides set;
   set.warmup_steps = 0;
@@ -78,12 +84,16 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   set.ram_location_std = 0.2;
   set.ram_init = "default";
   set.ram_policy = "all";
+  set.ram_reinforce_weight = 0.1;
+  set.ram_location_std_end = 0.1;
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
   EXPECT_EQ(p->ram_location_std, 0.2);
   EXPECT_EQ(p->ram_init, "default");
   EXPECT_EQ(p->ram_policy, "all");
+  EXPECT_EQ(p->ram_reinforce_weight, 0.1);
+  EXPECT_EQ(p->ram_location_std_end, 0.1);
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
@@ -91,6 +101,8 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(d->ram_location_std, 0.4);
   EXPECT_EQ(d->ram_init, "irnn");
   EXPECT_EQ(d->ram_policy, "head");
+  EXPECT_EQ(d->ram_reinforce_weight, 1.0);
+  EXPECT_EQ(d->ram_location_std_end, 0.0);
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {

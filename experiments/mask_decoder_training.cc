@@ -59,6 +59,10 @@ absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
     return absl::InvalidArgumentError(
         absl::StrCat("decoder size must be at least 2 x 2, got ", height, " x ", width));
   }
+  // Seeded before the weights are drawn: the decoder depends on the flags
+  // only, not on what the process drew before (mask_recovery trains it after
+  // the runs of other operators, some of them resumed).
+  at::manual_seed(0);
   dm::MaskDecoder decoder{nullptr};
   try {
     decoder = dm::MaskDecoder(FlagOptions(height, width));
@@ -73,7 +77,6 @@ absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
   if (!dir.empty()) {
     if (auto st = MakeDirs(dir); !st.ok()) return st;
   }
-  at::manual_seed(0);
   torch::optim::Adam adam(decoder->parameters(), torch::optim::AdamOptions(peak_lr));
   TrainLoopOptions loop;
   loop.label = absl::StrFormat("mask decoder %dx%d", height, width);
