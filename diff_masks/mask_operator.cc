@@ -10,6 +10,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/pooling.h>
@@ -36,7 +37,45 @@ at::Tensor straight_through(const at::Tensor& hard, const at::Tensor& soft) {
   return soft + (hard - soft).detach();
 }
 
+// The Gumbel table's endgame (GumbelMaskOptions::endgame): forward, the
+// number of channels on each pixel, channel k on argmax_p logits[k, p];
+// backward, with g = dLoss/dMask, channel k's logits get
+//   g                                  if g[pick_k] > 0 (the loss wants the
+//                                      channel's pixel dimmer: background,
+//                                      or shared with another channel),
+//   s_k * (g - <s_k, g>) / temperature otherwise (the softmax straight-
+//                                      through, s_k = softmax(logits_k / T)).
+class EndgameChannels : public torch::autograd::Function<EndgameChannels> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& logits,
+                            double temperature) {
+    const at::Tensor pick = logits.argmax(1);  // [K]
+    ctx->save_for_backward({at::softmax(logits / temperature, 1), pick});
+    ctx->saved_data["temperature"] = temperature;
+    return at::zeros({logits.size(1)}, logits.options())
+        .index_add_(0, pick, at::ones({logits.size(0)}, logits.options()));
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& soft = saved[0];
+    const at::Tensor& pick = saved[1];
+    const double temperature = ctx->saved_data["temperature"].toDouble();
+    const at::Tensor g = grads[0].reshape({1, -1});  // [1, P]
+    const at::Tensor st = soft * (g - (soft * g).sum(1, /*keepdim=*/true)) / temperature;
+    const at::Tensor wrong = g.squeeze(0).index_select(0, pick).gt(0).unsqueeze(1);  // [K, 1]
+    return {at::where(wrong, g.expand_as(soft), st), at::Tensor()};
+  }
+};
+
 }  // namespace
+
+at::Tensor GumbelEndgameSum(const at::Tensor& logits, double temperature) {
+  TORCH_CHECK(logits.dim() == 2, "GumbelEndgameSum: logits must be [k, pixels], got ",
+              logits.sizes());
+  TORCH_CHECK(temperature > 0, "GumbelEndgameSum: temperature must be > 0, got ", temperature);
+  return EndgameChannels::apply(logits, temperature);
+}
 
 namespace detail {
 
@@ -246,6 +285,8 @@ GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)
               ": temperature must be > 0, got ", options.temperature());
   TORCH_CHECK(options.noise_fraction() > 0 && options.noise_fraction() <= 1, op,
               ": noise_fraction must be in (0, 1], got ", options.noise_fraction());
+  TORCH_CHECK(!(options.endgame() && options.network()), op,
+              ": endgame is for the logit table (network = false)");
   if (!options.network()) {
     // Nearly uniform: every pixel equally likely at the start.
     logits = register_parameter(
@@ -270,10 +311,22 @@ GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)
 }
 
 void GumbelMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
-  noise_scale_ = total > 0 ? std::max(0.0, 1.0 - static_cast<double>(step) /
-                                                     (options.noise_fraction() *
-                                                      static_cast<double>(total)))
-                           : 0.0;
+  const auto noise = [&](int64_t at) {
+    return total > 0 ? std::max(0.0, 1.0 - static_cast<double>(at) /
+                                               (options.noise_fraction() *
+                                                static_cast<double>(total)))
+                     : 0.0;
+  };
+  noise_scale_ = noise(step);
+  // From the step and not from a flag of the last call, so that a resumed
+  // run restarts the moments at the same step as an uninterrupted one.
+  endgame_begins_ = options.endgame() && noise_scale_ == 0 && (step == 0 || noise(step - 1) > 0);
+}
+
+std::vector<MaskOperator::Rows> GumbelMaskOperatorImpl::RestartedRows() {
+  if (!endgame_begins_) return {};
+  return {{logits, at::arange(options.k(), at::TensorOptions().dtype(at::kLong)
+                                                   .device(logits.device()))}};
 }
 
 at::Tensor GumbelMaskOperatorImpl::Logits() {
@@ -283,6 +336,11 @@ at::Tensor GumbelMaskOperatorImpl::Logits() {
 
 at::Tensor GumbelMaskOperatorImpl::Mask() {
   at::Tensor z = Logits();
+  if (options.endgame() && noise_scale_ == 0) {
+    const at::Tensor sum =
+        GumbelEndgameSum(z, options.temperature()).view({options.height(), options.width()});
+    return options.clamp() ? straight_through(sum.clamp(0, 1), sum) : sum;
+  }
   if (noise_scale_ > 0) {
     // Gumbel(0, 1) noise: -log(-log(U)), U in (0, 1).
     const at::Tensor u = at::rand_like(z).clamp(1e-10, 1 - 1e-10);

@@ -223,6 +223,18 @@ struct GumbelMaskOptions {
   TORCH_ARG(double, temperature) = 0.5;
   TORCH_ARG(double, noise_fraction) = 0.8;
   TORCH_ARG(bool, clamp) = false;
+  // The table only (network = false). Once the noise has faded, a channel
+  // whose pixel the loss wants dimmer (a background pixel, or one another
+  // channel holds too) takes the mask's gradient itself as its logits'
+  // gradient (the identity straight-through estimator), the others keep the
+  // softmax's (GumbelEndgameSum); and the logits' optimiser moments restart
+  // once (RestartedRows, at the first step without noise). The softmax
+  // gradient reaches a pixel in proportion to its probability, so a channel
+  // parked on background, its logits at the empty target pixels some 8
+  // below its own, never moved there (README: the digit ended 1-2 pixels
+  // short). Experiments give the logits a constant learning rate from then
+  // on (mask_recovery's --gumbel_endgame_lr).
+  TORCH_ARG(bool, endgame) = false;
 };
 
 class GumbelMaskOperatorImpl : public MaskOperator {
@@ -231,6 +243,7 @@ class GumbelMaskOperatorImpl : public MaskOperator {
   // A fresh Gumbel sample per call (scaled by noise_scale()).
   at::Tensor Mask() override;
   void SetProgress(int64_t step, int64_t total) override;
+  std::vector<Rows> RestartedRows() override;  // endgame: every row, once
   double noise_scale() const { return noise_scale_; }
   at::Tensor Logits();  // [k, H * W]
   at::Tensor Indices() override;  // each channel's most likely pixel
@@ -242,8 +255,15 @@ class GumbelMaskOperatorImpl : public MaskOperator {
 
  private:
   double noise_scale_ = 1.0;
+  bool endgame_begins_ = false;  // at the step SetProgress was last given
 };
 TORCH_MODULE(GumbelMaskOperator);
+
+// The Gumbel table's endgame sum (GumbelMaskOptions::endgame): logits [k, P]
+// -> [P], the number of channels whose argmax is each pixel; backward: the
+// output's gradient g itself for each channel with g > 0 at its pixel, the
+// softmax(logits / temperature) straight-through gradient for the others.
+at::Tensor GumbelEndgameSum(const at::Tensor& logits, double temperature);
 
 // Method 3: K learnable points in [0, 1]^2 rendered by a trained, frozen
 // MaskDecoder (mask_decoder.h): the sum of the points' learned pixel

@@ -30,7 +30,8 @@ MaskOperatorFactory::MaskOperatorFactory() {
                                      .network(network)
                                      .temperature(s.temperature)
                                      .noise_fraction(s.noise_fraction)
-                                     .clamp(network))
+                                     .clamp(network)
+                                     .endgame(!network && s.gumbel_endgame))
                   .ptr());
         });
   }

@@ -39,6 +39,8 @@ struct OperatorSettings {
   // gumbel, gumbel_net (the paper's network): softmax temperature, share
   // of the steps over which the Gumbel noise fades.
   double temperature = 0.5, noise_fraction = 0.8;
+  // gumbel (the table): GumbelMaskOptions::endgame.
+  bool gumbel_endgame = true;
   // mlp: the trained decoder (mask_decoder.h; required).
   MaskDecoder decoder{nullptr};
 };

@@ -74,6 +74,13 @@ ABSL_FLAG(double, gumbel_lr, 0.05, "Adam learning rate of the Gumbel operator's 
 ABSL_FLAG(std::string, gumbel_lr_schedule, "cosine",
           "Gumbel operator (the logit table): its learning rate, constant or cosine (from "
           "--gumbel_lr to 0 at --steps)");
+ABSL_FLAG(bool, gumbel_endgame, true,
+          "Gumbel operator (the logit table): once the noise has faded, channels on a pixel "
+          "the loss wants dimmer take the mask's gradient as their logits' gradient, the "
+          "logits' Adam moments restart and the learning rate is --gumbel_endgame_lr "
+          "(diff_masks::GumbelMaskOptions::endgame)");
+ABSL_FLAG(double, gumbel_endgame_lr, 0.05,
+          "Gumbel operator: constant learning rate after the noise, with --gumbel_endgame");
 ABSL_FLAG(double, gumbel_net_lr, 0.01, "Adam learning rate of the Gumbel operator's network");
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operators: softmax temperature");
 ABSL_FLAG(double, noise_fraction, 0.8,
@@ -194,6 +201,7 @@ struct Setup {
   std::map<std::string, double> learning_rates;
   double lr_end = 0, point_eps = 0;
   bool gumbel_cosine = true;
+  double gumbel_endgame_lr = 0;
   std::string out_dir;
   c10::Device device = c10::kCPU;
 };
@@ -229,6 +237,11 @@ absl::StatusOr<Setup> SetupFromFlags() {
                                 schedule, "'"));
   }
   s.gumbel_cosine = schedule == "cosine";
+  s.gumbel_endgame_lr = absl::GetFlag(FLAGS_gumbel_endgame_lr);
+  if (!(s.gumbel_endgame_lr > 0) || !std::isfinite(s.gumbel_endgame_lr)) {
+    return Invalid(absl::StrCat("--gumbel_endgame_lr must be a finite number > 0, got ",
+                                s.gumbel_endgame_lr));
+  }
   s.lr_end = absl::GetFlag(FLAGS_lr_end);
   s.point_eps = absl::GetFlag(FLAGS_point_eps);
   if (!(s.lr_end > 0) || !std::isfinite(s.lr_end)) {
@@ -272,6 +285,7 @@ absl::StatusOr<Setup> SetupFromFlags() {
   s.settings.rescue_peak = absl::GetFlag(FLAGS_rescue_peak);
   s.settings.temperature = absl::GetFlag(FLAGS_temperature);
   s.settings.noise_fraction = absl::GetFlag(FLAGS_noise_fraction);
+  s.settings.gumbel_endgame = absl::GetFlag(FLAGS_gumbel_endgame);
   if (std::find(s.ops.begin(), s.ops.end(), "mlp") != s.ops.end()) {
     auto loaded = ig::experiments::LoadOrTrainMaskDecoder(s.size, s.size);
     if (!loaded.ok()) return loaded.status();
@@ -304,7 +318,9 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
   torch::optim::Adam adam(op->parameters(),
                           torch::optim::AdamOptions(lr).eps(points ? s.point_eps : 1e-8));
   // The Gaussian operator's learning rate follows its stddev down to lr_end;
-  // the Gumbel table's falls to 0 along a cosine.
+  // the Gumbel table's falls to 0 along a cosine, and in its endgame (after
+  // the noise) is constant.
+  const auto* gumbel = dynamic_cast<const dm::GumbelMaskOperatorImpl*>(op.get());
   const auto set_lr = [&](int64_t step) {
     double now = lr;
     if (op_name == "gaussian" && lr > s.lr_end) {
@@ -312,6 +328,15 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
           1.0, static_cast<double>(step) /
                    (s.settings.stddev_anneal_fraction * static_cast<double>(s.steps)));
       now = lr * std::pow(s.lr_end / lr, fraction);
+    } else if (op_name == "gumbel" && s.settings.gumbel_endgame && gumbel != nullptr &&
+               gumbel->noise_scale() == 0) {
+      // From the first step without noise: a cosine from the endgame's rate
+      // to 0 at the end (so that the last steps' momentum moves no channel
+      // off its pixel).
+      const int64_t start = static_cast<int64_t>(
+          std::ceil(s.settings.noise_fraction * static_cast<double>(s.steps)));
+      now = ig::experiments::CosineLearningRate(s.gumbel_endgame_lr, step - start,
+                                                std::max<int64_t>(1, s.steps - start));
     } else if (op_name == "gumbel" && s.gumbel_cosine) {
       now = ig::experiments::CosineLearningRate(lr, step, s.steps);
     } else {
