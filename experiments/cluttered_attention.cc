@@ -25,6 +25,7 @@
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
 #include "experiments/common/main.h"
+#include "experiments/common/summary.h"
 #include "experiments/common/threads.h"
 
 ABSL_FLAG(std::string, preset, "default",
@@ -177,8 +178,9 @@ int Main(int argc, char** argv) {
     runs.push_back(*r);
   }
   const std::string md = ex::AttentionSummaryMarkdown(*preset, runs);
-  std::printf("\n%s\n", md.c_str());
-  std::ofstream(out_dir + "/summary.md") << md;
+  if (auto st = ex::WriteSummaryMarkdown(out_dir, md); !st.ok()) {
+    return Fail(std::string(st.message()));
+  }
   if (absl::GetFlag(FLAGS_plot)) {
     if (auto st = ex::RunPlot("attention", out_dir); !st.ok()) {
       std::fprintf(stderr, "cluttered_attention: %s\n", std::string(st.message()).c_str());

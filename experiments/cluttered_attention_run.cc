@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "experiments/common/flags.h"
+#include "experiments/common/summary.h"
 #include "baselines/ram.h"
 #include "experiments/common/train_loop.h"
 #include "sparse_hyper/attention.h"
@@ -439,17 +440,19 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
 
 std::string AttentionSummaryMarkdown(const AttentionPreset& p,
                                      const std::vector<AttentionRunResult>& runs) {
-  std::string md = absl::StrCat("Budget: ", DescribeAttentionPreset(p), ".\n\n",
-                                "| method | validation error | test error | epochs | s / epoch "
-                                "| best validation error (step) | test error there |\n",
-                                "|---|---|---|---|---|---|---|\n");
+  std::vector<std::vector<std::string>> rows;
   for (const AttentionRunResult& r : runs) {
-    absl::StrAppendFormat(&md, "| %s | %.2f %% | %.2f %% | %.2f | %.1f | %.2f %% (%d) | %.2f %% |\n",
-                          r.method, 100 * r.validation_error, 100 * r.test_error, r.epochs,
-                          r.seconds_per_epoch, 100 * r.best_validation_error, r.best_step,
-                          100 * r.best_test_error);
+    rows.push_back({r.method, absl::StrFormat("%.2f %%", 100 * r.validation_error),
+                    absl::StrFormat("%.2f %%", 100 * r.test_error),
+                    absl::StrFormat("%.2f", r.epochs), absl::StrFormat("%.1f", r.seconds_per_epoch),
+                    absl::StrFormat("%.2f %% (%d)", 100 * r.best_validation_error, r.best_step),
+                    absl::StrFormat("%.2f %%", 100 * r.best_test_error)});
   }
-  return md;
+  return absl::StrCat("Budget: ", DescribeAttentionPreset(p), ".\n\n",
+                      MarkdownTable({"method", "validation error", "test error", "epochs",
+                                     "s / epoch", "best validation error (step)",
+                                     "test error there"},
+                                    rows));
 }
 
 }  // namespace experiments

@@ -27,6 +27,7 @@
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
 #include "experiments/common/main.h"
+#include "experiments/common/summary.h"
 #include "experiments/common/threads.h"
 #include "experiments/identity_run.h"
 
@@ -234,8 +235,9 @@ int Main(int argc, char** argv) {
   }
 
   const std::string md = ex::IdentitySummaryMarkdown(methods, sizes, runs);
-  std::printf("\n%s\n", md.c_str());
-  std::ofstream(out_dir + "/summary.md") << md;
+  if (auto st = ex::WriteSummaryMarkdown(out_dir, md); !st.ok()) {
+    return Fail(std::string(st.message()));
+  }
 
   if (absl::GetFlag(FLAGS_plot)) {
     if (auto st = ex::RunPlot("identity", out_dir); !st.ok()) {

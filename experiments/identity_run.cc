@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "baselines/reinforce_layer.h"
+#include "experiments/common/summary.h"
 #include "experiments/common/train_loop.h"
 #include "sparse_hyper/identity_task.h"
 #include "sparse_hyper/sparse_layer.h"
@@ -141,10 +142,7 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
 std::string IdentitySummaryMarkdown(const std::vector<std::string>& methods,
                                     const std::vector<int64_t>& sizes,
                                     const std::vector<IdentityRunSummary>& runs) {
-  std::string md =
-      "| method | n | converged | steps to exact I (per run) | final eval MSE (mean) | wall "
-      "time per run (s, mean) |\n"
-      "|---|---|---|---|---|---|\n";
+  std::vector<std::vector<std::string>> rows;
   for (const std::string& method : methods) {
     for (int64_t n : sizes) {
       int converged = 0, total = 0;
@@ -161,11 +159,13 @@ std::string IdentitySummaryMarkdown(const std::vector<std::string>& methods,
                                     : absl::StrCat("no (", r.steps_done, ")"));
       }
       if (total == 0) continue;
-      absl::StrAppendFormat(&md, "| %s | %d | %d/%d | %s | %.4g | %.1f |\n", method, n,
-                            converged, total, steps, mse / total, secs / total);
+      rows.push_back({method, absl::StrCat(n), absl::StrFormat("%d/%d", converged, total), steps,
+                      absl::StrFormat("%.4g", mse / total), absl::StrFormat("%.1f", secs / total)});
     }
   }
-  return md;
+  return MarkdownTable({"method", "n", "converged", "steps to exact I (per run)",
+                        "final eval MSE (mean)", "wall time per run (s, mean)"},
+                       rows);
 }
 
 }  // namespace experiments

@@ -39,6 +39,7 @@
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
 #include "experiments/common/main.h"
+#include "experiments/common/summary.h"
 #include "experiments/common/threads.h"
 #include "experiments/common/train_loop.h"
 #include "experiments/mask_decoder_training.h"
@@ -395,10 +396,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
 // summary.md: per (operator, target), the final IoU of the rendered mask
 // and of the learned indices for every seed, and the final MSE.
 std::string SummaryMarkdown(const Setup& s, const std::vector<RunSummary>& runs) {
-  std::string md =
-      "| operator | target | final IoU (per seed) | final index IoU (per seed) | "
-      "steps to IoU 0.99 | final MSE (mean) | wall time per run (s) |\n"
-      "|---|---|---|---|---|---|---|\n";
+  std::vector<std::vector<std::string>> rows;
   for (const std::string& op_name : s.ops) {
     for (const Target& target : s.targets) {
       std::string ious, index_ious, reach;
@@ -415,12 +413,15 @@ std::string SummaryMarkdown(const Setup& s, const std::vector<RunSummary>& runs)
         mse += r.mse;
         ++count;
       }
-      absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %s | %.4f | %.1f |\n", op_name,
-                            target.name, ious, index_ious, reach,
-                            count ? mse / count : 0.0, count ? secs / count : 0.0);
+      rows.push_back({op_name, target.name, ious, index_ious, reach,
+                      absl::StrFormat("%.4f", count ? mse / count : 0.0),
+                      absl::StrFormat("%.1f", count ? secs / count : 0.0)});
     }
   }
-  return md;
+  return ig::experiments::MarkdownTable(
+      {"operator", "target", "final IoU (per seed)", "final index IoU (per seed)",
+       "steps to IoU 0.99", "final MSE (mean)", "wall time per run (s)"},
+      rows);
 }
 
 int Main(int argc, char** argv) {
@@ -451,8 +452,9 @@ int Main(int argc, char** argv) {
     }
   }
   const std::string md = SummaryMarkdown(*setup, runs);
-  std::printf("\n%s\n", md.c_str());
-  std::ofstream(setup->out_dir + "/summary.md") << md;
+  if (auto st = ig::experiments::WriteSummaryMarkdown(setup->out_dir, md); !st.ok()) {
+    return Fail(std::string(st.message()));
+  }
   if (absl::GetFlag(FLAGS_plot)) {
     if (auto st = ig::experiments::RunPlot("masks", setup->out_dir); !st.ok()) {
       std::fprintf(stderr, "mask_recovery: %s\n", std::string(st.message()).c_str());

@@ -24,6 +24,7 @@
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
 #include "experiments/common/main.h"
+#include "experiments/common/summary.h"
 #include "experiments/common/threads.h"
 #include "experiments/sort_mnist_presets.h"
 #include "experiments/sort_mnist_run.h"
@@ -155,8 +156,9 @@ int Main(int argc, char** argv) {
     }
   }
   const std::string md = ex::SortSummaryMarkdown(runs);
-  std::printf("\n%s\n", md.c_str());
-  std::ofstream(out_dir + "/summary.md") << md;
+  if (auto st = ex::WriteSummaryMarkdown(out_dir, md); !st.ok()) {
+    return Fail(std::string(st.message()));
+  }
   if (absl::GetFlag(FLAGS_plot)) {
     if (auto st = ex::RunPlot("sort", out_dir); !st.ok()) {
       std::fprintf(stderr, "sort_mnist: %s\n", std::string(st.message()).c_str());

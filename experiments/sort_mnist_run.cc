@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "baselines/relaxed_sort.h"
+#include "experiments/common/summary.h"
 #include "experiments/common/train_loop.h"
 #include "kernels/half_permutation/half_permutation.h"
 #include "sparse_hyper/sort_layer.h"
@@ -176,9 +177,7 @@ std::string SortSummaryMarkdown(const std::vector<SortRunResult>& runs) {
     if (!groups.count(key)) order.push_back(key);
     groups[key].push_back(&r);
   }
-  std::string md =
-      "| method | n | digits | seeds | steps | exact-match | element-wise | Spearman | wall time per run (s) |\n"
-      "|---|---|---|---|---|---|---|---|---|\n";
+  std::vector<std::vector<std::string>> rows;
   for (const auto& key : order) {
     const auto& g = groups[key];
     auto stat = [&](auto get) {
@@ -194,14 +193,16 @@ std::string SortSummaryMarkdown(const std::vector<SortRunResult>& runs) {
     };
     double secs = 0;
     for (const SortRunResult* r : g) secs += r->seconds;
-    absl::StrAppendFormat(
-        &md, "| %s | %d | %d | %d | %d | %s | %s | %s | %.0f |\n", key.first, key.second,
-        g[0]->config.digits, g.size(), g[0]->steps_done,
-        stat([](const SortRunResult& r) { return r.test.exact; }),
-        stat([](const SortRunResult& r) { return r.test.elementwise; }),
-        stat([](const SortRunResult& r) { return r.test.spearman; }), secs / g.size());
+    rows.push_back({key.first, absl::StrCat(key.second), absl::StrCat(g[0]->config.digits),
+                    absl::StrCat(g.size()), absl::StrCat(g[0]->steps_done),
+                    stat([](const SortRunResult& r) { return r.test.exact; }),
+                    stat([](const SortRunResult& r) { return r.test.elementwise; }),
+                    stat([](const SortRunResult& r) { return r.test.spearman; }),
+                    absl::StrFormat("%.0f", secs / g.size())});
   }
-  return md;
+  return MarkdownTable({"method", "n", "digits", "seeds", "steps", "exact-match",
+                        "element-wise", "Spearman", "wall time per run (s)"},
+                       rows);
 }
 
 }  // namespace experiments

@@ -1,3 +1,4 @@
+#include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
 #include "experiments/common/progress.h"
+#include "experiments/common/summary.h"
 
 namespace indexgrad {
 namespace experiments {
@@ -50,6 +52,22 @@ TEST(FirstStepAtLeast, FindsTheFirstEvaluationRowAboveAThreshold) {
   ASSERT_FALSE(missing_column.ok());
   EXPECT_NE(missing_column.status().message().find("no column 'accuracy'"), std::string::npos);
   EXPECT_FALSE(FirstStepAtLeast(dir + "/none.csv", "iou", 0.5).ok());
+}
+
+TEST(MarkdownTable, HeaderRuleAndRows) {
+  const std::string md = MarkdownTable({"a", "bb"}, {{"1", "2"}, {"x", "y z"}});
+  EXPECT_EQ(md, "| a | bb |\n|---|---|\n| 1 | 2 |\n| x | y z |\n");
+  try {
+    MarkdownTable({"a", "b"}, {{"1", "2"}, {"3"}});
+    ADD_FAILURE() << "no error for a short row";
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "MarkdownTable: row 1 has 1 cells, the header 2");
+  }
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR"));
+  ASSERT_TRUE(WriteSummaryMarkdown(dir, md).ok());
+  EXPECT_EQ(ReadAll(dir + "/summary.md"), md);
+  EXPECT_EQ(WriteSummaryMarkdown(dir + "/no/such/dir", md).message(),
+            "cannot write " + dir + "/no/such/dir/summary.md");
 }
 
 TEST(CsvWriter, UnwritablePathIsAnError) {
