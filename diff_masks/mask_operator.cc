@@ -310,17 +310,19 @@ GumbelMaskOperatorImpl::GumbelMaskOperatorImpl(GumbelMaskOptions options_)
                           at::rand({1, 1, options.height(), options.width()}));
 }
 
+int64_t GumbelMaskOperatorImpl::first_quiet_step(int64_t total) const {
+  return static_cast<int64_t>(
+      std::ceil(options.noise_fraction() * static_cast<double>(std::max<int64_t>(0, total))));
+}
+
 void GumbelMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
-  const auto noise = [&](int64_t at) {
-    return total > 0 ? std::max(0.0, 1.0 - static_cast<double>(at) /
-                                               (options.noise_fraction() *
-                                                static_cast<double>(total)))
-                     : 0.0;
-  };
-  noise_scale_ = noise(step);
+  noise_scale_ = total > 0 ? std::max(0.0, 1.0 - static_cast<double>(step) /
+                                                     (options.noise_fraction() *
+                                                      static_cast<double>(total)))
+                           : 0.0;
   // From the step and not from a flag of the last call, so that a resumed
   // run restarts the moments at the same step as an uninterrupted one.
-  endgame_begins_ = options.endgame() && noise_scale_ == 0 && (step == 0 || noise(step - 1) > 0);
+  endgame_begins_ = options.endgame() && step == first_quiet_step(total);
 }
 
 std::vector<MaskOperator::Rows> GumbelMaskOperatorImpl::RestartedRows() {

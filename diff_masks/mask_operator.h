@@ -232,8 +232,8 @@ struct GumbelMaskOptions {
   // gradient reaches a pixel in proportion to its probability, so a channel
   // parked on background, its logits at the empty target pixels some 8
   // below its own, never moved there (README: the digit ended 1-2 pixels
-  // short). Experiments give the logits a constant learning rate from then
-  // on (mask_recovery's --gumbel_endgame_lr).
+  // short). mask_recovery then starts the logits' learning rate on a new
+  // cosine from --gumbel_endgame_lr to 0 (first_quiet_step() on).
   TORCH_ARG(bool, endgame) = false;
 };
 
@@ -245,6 +245,8 @@ class GumbelMaskOperatorImpl : public MaskOperator {
   void SetProgress(int64_t step, int64_t total) override;
   std::vector<Rows> RestartedRows() override;  // endgame: every row, once
   double noise_scale() const { return noise_scale_; }
+  // The first step of `total` without noise: ceil(noise_fraction * total).
+  int64_t first_quiet_step(int64_t total) const;
   at::Tensor Logits();  // [k, H * W]
   at::Tensor Indices() override;  // each channel's most likely pixel
 

@@ -437,6 +437,7 @@ TEST(GumbelMaskOperator, EndgameRestartsTheMomentsOnceWhenTheNoiseEnds) {
     const std::vector<MaskOperator::Rows> rows = op->RestartedRows();
     return rows.empty() ? int64_t{0} : rows[0].rows.numel();
   };
+  EXPECT_EQ(op->first_quiet_step(10), 5);
   EXPECT_EQ(restarted(4), 0);
   EXPECT_EQ(restarted(5), 3);
   EXPECT_EQ(restarted(6), 0);

@@ -78,10 +78,11 @@ ABSL_FLAG(std::string, gumbel_lr_schedule, "cosine",
 ABSL_FLAG(bool, gumbel_endgame, true,
           "Gumbel operator (the logit table): once the noise has faded, channels on a pixel "
           "the loss wants dimmer take the mask's gradient as their logits' gradient, the "
-          "logits' Adam moments restart and the learning rate is --gumbel_endgame_lr "
-          "(diff_masks::GumbelMaskOptions::endgame)");
+          "logits' Adam moments restart and the learning rate follows a new cosine from "
+          "--gumbel_endgame_lr to 0 (diff_masks::GumbelMaskOptions::endgame)");
 ABSL_FLAG(double, gumbel_endgame_lr, 0.05,
-          "Gumbel operator: constant learning rate after the noise, with --gumbel_endgame");
+          "Gumbel operator, with --gumbel_endgame: the learning rate when the noise has "
+          "faded, falling along a cosine to 0 at --steps");
 ABSL_FLAG(double, gumbel_net_lr, 0.01, "Adam learning rate of the Gumbel operator's network");
 ABSL_FLAG(double, temperature, 0.5, "Gumbel operators: softmax temperature");
 ABSL_FLAG(double, noise_fraction, 0.8,
@@ -320,7 +321,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
                           torch::optim::AdamOptions(lr).eps(points ? s.point_eps : 1e-8));
   // The Gaussian operator's learning rate follows its stddev down to lr_end;
   // the Gumbel table's falls to 0 along a cosine, and in its endgame (after
-  // the noise) is constant.
+  // the noise) along a new one from gumbel_endgame_lr.
   const auto* gumbel = dynamic_cast<const dm::GumbelMaskOperatorImpl*>(op.get());
   const auto set_lr = [&](int64_t step) {
     double now = lr;
@@ -334,8 +335,7 @@ absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
       // From the first step without noise: a cosine from the endgame's rate
       // to 0 at the end (so that the last steps' momentum moves no channel
       // off its pixel).
-      const int64_t start = static_cast<int64_t>(
-          std::ceil(s.settings.noise_fraction * static_cast<double>(s.steps)));
+      const int64_t start = gumbel->first_quiet_step(s.steps);
       now = ig::experiments::CosineLearningRate(s.gumbel_endgame_lr, step - start,
                                                 std::max<int64_t>(1, s.steps - start));
     } else if (op_name == "gumbel" && s.gumbel_cosine) {
