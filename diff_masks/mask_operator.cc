@@ -73,6 +73,8 @@ class EndgameChannels : public torch::autograd::Function<EndgameChannels> {
 at::Tensor GumbelEndgameSum(const at::Tensor& logits, double temperature) {
   TORCH_CHECK(logits.dim() == 2, "GumbelEndgameSum: logits must be [k, pixels], got ",
               logits.sizes());
+  TORCH_CHECK(at::isFloatingType(logits.scalar_type()),
+              "GumbelEndgameSum: logits must be floating point, got ", logits.scalar_type());
   TORCH_CHECK(temperature > 0, "GumbelEndgameSum: temperature must be > 0, got ", temperature);
   return EndgameChannels::apply(logits, temperature);
 }

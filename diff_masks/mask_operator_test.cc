@@ -426,6 +426,10 @@ TEST(GumbelEndgameSum, MatchesALoopReference) {
     }
   }
   EXPECT_ERROR_CONTAINS(GumbelEndgameSum(at::zeros({4}), 1.0), "logits must be [k, pixels]");
+  EXPECT_ERROR_CONTAINS(GumbelEndgameSum(at::zeros({2, 4}, at::kLong), 1.0),
+                        "logits must be floating point, got Long");
+  EXPECT_ERROR_CONTAINS(GumbelEndgameSum(at::zeros({2, 4}), 0.0),
+                        "temperature must be > 0, got 0");
 }
 
 // The endgame restarts every row's moments once, at the first step without
