@@ -150,16 +150,34 @@ at::Tensor ReinforceLoss(const at::Tensor& log_probs, const at::Tensor& reward,
 }
 
 RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels,
-                  double reinforce_weight) {
-  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == out.logits.size(0),
-              "RamLosses: labels must be [batch] = [", out.logits.size(0), "], got ",
-              shape_string(labels.sizes()));
+                  const RamLossOptions& o) {
+  const char* op = "RamLosses";
+  const int64_t batch = out.logits.size(0);
+  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == batch, op, ": labels must be [batch] = [",
+              batch, "], got ", shape_string(labels.sizes()));
+  TORCH_CHECK(o.reinforce_weight() >= 0 && std::isfinite(o.reinforce_weight()), op,
+              ": reinforce_weight must be finite and >= 0, got ", o.reinforce_weight());
+  TORCH_CHECK(o.samples() >= 1 && batch % o.samples() == 0, op,
+              ": samples must be >= 1 and divide the batch (", batch, "), got ", o.samples());
+  TORCH_CHECK(o.reward() == "correct" || o.reward() == "log_likelihood", op,
+              ": reward must be correct or log_likelihood, got '", o.reward(), "'");
   RamLoss loss;
-  loss.reward = (out.logits.detach().argmax(1) == labels).to(out.logits.scalar_type());
+  const at::Tensor logits = out.logits.detach();
+  loss.reward = o.reward() == "correct"
+                    ? (logits.argmax(1) == labels).to(out.logits.scalar_type())
+                    : at::log_softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1);
   loss.classification = at::cross_entropy_loss(out.logits, labels);
-  loss.reinforce = ReinforceLoss(out.log_probs, loss.reward, out.baselines);
+  at::Tensor reinforce_baseline = out.baselines;
+  if (o.samples() > 1) {
+    // Leave one out: (sum over the image's trajectories - own) / (M - 1).
+    const int64_t m = o.samples();
+    const at::Tensor r = loss.reward.view({batch / m, m});
+    const at::Tensor others = (r.sum(1, /*keepdim=*/true) - r) / double(m - 1);
+    reinforce_baseline = others.reshape({batch, 1}).expand_as(out.log_probs);
+  }
+  loss.reinforce = ReinforceLoss(out.log_probs, loss.reward, reinforce_baseline);
   loss.baseline = (out.baselines - loss.reward.unsqueeze(1)).pow(2).sum(1).mean();
-  loss.total = loss.classification + reinforce_weight * loss.reinforce + loss.baseline;
+  loss.total = loss.classification + o.reinforce_weight() * loss.reinforce + loss.baseline;
   return loss;
 }
 

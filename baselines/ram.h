@@ -114,8 +114,25 @@ at::Tensor GaussianLogProb(const at::Tensor& sample, const at::Tensor& mean, dou
 at::Tensor ReinforceLoss(const at::Tensor& log_probs, const at::Tensor& reward,
                          const at::Tensor& baselines);
 
+struct RamLossOptions {
+  // The REINFORCE term's weight in the total loss.
+  TORCH_ARG(double, reinforce_weight) = 1.0;
+  // > 1: the batch holds `samples` consecutive trajectories of each image
+  // (images.repeat_interleave(samples, 0)), and REINFORCE's baseline for a
+  // trajectory is the mean reward of the same image's other trajectories
+  // (leave one out) instead of the learned b_t, which is still trained.
+  TORCH_ARG(int64_t, samples) = 1;
+  // "correct": R = 1 for a correct class, 0 otherwise (Mnih et al.);
+  // "log_likelihood": R = log p(label) under the final logits (detached).
+  TORCH_ARG(std::string, reward) = "correct";
+};
+
 RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels,
-                  double reinforce_weight = 1.0);
+                  const RamLossOptions& options);
+inline RamLoss RamLosses(const RamImpl::Output& out, const at::Tensor& labels,
+                         double reinforce_weight = 1.0) {
+  return RamLosses(out, labels, RamLossOptions().reinforce_weight(reinforce_weight));
+}
 
 }  // namespace baselines
 }  // namespace indexgrad

@@ -130,6 +130,60 @@ TEST(Ram, ReinforceWeightScalesOnlyThePolicyTerm) {
               0.75 * one.reinforce.item<double>(), 1e-5);
 }
 
+// Trajectories of one image share a baseline made of the others' rewards:
+// checked against loops over a hand-made output (no network).
+TEST(RamLosses, LeaveOneOutBaselineAndLogLikelihoodRewardMatchLoops) {
+  const int64_t images = 2, m = 3, steps = 2, n = images * m;
+  RamImpl::Output out;
+  at::manual_seed(5);
+  out.logits = at::randn({n, 4}, at::kDouble);
+  out.log_probs = at::randn({n, steps}, at::kDouble);
+  out.baselines = at::randn({n, steps}, at::kDouble);
+  const at::Tensor labels = at::tensor({0, 1, 2, 3, 0, 1}, at::kLong);
+  for (const std::string reward : {"correct", "log_likelihood"}) {
+    const RamLoss loss =
+        RamLosses(out, labels, RamLossOptions().samples(m).reward(reward).reinforce_weight(0.5));
+    std::vector<double> r(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t y = labels[i].item<int64_t>();
+      if (reward == "correct") {
+        r[i] = out.logits[i].argmax().item<int64_t>() == y ? 1.0 : 0.0;
+      } else {
+        double z = 0;
+        for (int64_t c = 0; c < 4; ++c) z += std::exp(out.logits[i][c].item<double>());
+        r[i] = out.logits[i][y].item<double>() - std::log(z);
+      }
+      EXPECT_NEAR(loss.reward[i].item<double>(), r[i], 1e-12) << reward << " " << i;
+    }
+    double reinforce = 0, baseline = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t first = i / m * m;
+      double others = 0;
+      for (int64_t j = first; j < first + m; ++j) others += j == i ? 0.0 : r[j];
+      others /= double(m - 1);
+      for (int64_t t = 0; t < steps; ++t) {
+        reinforce -= out.log_probs[i][t].item<double>() * (r[i] - others);
+        const double e = out.baselines[i][t].item<double>() - r[i];
+        baseline += e * e;  // the learned baseline is still trained
+      }
+    }
+    EXPECT_NEAR(loss.reinforce.item<double>(), reinforce / n, 1e-12) << reward;
+    EXPECT_NEAR(loss.baseline.item<double>(), baseline / n, 1e-12) << reward;
+    EXPECT_NEAR(loss.total.item<double>(),
+                loss.classification.item<double>() + 0.5 * reinforce / n + baseline / n, 1e-12);
+  }
+  // One trajectory per image: the learned baseline, as before.
+  const RamLoss single = RamLosses(out, labels, RamLossOptions());
+  EXPECT_NEAR(single.reinforce.item<double>(),
+              ReinforceLoss(out.log_probs, single.reward, out.baselines).item<double>(), 1e-15);
+  EXPECT_ERROR_CONTAINS(RamLosses(out, labels, RamLossOptions().samples(4)),
+                  "samples must be >= 1 and divide the batch (6), got 4");
+  EXPECT_ERROR_CONTAINS(RamLosses(out, labels, RamLossOptions().reward("accuracy")),
+                  "reward must be correct or log_likelihood, got 'accuracy'");
+  EXPECT_ERROR_CONTAINS(RamLosses(out, labels, RamLossOptions().reinforce_weight(NAN)),
+                  "reinforce_weight must be finite and >= 0, got nan");
+}
+
 TEST(Reinforce, DescentRaisesTheLogProbabilityOfRewardedLocations) {
   // A one-parameter policy mean tanh(theta) and one sampled location per
   // case: rewarded above the baseline -> more likely after a step, below

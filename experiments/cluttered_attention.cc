@@ -65,6 +65,13 @@ ABSL_FLAG(std::string, ram_policy, "",
 ABSL_FLAG(double, ram_reinforce_weight, -1,
           "RAM: weight of the REINFORCE term in the loss (preset if < 0: 1); matters with "
           "--ram_policy=all, where the policy gradient also trains the shared features");
+ABSL_FLAG(int64_t, ram_samples, -1,
+          "RAM: trajectories per training image; > 1 takes REINFORCE's baseline from the "
+          "image's other trajectories (leave one out) instead of the learned one (preset if "
+          "< 0: 1)");
+ABSL_FLAG(std::string, ram_reward, "",
+          "RAM: REINFORCE's reward, correct (1 for a correct class, Mnih et al.) or "
+          "log_likelihood (log p(label)); preset if empty: correct");
 ABSL_FLAG(bool, fresh_clutter, false,
           "train every epoch after the first on newly generated clutter (same training "
           "digits; off in both presets: the paper used one fixed set)");
@@ -110,6 +117,8 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.ram_init = absl::GetFlag(FLAGS_ram_init);
   o.ram_policy = absl::GetFlag(FLAGS_ram_policy);
   o.ram_reinforce_weight = absl::GetFlag(FLAGS_ram_reinforce_weight);
+  o.ram_samples = absl::GetFlag(FLAGS_ram_samples);
+  o.ram_reward = absl::GetFlag(FLAGS_ram_reward);
   o.fresh_clutter = absl::GetFlag(FLAGS_fresh_clutter);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;

@@ -69,8 +69,9 @@ class RamModel : public AttentionModel {
  public:
   // std_end > 0: the policy's std falls geometrically from o.location_std()
   // to std_end over the run.
-  RamModel(const baselines::RamOptions& o, double std_end)
+  RamModel(const baselines::RamOptions& o, const baselines::RamLossOptions& loss, double std_end)
       : net(register_module("net", baselines::Ram(o))),
+        loss_(loss),
         std_start_(o.location_std()),
         std_end_(std_end > 0 ? std_end : o.location_std()) {}
   void SetProgress(int64_t step, int64_t total) override {
@@ -79,9 +80,16 @@ class RamModel : public AttentionModel {
   }
   std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
                                          const at::Tensor& labels) override {
-    const baselines::RamImpl::Output out = net->forward(images);
-    return {baselines::RamLosses(out, labels, net->options.reinforce_weight()).total,
-            out.logits};
+    const int64_t m = loss_.samples();
+    if (m == 1) {
+      const baselines::RamImpl::Output out = net->forward(images);
+      return {baselines::RamLosses(out, labels, loss_).total, out.logits};
+    }
+    // m trajectories of each image, consecutive; the first one's logits
+    // stand for the batch's error.
+    const baselines::RamImpl::Output out = net->forward(images.repeat_interleave(m, 0));
+    return {baselines::RamLosses(out, labels.repeat_interleave(m, 0), loss_).total,
+            out.logits.view({images.size(0), m, -1}).select(1, 0)};
   }
   at::Tensor Logits(const at::Tensor& images) override { return net->forward(images).logits; }
   std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
@@ -101,6 +109,7 @@ class RamModel : public AttentionModel {
   baselines::Ram net;
 
  private:
+  baselines::RamLossOptions loss_;
   double std_start_, std_end_;
 };
 
@@ -144,6 +153,10 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .init(p.ram_init)
             .policy(p.ram_policy)
             .reinforce_weight(p.ram_reinforce_weight),
+        baselines::RamLossOptions()
+            .reinforce_weight(p.ram_reinforce_weight)
+            .samples(p.ram_samples)
+            .reward(p.ram_reward),
         p.ram_location_std_end));
   }
   if (method == "convnet") {
@@ -306,6 +319,14 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (!(p->ram_reinforce_weight >= 0) || !std::isfinite(p->ram_reinforce_weight)) {
     return bad("ram_reinforce_weight", "a finite number >= 0", p->ram_reinforce_weight);
   }
+  if (o.ram_samples >= 0) p->ram_samples = o.ram_samples;
+  if (p->ram_samples < 1 || p->ram_samples > 64) {
+    return bad("ram_samples", "in [1, 64]", p->ram_samples);
+  }
+  if (!o.ram_reward.empty()) p->ram_reward = o.ram_reward;
+  if (p->ram_reward != "correct" && p->ram_reward != "log_likelihood") {
+    return bad("ram_reward", "correct or log_likelihood", p->ram_reward);
+  }
   if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
   if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
   return absl::OkStatus();
@@ -315,7 +336,7 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
       "(warmup %d steps), box penalty %g, RAM location std %g%s, init %s, policy %s and "
-      "REINFORCE weight %g, "
+      "REINFORCE weight %g, %d trajectories per image, reward %s, "
       "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
       "images%s",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
@@ -323,7 +344,7 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end)
                                  : std::string(),
       p.ram_init, p.ram_policy,
-      p.ram_reinforce_weight, p.source_width, p.source_hidden,
+      p.ram_reinforce_weight, p.ram_samples, p.ram_reward, p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
       p.val_size, p.test_size, p.fresh_clutter ? ", new clutter every epoch" : "");

@@ -51,6 +51,8 @@ struct AttentionPreset {
   std::string ram_init = "irnn";  // baselines::RamOptions::init
   std::string ram_policy = "head";  // baselines::RamOptions::policy
   double ram_reinforce_weight = 1;  // baselines::RamOptions::reinforce_weight
+  int64_t ram_samples = 1;          // baselines::RamLossOptions::samples (trajectories per image)
+  std::string ram_reward = "correct";  // baselines::RamLossOptions::reward
   // New clutter every epoch: epoch e >= 1 trains on train_size fresh images
   // (MakeCluttered stream 1000 + e: new digits, positions and distractors
   // from the same 55,000 training digits); epoch 0 on the stored set.
@@ -63,10 +65,11 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name);
 
 // Flag values; "unset" is empty or negative, as the flags' defaults.
 struct AttentionFlagOverrides {
-  std::string methods, ram_init, ram_policy;
+  std::string methods, ram_init, ram_policy, ram_reward;
   bool fresh_clutter = false;  // true: on (both presets: off)
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
-          epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1;
+          epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1,
+          ram_samples = -1;
   double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,
          ram_location_std = -1, ram_location_std_end = -1, ram_reinforce_weight = -1;
 };

@@ -77,6 +77,12 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad = {};
   bad.ram_reinforce_weight = INFINITY;
   EXPECT_EQ(message(bad), "--ram_reinforce_weight must be a finite number >= 0, got inf");
+  bad = {};
+  bad.ram_samples = 0;
+  EXPECT_EQ(message(bad), "--ram_samples must be in [1, 64], got 0");
+  bad = {};
+  bad.ram_reward = "accuracy";
+  EXPECT_EQ(message(bad), "--ram_reward must be correct or log_likelihood, got accuracy");
   // Set ones are applied; unset (negative) ones keep the preset's.
   AttentionFlagOverrides set;
   set.warmup_steps = 0;
@@ -86,6 +92,8 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   set.ram_policy = "all";
   set.ram_reinforce_weight = 0.1;
   set.ram_location_std_end = 0.1;
+  set.ram_samples = 4;
+  set.ram_reward = "log_likelihood";
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
@@ -94,6 +102,8 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(p->ram_policy, "all");
   EXPECT_EQ(p->ram_reinforce_weight, 0.1);
   EXPECT_EQ(p->ram_location_std_end, 0.1);
+  EXPECT_EQ(p->ram_samples, 4);
+  EXPECT_EQ(p->ram_reward, "log_likelihood");
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
@@ -103,6 +113,8 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(d->ram_policy, "head");
   EXPECT_EQ(d->ram_reinforce_weight, 1.0);
   EXPECT_EQ(d->ram_location_std_end, 0.0);
+  EXPECT_EQ(d->ram_samples, 1);
+  EXPECT_EQ(d->ram_reward, "correct");
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {
@@ -195,6 +207,20 @@ TEST(RunAttention, FreshClutterTrainsOnNewImagesEachEpochDeterministically) {
   EXPECT_NE(fresh->final_loss, fixed->final_loss);  // epoch 1 saw other images
   EXPECT_EQ(fresh->final_loss, again->final_loss);  // seeded by the epoch
   EXPECT_EQ(fresh->validation_error, again->validation_error);
+}
+
+TEST(RunAttention, RamWithSeveralTrajectoriesPerImage) {
+  AttentionPreset p = TinyPreset();
+  const AttentionData d = TinyData();
+  const std::string dir = testing::ScratchDir("attention_ram_samples");
+  auto one = RunAttention("ram", p, d, 0, testing::ScratchDir("attention_ram_one"), false);
+  p.ram_samples = 3;
+  p.ram_reward = "log_likelihood";
+  auto three = RunAttention("ram", p, d, 0, dir, /*resume=*/false);
+  ASSERT_TRUE(one.ok() && three.ok()) << three.status();
+  EXPECT_EQ(three->steps_done, 4);
+  EXPECT_TRUE(std::isfinite(three->final_loss));
+  EXPECT_NE(three->final_loss, one->final_loss);  // other batches and losses
 }
 
 }  // namespace
