@@ -28,7 +28,10 @@
 //   total     = classification + reinforce_weight * reinforce + baseline
 // Descending `reinforce` raises the log-probability of locations that led to
 // a reward above the baseline (the sparse paper's own REINFORCE attention
-// loss had this sign reversed; ram_test checks it).
+// loss had this sign reversed; ram_test checks it). RamLossOptions: with M
+// trajectories of each image in the batch, REINFORCE's baseline for one is
+// the mean reward of the other M - 1 (leave one out; b_t is still trained),
+// and the reward may be log p(label) instead of the 0/1 correctness.
 #pragma once
 
 #include <torch/nn/module.h>

@@ -124,16 +124,6 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   return p;
 }
 
-absl::StatusOr<ig::data::ClutteredSet> Load(const std::string& dir, const ex::AttentionPreset& p,
-                                            ig::data::Split split, int64_t size) {
-  auto set = ig::data::LoadCluttered(dir, p.data, split, absl::GetFlag(FLAGS_generate_data));
-  if (!set.ok()) return set.status();
-  set->images = set->images.slice(0, 0, size);
-  set->labels = set->labels.slice(0, 0, size);
-  set->positions = set->positions.slice(0, 0, size);
-  return set;
-}
-
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Attention on cluttered MNIST: sparse-hyperlayer glimpses vs RAM vs a ConvNet "
@@ -146,21 +136,9 @@ int Main(int argc, char** argv) {
   if (!device.ok()) return Fail(std::string(device.status().message()));
   std::string data_dir = ex::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
-  ex::AttentionData data;
-  for (auto [split, size, target] :
-       {std::make_tuple(ig::data::Split::kTrain, preset->train_size, &data.train),
-        std::make_tuple(ig::data::Split::kValidation, preset->val_size, &data.validation),
-        std::make_tuple(ig::data::Split::kTest, preset->test_size, &data.test)}) {
-    auto set = Load(data_dir, *preset, split, size);
-    if (!set.ok()) return Fail(std::string(set.status().message()));
-    *target = *set;
-  }
-  if (preset->fresh_clutter) {
-    auto mnist = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTrain);
-    if (!mnist.ok()) return Fail(std::string(mnist.status().message()));
-    data.train_digits = (mnist->images * 255.0f).round_().to(at::kByte);
-    data.train_digit_labels = mnist->labels;
-  }
+  const absl::StatusOr<ex::AttentionData> data =
+      ex::LoadAttentionData(data_dir, *preset, absl::GetFlag(FLAGS_generate_data));
+  if (!data.ok()) return Fail(std::string(data.status().message()));
   const std::string out_dir =
       ex::OutputDir(absl::GetFlag(FLAGS_out_dir), "cluttered_attention");
   if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return Fail(std::string(st.message()));
@@ -175,7 +153,7 @@ int Main(int argc, char** argv) {
 
   std::vector<ex::AttentionRunResult> runs;
   for (const std::string& method : preset->methods) {
-    auto r = ex::RunAttention(method, *preset, data, absl::GetFlag(FLAGS_seed),
+    auto r = ex::RunAttention(method, *preset, *data, absl::GetFlag(FLAGS_seed),
                               out_dir + "/runs", absl::GetFlag(FLAGS_resume), *device);
     if (!r.ok()) return Fail(std::string(r.status().message()));
     summary_csv->TextRow({method, absl::StrCat(r->steps_done), absl::StrCat(r->epochs),

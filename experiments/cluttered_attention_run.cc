@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -352,6 +353,28 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
 
 at::Tensor ToModelImages(const at::Tensor& bytes) {
   return bytes.to(at::kFloat).div_(255.0f).unsqueeze(1);
+}
+
+absl::StatusOr<AttentionData> LoadAttentionData(const std::string& data_dir,
+                                                const AttentionPreset& p, bool generate) {
+  AttentionData data;
+  for (auto [split, size, target] :
+       {std::make_tuple(data::Split::kTrain, p.train_size, &data.train),
+        std::make_tuple(data::Split::kValidation, p.val_size, &data.validation),
+        std::make_tuple(data::Split::kTest, p.test_size, &data.test)}) {
+    absl::StatusOr<data::ClutteredSet> set = data::LoadCluttered(data_dir, p.data, split, generate);
+    if (!set.ok()) return set.status();
+    target->images = set->images.slice(0, 0, size);
+    target->labels = set->labels.slice(0, 0, size);
+    target->positions = set->positions.slice(0, 0, size);
+  }
+  if (p.fresh_clutter) {
+    auto mnist = data::LoadImageSet(data_dir, "mnist", data::Split::kTrain);
+    if (!mnist.ok()) return mnist.status();
+    data.train_digits = (mnist->images * 255.0f).round_().to(at::kByte);
+    data.train_digit_labels = mnist->labels;
+  }
+  return data;
 }
 
 absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,

@@ -90,6 +90,13 @@ struct AttentionData {
   at::Tensor train_digits, train_digit_labels;
 };
 
+// The preset's three splits from `data_dir` (generated there first when
+// missing and `generate`; otherwise an error naming the file and the command
+// that makes it), cut to the preset's sizes; with fresh_clutter also the
+// MNIST training digits.
+absl::StatusOr<AttentionData> LoadAttentionData(const std::string& data_dir,
+                                                const AttentionPreset& p, bool generate);
+
 struct AttentionRunResult {
   std::string method;
   int64_t steps_done = 0;

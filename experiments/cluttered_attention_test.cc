@@ -209,6 +209,18 @@ TEST(RunAttention, FreshClutterTrainsOnNewImagesEachEpochDeterministically) {
   EXPECT_EQ(fresh->validation_error, again->validation_error);
 }
 
+TEST(LoadAttentionData, MissingFilesNameTheCommandThatMakesThem) {
+  const std::string dir = testing::ScratchDir("attention_no_data");
+  AttentionPreset p = TinyPreset();
+  const auto data = LoadAttentionData(dir, p, /*generate=*/false);
+  ASSERT_FALSE(data.ok());
+  const std::string message(data.status().message());
+  EXPECT_NE(message.find(dir), std::string::npos) << message;
+  EXPECT_NE(message.find("bazel run //datasets:make_cluttered_mnist -- --canvas=32"),
+            std::string::npos)
+      << message;
+}
+
 TEST(RunAttention, RamWithSeveralTrajectoriesPerImage) {
   AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
