@@ -40,6 +40,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace indexgrad {
 namespace baselines {
@@ -79,6 +80,23 @@ at::Tensor LocationPixels(const at::Tensor& locations, int64_t height, int64_t w
 at::Tensor Retina(const at::Tensor& images, const at::Tensor& locations, int64_t patch,
                   int64_t scales);
 
+// The retina over many glimpses of the same images: the images padded and
+// their integral image computed once; then each glimpse reads patch^2
+// pixels at scale 0 and 4 patch^2 integral-image corners per coarser scale
+// (a block mean), not a crop of (patch 2^s)^2 pixels to pool.
+class RetinaSource {
+ public:
+  RetinaSource(const at::Tensor& images, int64_t patch, int64_t scales);
+  // image_index [N] int64 (which image), locations [N, 2] ->
+  // [N, scales * C, patch, patch], as Retina.
+  at::Tensor Glimpse(const at::Tensor& image_index, const at::Tensor& locations) const;
+
+ private:
+  int64_t patch_, scales_, batch_ = 0, channels_ = 0, height_ = 0, width_ = 0, pad_ = 0;
+  at::Tensor padded_;    // flat [B * C * (H + 2 pad) * (W + 2 pad)], zeros around the images
+  at::Tensor integral_;  // flat [B * C * (H + 2 pad + 1) * (W + 2 pad + 1)], double; scales > 1
+};
+
 class RamImpl : public torch::nn::Module {
  public:
   explicit RamImpl(RamOptions options = {});
@@ -91,8 +109,10 @@ class RamImpl : public torch::nn::Module {
   };
   // images [B, channels, side, side]. Training mode samples the locations
   // (from `generator`'s global state: at::manual_seed fixes them);
-  // evaluation mode takes the means.
-  Output forward(const at::Tensor& images);
+  // evaluation mode takes the means. samples > 1: that many trajectories of
+  // each image, consecutive (outputs have B * samples rows; trajectory i
+  // looks at image i / samples), without copying the images.
+  Output forward(const at::Tensor& images, int64_t samples = 1);
 
   RamOptions options;
   torch::nn::Linear glimpse_patch{nullptr}, glimpse_location{nullptr}, glimpse_what{nullptr},

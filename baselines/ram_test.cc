@@ -50,6 +50,37 @@ TEST(Retina, MatchesLoopsAtEveryScaleAndBorder) {
   }
 }
 
+// Many glimpses of the same images: reading image i / M equals the retina
+// of the images repeated M times (the loop test above checks Retina).
+TEST(RetinaSource, GlimpsesOfSharedImagesEqualTheRetinaOfCopies) {
+  at::manual_seed(6);
+  const at::Tensor images = at::rand({2, 2, 13, 10}, at::kDouble);
+  const at::Tensor index = at::tensor({0, 0, 1, 1, 1, 0}, at::kLong);
+  const at::Tensor loc = at::rand({6, 2}, at::kDouble) * 2.4 - 1.2;  // some clipped
+  const RetinaSource source(images, 3, 3);
+  const at::Tensor shared = source.Glimpse(index, loc);
+  const at::Tensor copies = Retina(images.index_select(0, index), loc, 3, 3);
+  ASSERT_EQ(shared.sizes(), at::IntArrayRef({6, 6, 3, 3}));
+  EXPECT_LT((shared - copies).abs().max().item<double>(), 1e-12);
+  EXPECT_ERROR_CONTAINS(source.Glimpse(at::tensor({0, 2}, at::kLong), loc.slice(0, 0, 2)),
+                        "image_index must be in [0, 2), got values in [0, 2]");
+  EXPECT_ERROR_CONTAINS(source.Glimpse(index, loc.slice(0, 0, 5)),
+                        "locations must be [N, 2] = [6, 2], got [5, 2]");
+}
+
+TEST(Ram, SeveralTrajectoriesPerImageEqualRepeatedImages) {
+  at::manual_seed(7);
+  Ram ram(RamOptions().side(40).glimpses(4).scales(3));
+  ram->eval();  // the means: both forwards follow the same locations
+  const at::Tensor images = at::rand({3, 1, 40, 40});
+  const RamImpl::Output shared = ram->forward(images, 4);
+  const RamImpl::Output copies = ram->forward(images.repeat_interleave(4, 0));
+  ASSERT_EQ(shared.logits.sizes(), at::IntArrayRef({12, 10}));
+  EXPECT_TRUE(at::allclose(shared.logits, copies.logits, 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(shared.locations, copies.locations, 1e-5, 1e-6));
+  EXPECT_ERROR_CONTAINS(ram->forward(images, 0), "samples must be >= 1, got 0");
+}
+
 TEST(Ram, Shapes) {
   at::manual_seed(1);
   Ram ram(RamOptions().side(40).glimpses(5).scales(3));

@@ -68,7 +68,7 @@ ABSL_FLAG(double, ram_reinforce_weight, -1,
 ABSL_FLAG(int64_t, ram_samples, -1,
           "RAM: trajectories per training image; > 1 takes REINFORCE's baseline from the "
           "image's other trajectories (leave one out) instead of the learned one (preset if "
-          "< 0: 1)");
+          "< 0: 8)");
 ABSL_FLAG(std::string, ram_reward, "",
           "RAM: REINFORCE's reward, correct (1 for a correct class, Mnih et al.) or "
           "log_likelihood (log p(label)); preset if empty: correct");

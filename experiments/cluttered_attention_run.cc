@@ -88,7 +88,7 @@ class RamModel : public AttentionModel {
     }
     // m trajectories of each image, consecutive; the first one's logits
     // stand for the batch's error.
-    const baselines::RamImpl::Output out = net->forward(images.repeat_interleave(m, 0));
+    const baselines::RamImpl::Output out = net->forward(images, m);
     return {baselines::RamLosses(out, labels.repeat_interleave(m, 0), loss_).total,
             out.logits.view({images.size(0), m, -1}).select(1, 0)};
   }

@@ -51,7 +51,10 @@ struct AttentionPreset {
   std::string ram_init = "irnn";  // baselines::RamOptions::init
   std::string ram_policy = "head";  // baselines::RamOptions::policy
   double ram_reinforce_weight = 1;  // baselines::RamOptions::reinforce_weight
-  int64_t ram_samples = 1;          // baselines::RamLossOptions::samples (trajectories per image)
+  // baselines::RamLossOptions::samples: trajectories per training image (our
+  // choice, both presets: 8; Mnih et al.'s estimate averages M episodes and
+  // does not give M).
+  int64_t ram_samples = 8;
   std::string ram_reward = "correct";  // baselines::RamLossOptions::reward
   // New clutter every epoch: epoch e >= 1 trains on train_size fresh images
   // (MakeCluttered stream 1000 + e: new digits, positions and distractors

@@ -113,7 +113,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(d->ram_policy, "head");
   EXPECT_EQ(d->ram_reinforce_weight, 1.0);
   EXPECT_EQ(d->ram_location_std_end, 0.0);
-  EXPECT_EQ(d->ram_samples, 1);
+  EXPECT_EQ(d->ram_samples, 8);
   EXPECT_EQ(d->ram_reward, "correct");
 }
 
@@ -225,6 +225,7 @@ TEST(RunAttention, RamWithSeveralTrajectoriesPerImage) {
   AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
   const std::string dir = testing::ScratchDir("attention_ram_samples");
+  p.ram_samples = 1;
   auto one = RunAttention("ram", p, d, 0, testing::ScratchDir("attention_ram_one"), false);
   p.ram_samples = 3;
   p.ram_reward = "log_likelihood";
