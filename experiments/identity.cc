@@ -13,9 +13,7 @@
 //   bazel run //experiments:identity -- --methods=sparse --sizes=1024,4096
 #include <torch/types.h>
 
-#include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -26,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
+#include "experiments/common/flags.h"
 #include "experiments/common/main.h"
 #include "experiments/common/summary.h"
 #include "experiments/common/threads.h"
@@ -145,60 +144,30 @@ int Main(int argc, char** argv) {
     sizes.clear();
     for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
       int64_t n;
-      if (!absl::SimpleAtoi(part, &n) || n < 2) {
+      if (!absl::SimpleAtoi(part, &n) || n < 2) {  // CheckIdentityConfig says the same
         return Fail(absl::StrCat("--sizes must be integers >= 2, got '", part, "'"));
       }
       sizes.push_back(n);
     }
   }
-  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_methods), ',')) {
-    if (m != "sparse" && m != "reinforce") {
-      return Fail(absl::StrCat("--methods takes sparse and/or reinforce, got '", m, "'"));
-    }
-    methods.emplace_back(m);
+  if (absl::Status st = ex::ParseChoices("methods", absl::GetFlag(FLAGS_methods),
+                                         {"sparse", "reinforce"}, &methods);
+      !st.ok()) {
+    return Fail(std::string(st.message()));
   }
   if (absl::GetFlag(FLAGS_repeats) >= 0) repeats = absl::GetFlag(FLAGS_repeats);
-  if (absl::GetFlag(FLAGS_batch) < 1) {
-    return Fail(absl::StrCat("--batch must be >= 1, got ", absl::GetFlag(FLAGS_batch)));
-  }
-  if (absl::GetFlag(FLAGS_eval_every) < 1) {
-    return Fail(absl::StrCat("--eval_every must be >= 1, got ",
-                             absl::GetFlag(FLAGS_eval_every)));
-  }
-  const double tol = absl::GetFlag(FLAGS_tolerance);
-  if (!(tol >= 0 && tol < 1)) {
-    return Fail(absl::StrCat("--tolerance must be in [0, 1), got ", tol));
-  }
-  if (!(absl::GetFlag(FLAGS_reinforce_lr) > 0)) return Fail("--reinforce_lr must be > 0");
-  if (!(absl::GetFlag(FLAGS_sigma_scale) > 0)) return Fail("--sigma_scale must be > 0");
-  if (!(absl::GetFlag(FLAGS_min_sigma) >= 0) || !std::isfinite(absl::GetFlag(FLAGS_min_sigma))) {
-    return Fail(absl::StrCat("--min_sigma must be finite and >= 0, got ",
-                             absl::GetFlag(FLAGS_min_sigma)));
-  }
-  if (!std::isfinite(absl::GetFlag(FLAGS_min_sigma_start))) {
-    return Fail(absl::StrCat("--min_sigma_start must be a finite number, got ",
-                             absl::GetFlag(FLAGS_min_sigma_start)));
-  }
-  if (absl::GetFlag(FLAGS_rescue_every) < 0 || absl::GetFlag(FLAGS_rescue_steps) < 1 ||
-      !(absl::GetFlag(FLAGS_rescue_floor) > 0) || !std::isfinite(absl::GetFlag(FLAGS_rescue_floor))) {
-    return Fail(absl::StrCat("--rescue_every must be >= 0, --rescue_steps >= 1 and "
-                             "--rescue_floor finite and > 0, got ",
-                             absl::GetFlag(FLAGS_rescue_every), ", ",
-                             absl::GetFlag(FLAGS_rescue_steps), " and ",
-                             absl::GetFlag(FLAGS_rescue_floor)));
-  }
-  if (!(absl::GetFlag(FLAGS_adam_eps) >= 0) || !std::isfinite(absl::GetFlag(FLAGS_adam_eps))) {
-    return Fail(absl::StrCat("--adam_eps must be a finite number >= 0, got ",
-                             absl::GetFlag(FLAGS_adam_eps)));
-  }
-  if (absl::GetFlag(FLAGS_anneal_steps) < 0) {
-    return Fail(absl::StrCat("--anneal_steps must be >= 0, got ",
-                             absl::GetFlag(FLAGS_anneal_steps)));
-  }
   if (absl::GetFlag(FLAGS_lr_schedule) != "constant" &&
       absl::GetFlag(FLAGS_lr_schedule) != "cosine") {
     return Fail(absl::StrCat("--lr_schedule must be constant or cosine, got '",
                              absl::GetFlag(FLAGS_lr_schedule), "'"));
+  }
+  // Every run's values, before the first starts (the library checks again).
+  for (const std::string& method : methods) {
+    for (int64_t n : sizes) {
+      const absl::Status st =
+          ex::CheckIdentityConfig(ConfigFor(paper, method, n, 0, "", *device));
+      if (!st.ok()) return Fail(std::string(st.message()));
+    }
   }
 
   const std::string out_dir =

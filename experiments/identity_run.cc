@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "baselines/reinforce_layer.h"
+#include "experiments/common/flags.h"
 #include "experiments/common/summary.h"
 #include "experiments/common/train_loop.h"
 #include "sparse_hyper/identity_task.h"
@@ -30,7 +31,43 @@ void ApplyIdentityPaperSettings(IdentityConfig* c) {
   c->steps = n <= 8 ? 10000 : n <= 16 ? 20000 : n <= 32 ? 40000 : 80000;
 }
 
+absl::Status CheckIdentityConfig(const IdentityConfig& c) {
+  if (c.method != "sparse" && c.method != "reinforce") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method must be sparse or reinforce, got '", c.method, "'"));
+  }
+  if (c.n < 2) return FlagError("sizes", "integers >= 2", c.n);
+  if (c.steps < 1) return FlagError("steps", ">= 1", c.steps);
+  if (c.batch < 1) return FlagError("batch", ">= 1", c.batch);
+  if (c.eval_every < 1) return FlagError("eval_every", ">= 1", c.eval_every);
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) return FlagError("lr", "a finite number > 0", c.lr);
+  if (!(c.tolerance >= 0 && c.tolerance < 1)) return FlagError("tolerance", "in [0, 1)", c.tolerance);
+  if (!(c.reinforce_lr > 0) || !std::isfinite(c.reinforce_lr)) {
+    return FlagError("reinforce_lr", "a finite number > 0", c.reinforce_lr);
+  }
+  if (!(c.sigma_scale > 0) || !std::isfinite(c.sigma_scale)) {
+    return FlagError("sigma_scale", "a finite number > 0", c.sigma_scale);
+  }
+  if (!(c.min_sigma >= 0) || !std::isfinite(c.min_sigma)) {
+    return FlagError("min_sigma", "a finite number >= 0", c.min_sigma);
+  }
+  if (!std::isfinite(c.min_sigma_start)) {
+    return FlagError("min_sigma_start", "a finite number (< 0: off)", c.min_sigma_start);
+  }
+  if (c.anneal_steps < 0) return FlagError("anneal_steps", ">= 0", c.anneal_steps);
+  if (c.rescue_every < 0) return FlagError("rescue_every", ">= 0 (0: off)", c.rescue_every);
+  if (c.rescue_steps < 1) return FlagError("rescue_steps", ">= 1", c.rescue_steps);
+  if (!(c.rescue_floor > 0) || !std::isfinite(c.rescue_floor)) {
+    return FlagError("rescue_floor", "a finite number > 0", c.rescue_floor);
+  }
+  if (!(c.adam_eps >= 0) || !std::isfinite(c.adam_eps)) {
+    return FlagError("adam_eps", "a finite number >= 0", c.adam_eps);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
+  if (absl::Status st = CheckIdentityConfig(c); !st.ok()) return st;
   const int64_t n = c.n;
   const int64_t seed = c.seed * 7919 + n * 131 + c.repeat;
   at::manual_seed(seed);

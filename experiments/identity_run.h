@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace indexgrad {
@@ -52,6 +53,10 @@ struct IdentityRunSummary {
   bool converged = false;
   double final_loss = 0, final_eval_mse = 0, seconds = 0;
 };
+
+// The configuration's values; an error names the flag that sets the value
+// ("--batch must be >= 1, got 0"). RunIdentity checks first.
+absl::Status CheckIdentityConfig(const IdentityConfig& c);
 
 absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c);
 

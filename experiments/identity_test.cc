@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "kernels/testing/scratch.h"
@@ -57,6 +59,36 @@ TEST(RunIdentity, UnknownMethodIsAClearError) {
   auto r = RunIdentity(c);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "method must be sparse or reinforce, got 'dense'");
+}
+
+TEST(CheckIdentityConfig, ErrorsNameTheFlagAndTheValue) {
+  const auto message = [](const std::function<void(IdentityConfig*)>& change) {
+    IdentityConfig c;
+    change(&c);
+    return std::string(CheckIdentityConfig(c).message());
+  };
+  EXPECT_EQ(message([](IdentityConfig*) {}), "");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->n = 1; }), "--sizes must be integers >= 2, got 1");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->batch = 0; }), "--batch must be >= 1, got 0");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->lr = NAN; }),
+            "--lr must be a finite number > 0, got nan");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->tolerance = 1; }),
+            "--tolerance must be in [0, 1), got 1");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->min_sigma = -0.5; }),
+            "--min_sigma must be a finite number >= 0, got -0.5");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->min_sigma_start = INFINITY; }),
+            "--min_sigma_start must be a finite number (< 0: off), got inf");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->rescue_floor = 0; }),
+            "--rescue_floor must be a finite number > 0, got 0");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->adam_eps = -1e-8; }),
+            "--adam_eps must be a finite number >= 0, got -1e-08");
+  // RunIdentity refuses before writing anything.
+  IdentityConfig c;
+  c.eval_every = 0;
+  c.run_dir = testing::ScratchDir("identity_bad_config");
+  auto r = RunIdentity(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "--eval_every must be >= 1, got 0");
 }
 
 }  // namespace
