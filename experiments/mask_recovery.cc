@@ -11,39 +11,25 @@
 //
 //   bazel run //experiments:mask_recovery
 //   bazel run //experiments:mask_recovery -- --targets=left_half --size=64
-#include <ATen/ATen.h>
-#include <torch/optim/adam.h>
-
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <functional>
-#include <map>
-#include <memory>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "baselines/reinforce_mask.h"
-#include "diff_masks/mask_image.h"
-#include "diff_masks/mask_operator.h"
-#include "diff_masks/operator_factory.h"
-#include "diff_masks/oracle.h"
+#include "datasets/idx.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
 #include "experiments/common/main.h"
 #include "experiments/common/summary.h"
 #include "experiments/common/threads.h"
-#include "experiments/common/train_loop.h"
 #include "experiments/mask_decoder_training.h"
-#include "datasets/idx.h"
+#include "experiments/mask_recovery_run.h"
 
 ABSL_FLAG(std::string, operators, "gaussian,gumbel,gumbel_net,mlp,reinforce",
           "comma-separated mask operators: gaussian, gumbel (a learned logit table), "
@@ -126,87 +112,11 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-void WriteMask(const std::string& path, const at::Tensor& mask) {
-  std::ofstream out(path);
-  const at::Tensor m = mask.detach().cpu().to(at::kFloat).contiguous();
-  auto a = m.accessor<float, 2>();
-  for (int64_t y = 0; y < m.size(0); ++y) {
-    for (int64_t x = 0; x < m.size(1); ++x) out << (x ? "," : "") << a[y][x];
-    out << "\n";
-  }
-}
-
-// A target of --targets: a built-in kind, or a user's mask from a file.
-struct Target {
-  std::string name;  // in file names and tables
-  dm::TargetKind kind = dm::TargetKind::kLeftHalf;
-  at::Tensor mask;   // defined for file:PATH
-  std::string path;
-};
-
-// Parses one entry of --targets; a file must be an image of size x size.
-absl::StatusOr<Target> ParseTarget(absl::string_view entry, int64_t size) {
-  Target t;
-  if (absl::ConsumePrefix(&entry, "file:")) {
-    if (entry.empty()) {
-      return absl::InvalidArgumentError("file: needs a path (file:PATH)");
-    }
-    t.path = ig::experiments::UserPath(std::string(entry));
-    auto mask = dm::LoadMaskImage(t.path);
-    if (!mask.ok()) return mask.status();
-    if (mask->size(0) != size || mask->size(1) != size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mask file ", t.path, " is ", mask->size(0), " x ", mask->size(1),
-          " pixels, but --size is ", size, " (masks are --size x --size)"));
-    }
-    t.mask = *mask;
-    std::string stem = t.path.substr(t.path.find_last_of('/') + 1);
-    stem = stem.substr(0, stem.find('.'));
-    for (char& c : stem) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
-    }
-    t.name = "file-" + stem;
-    return t;
-  }
-  auto kind = dm::ParseTargetKind(std::string(entry));
-  if (!kind.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        kind.status().message(), " (or file:PATH for a mask image)"));
-  }
-  t.kind = *kind;
-  t.name = dm::TargetKindName(*kind);
-  return t;
-}
-
-struct RunSummary {
-  std::string op, target;
-  int64_t seed, steps_to_099;
-  double iou, accuracy, index_iou, mse, seconds;
-};
-
-}  // namespace
-
-namespace {
-
 absl::Status Invalid(const std::string& message) {
   return absl::InvalidArgumentError(message);
 }
 
-// Everything the runs need, from the flags.
-struct Setup {
-  int64_t size = 0, steps = 0, snap_every = 1;
-  std::vector<std::string> ops;
-  std::vector<Target> targets;
-  at::Tensor digit;  // for the digit target
-  dm::MaskOperatorFactory factory;
-  dm::OperatorSettings settings;
-  std::map<std::string, double> learning_rates;
-  double lr_end = 0, point_eps = 0;
-  bool gumbel_cosine = true;
-  double gumbel_endgame_lr = 0;
-  std::string out_dir;
-  c10::Device device = c10::kCPU;
-};
+using Setup = ig::experiments::MaskRecoverySetup;
 
 absl::StatusOr<Setup> SetupFromFlags() {
   Setup s;
@@ -217,7 +127,10 @@ absl::StatusOr<Setup> SetupFromFlags() {
   s.steps = absl::GetFlag(FLAGS_steps);
   if (s.size < 2) return Invalid(absl::StrCat("--size must be >= 2, got ", s.size));
   if (s.steps < 1) return Invalid(absl::StrCat("--steps must be >= 1, got ", s.steps));
-  if (absl::GetFlag(FLAGS_eval_every) < 1) return Invalid("--eval_every must be >= 1");
+  s.eval_every = absl::GetFlag(FLAGS_eval_every);
+  if (s.eval_every < 1) return Invalid(absl::StrCat("--eval_every must be >= 1, got ", s.eval_every));
+  s.random_pixels = absl::GetFlag(FLAGS_random_pixels);
+  s.resume = absl::GetFlag(FLAGS_resume);
   s.snap_every = std::max<int64_t>(
       1, s.steps / std::max<int64_t>(1, absl::GetFlag(FLAGS_snapshots)));
   double gaussian_lr = absl::GetFlag(FLAGS_lr);
@@ -266,11 +179,11 @@ absl::StatusOr<Setup> SetupFromFlags() {
     s.ops.emplace_back(o);
   }
   for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_targets), ',')) {
-    auto target = ParseTarget(t, s.size);
+    auto target = ig::experiments::ParseMaskTarget(t, s.size);
     if (!target.ok()) return Invalid(absl::StrCat("--targets: ", target.status().message()));
     s.targets.push_back(*target);
   }
-  for (const Target& t : s.targets) {
+  for (const ig::experiments::MaskTarget& t : s.targets) {
     if (t.mask.defined() || t.kind != dm::TargetKind::kDigit) continue;
     std::string data_dir = ig::experiments::UserPath(absl::GetFlag(FLAGS_data_dir));
     if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
@@ -300,130 +213,6 @@ absl::StatusOr<Setup> SetupFromFlags() {
   return s;
 }
 
-// One run: operator op_name learns target from its oracle for s.steps.
-absl::StatusOr<RunSummary> RunOne(const Setup& s, const std::string& op_name,
-                                  const Target& target, int64_t seed) {
-  auto oracle = target.mask.defined()
-                    ? dm::MaskOracle::FromMask(target.mask, target.path)
-                    : dm::MaskOracle::Create(target.kind, s.size, s.size, seed,
-                                             absl::GetFlag(FLAGS_random_pixels), s.digit);
-  if (!oracle.ok()) return oracle.status();
-  const std::string name = absl::StrFormat("%s_%s_s%d", op_name, target.name, seed);
-  WriteMask(s.out_dir + "/masks/" + name + "_target.csv", dm::TargetForFigures(*oracle));
-  at::manual_seed(1000 + seed);
-  auto made = s.factory.Make(op_name, s.size, s.size, oracle->target_pixels(), s.settings);
-  if (!made.ok()) return made.status();
-  const std::shared_ptr<dm::MaskOperator> op = *made;
-  op->to(s.device);  // before the optimizer takes the parameters
-  const bool points = op_name == "gaussian" || op_name == "mlp";
-  const double lr = s.learning_rates.at(op_name);
-  torch::optim::Adam adam(op->parameters(),
-                          torch::optim::AdamOptions(lr).eps(points ? s.point_eps : 1e-8));
-  // The Gaussian operator's learning rate follows its stddev down to lr_end;
-  // the Gumbel table's falls to 0 along a cosine, and in its endgame (after
-  // the noise) along a new one from gumbel_endgame_lr.
-  const auto* gumbel = dynamic_cast<const dm::GumbelMaskOperatorImpl*>(op.get());
-  const auto set_lr = [&](int64_t step) {
-    double now = lr;
-    if (op_name == "gaussian" && lr > s.lr_end) {
-      const double fraction = std::min(
-          1.0, static_cast<double>(step) /
-                   (s.settings.stddev_anneal_fraction * static_cast<double>(s.steps)));
-      now = lr * std::pow(s.lr_end / lr, fraction);
-    } else if (op_name == "gumbel" && s.settings.gumbel_endgame && gumbel != nullptr &&
-               gumbel->noise_scale() == 0) {
-      // From the first step without noise: a cosine from the endgame's rate
-      // to 0 at the end (so that the last steps' momentum moves no channel
-      // off its pixel).
-      const int64_t start = gumbel->first_quiet_step(s.steps);
-      now = ig::experiments::CosineLearningRate(s.gumbel_endgame_lr, step - start,
-                                                std::max<int64_t>(1, s.steps - start));
-    } else if (op_name == "gumbel" && s.gumbel_cosine) {
-      now = ig::experiments::CosineLearningRate(lr, step, s.steps);
-    } else {
-      return;
-    }
-    ig::experiments::SetLearningRate(adam, now);
-  };
-  ig::experiments::TrainLoopOptions loop;
-  loop.label = "mask " + name;
-  loop.steps = s.steps;
-  loop.eval_every = absl::GetFlag(FLAGS_eval_every);
-  loop.checkpoint_every = 500;
-  loop.checkpoint_path = s.out_dir + "/runs/" + name + ".ckpt";
-  loop.resume = absl::GetFlag(FLAGS_resume);
-  loop.csv_path = s.out_dir + "/runs/" + name + ".csv";
-  loop.train_columns = {"mse"};
-  loop.eval_columns = {"iou", "accuracy", "index_iou"};
-  auto result = ig::experiments::RunTrainLoop(
-      loop, *op, adam,
-      [&](int64_t step) {
-        op->SetProgress(step, s.steps);
-        set_lr(step);
-        const at::Tensor mask = op->Mask();
-        const at::Tensor mse = oracle->Mse(mask);
-        adam.zero_grad();
-        op->Objective(mse).backward();
-        adam.step();
-        op->AfterStep();
-        dm::RestartMoments(*op, adam);
-        const int64_t done = step + 1;
-        if (done % s.snap_every == 0 || done == 1) {
-          WriteMask(absl::StrFormat("%s/masks/%s_%06d.csv", s.out_dir, name, done), mask);
-        }
-        return std::vector<double>{mse.item<double>()};
-      },
-      [&](int64_t steps_done, bool* stop) {
-        *stop = false;
-        op->SetProgress(steps_done, s.steps);  // a resumed operator's schedule too
-        const dm::MaskScores score = oracle->Score(op->Mask());
-        return std::vector<double>{score.iou, score.accuracy,
-                                   oracle->IndexIoU(op->Indices())};
-      });
-  if (!result.ok()) return result.status();
-  // From the CSV, so that resumed runs count their earlier steps.
-  auto steps_to_099 = ig::experiments::FirstStepAtLeast(loop.csv_path, "iou", 0.99);
-  if (!steps_to_099.ok()) return steps_to_099.status();
-  auto eval = [&](size_t i) {
-    return result->last_eval.size() > i ? result->last_eval[i] : NAN;
-  };
-  return RunSummary{op_name, target.name, seed, *steps_to_099,
-                    eval(0), eval(1), eval(2),
-                    result->last_train.empty() ? NAN : result->last_train[0],
-                    result->seconds};
-}
-
-// summary.md: per (operator, target), the final IoU of the rendered mask
-// and of the learned indices for every seed, and the final MSE.
-std::string SummaryMarkdown(const Setup& s, const std::vector<RunSummary>& runs) {
-  std::vector<std::vector<std::string>> rows;
-  for (const std::string& op_name : s.ops) {
-    for (const Target& target : s.targets) {
-      std::string ious, index_ious, reach;
-      double secs = 0, mse = 0;
-      int count = 0;
-      for (const RunSummary& r : runs) {
-        if (r.op != op_name || r.target != target.name) continue;
-        absl::StrAppendFormat(&ious, "%s%.3f", ious.empty() ? "" : ", ", r.iou);
-        absl::StrAppendFormat(&index_ious, "%s%.3f", index_ious.empty() ? "" : ", ",
-                              r.index_iou);
-        absl::StrAppend(&reach, reach.empty() ? "" : ", ",
-                        r.steps_to_099 > 0 ? absl::StrCat(r.steps_to_099) : "no");
-        secs += r.seconds;
-        mse += r.mse;
-        ++count;
-      }
-      rows.push_back({op_name, target.name, ious, index_ious, reach,
-                      absl::StrFormat("%.4f", count ? mse / count : 0.0),
-                      absl::StrFormat("%.1f", count ? secs / count : 0.0)});
-    }
-  }
-  return ig::experiments::MarkdownTable(
-      {"operator", "target", "final IoU (per seed)", "final index IoU (per seed)",
-       "steps to IoU 0.99", "final MSE (mean)", "wall time per run (s)"},
-      rows);
-}
-
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Recovers hidden masks through an MSE-only oracle with differentiable "
@@ -437,11 +226,11 @@ int Main(int argc, char** argv) {
       {"operator", "target", "seed", "final_iou", "final_accuracy",
        "final_index_iou", "final_mse", "steps_to_iou_0.99", "seconds"});
   if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
-  std::vector<RunSummary> runs;
+  std::vector<ig::experiments::MaskRunSummary> runs;
   for (const std::string& op_name : setup->ops) {
-    for (const Target& target : setup->targets) {
+    for (const ig::experiments::MaskTarget& target : setup->targets) {
       for (int64_t seed = 0; seed < absl::GetFlag(FLAGS_seeds); ++seed) {
-        auto r = RunOne(*setup, op_name, target, seed);
+        auto r = ig::experiments::RunMaskRecovery(*setup, op_name, target, seed);
         if (!r.ok()) return Fail(std::string(r.status().message()));
         summary_csv->TextRow({r->op, r->target, absl::StrCat(r->seed),
                               absl::StrCat(r->iou), absl::StrCat(r->accuracy),
@@ -451,7 +240,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  const std::string md = SummaryMarkdown(*setup, runs);
+  const std::string md = ig::experiments::MaskRecoverySummaryMarkdown(*setup, runs);
   if (auto st = ig::experiments::WriteSummaryMarkdown(setup->out_dir, md); !st.ok()) {
     return Fail(std::string(st.message()));
   }
