@@ -149,6 +149,16 @@ RamImpl::RamImpl(RamOptions options_) : options(std::move(options_)) {
 }
 
 RamImpl::Output RamImpl::forward(const at::Tensor& images, int64_t samples) {
+  return Run(images, samples, is_training(), c10::nullopt);
+}
+
+RamImpl::Output RamImpl::forward_sampled(const at::Tensor& images, int64_t samples,
+                                         at::Generator generator) {
+  return Run(images, samples, true, generator);
+}
+
+RamImpl::Output RamImpl::Run(const at::Tensor& images, int64_t samples, bool sample,
+                             c10::optional<at::Generator> generator) {
   const RamOptions& o = options;
   TORCH_CHECK(images.dim() == 4 && images.size(1) == o.channels() && images.size(2) == o.side() &&
                   images.size(3) == o.side(),
@@ -175,8 +185,14 @@ RamImpl::Output RamImpl::forward(const at::Tensor& images, int64_t samples) {
     const at::Tensor hd = h.detach();
     const at::Tensor mean = at::tanh(location->forward(o.policy() == "all" ? h : hd));
     baselines.push_back(baseline->forward(hd).squeeze(1));
-    if (is_training()) {
-      l = mean.detach() + at::randn_like(mean) * o.location_std();
+    if (sample) {
+      // A generator's noise is drawn on its device, then moved.
+      const at::Tensor noise =
+          generator.has_value()
+              ? at::randn(mean.sizes(), *generator, mean.options().device(generator->device()))
+                    .to(mean.device())
+              : at::randn_like(mean);
+      l = mean.detach() + noise * o.location_std();
     } else {
       l = mean.detach();
     }
@@ -189,6 +205,16 @@ RamImpl::Output RamImpl::forward(const at::Tensor& images, int64_t samples) {
   out.log_probs = steps > 1 ? at::stack(log_probs, 1) : at::zeros({batch, 0}, x.options());
   out.baselines = steps > 1 ? at::stack(baselines, 1) : at::zeros({batch, 0}, x.options());
   return out;
+}
+
+at::Tensor MeanProbabilityLogits(const at::Tensor& logits, int64_t samples) {
+  TORCH_CHECK(logits.dim() == 2 && samples >= 1 && logits.size(0) % samples == 0,
+              "MeanProbabilityLogits: logits must be [B * samples, classes] with samples >= 1, "
+              "got ", shape_string(logits.sizes()), " and samples ", samples);
+  return at::log_softmax(logits, 1)
+      .view({logits.size(0) / samples, samples, logits.size(1)})
+      .logsumexp(1)
+      .sub(std::log(double(samples)));
 }
 
 at::Tensor GaussianLogProb(const at::Tensor& sample, const at::Tensor& mean, double std) {

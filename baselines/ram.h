@@ -34,6 +34,8 @@
 // and the reward may be log p(label) instead of the 0/1 correctness.
 #pragma once
 
+#include <ATen/core/Generator.h>
+#include <c10/util/Optional.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
@@ -113,11 +115,18 @@ class RamImpl : public torch::nn::Module {
   // each image, consecutive (outputs have B * samples rows; trajectory i
   // looks at image i / samples), without copying the images.
   Output forward(const at::Tensor& images, int64_t samples = 1);
+  // Sampled locations whatever the mode, from `generator` (the global one
+  // untouched): for evaluations that average over sampled trajectories.
+  Output forward_sampled(const at::Tensor& images, int64_t samples, at::Generator generator);
 
   RamOptions options;
   torch::nn::Linear glimpse_patch{nullptr}, glimpse_location{nullptr}, glimpse_what{nullptr},
       glimpse_where{nullptr}, core_hidden{nullptr}, core_glimpse{nullptr}, location{nullptr},
       baseline{nullptr}, classifier{nullptr};
+
+ private:
+  Output Run(const at::Tensor& images, int64_t samples, bool sample,
+             c10::optional<at::Generator> generator);
 };
 TORCH_MODULE(Ram);
 
@@ -128,6 +137,11 @@ struct RamLoss {
   at::Tensor baseline;
   at::Tensor reward;          // [B] 1 correct, 0 not
 };
+
+// Logits of `samples` consecutive trajectories per image [B * samples, K]
+// -> [B, K]: the log of the mean class probabilities over each image's
+// trajectories (argmax: the class the averaged prediction picks).
+at::Tensor MeanProbabilityLogits(const at::Tensor& logits, int64_t samples);
 
 // log N(sample | mean, std^2 I) over the last dimension: [..., d] -> [...].
 at::Tensor GaussianLogProb(const at::Tensor& sample, const at::Tensor& mean, double std);

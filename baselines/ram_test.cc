@@ -2,6 +2,7 @@
 // learned baseline's variance reduction, clear errors.
 #include "baselines/ram.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -103,6 +104,53 @@ TEST(Ram, Shapes) {
   const RamImpl::Output a = ram->forward(at::ones({2, 1, 40, 40}));
   const RamImpl::Output b = ram->forward(at::ones({2, 1, 40, 40}));
   EXPECT_TRUE(a.locations.equal(b.locations));  // evaluation: the means
+}
+
+TEST(Ram, ForwardSampledUsesItsOwnGenerator) {
+  at::manual_seed(8);
+  Ram ram(RamOptions().side(40).glimpses(4).scales(3).location_std(0.3));
+  ram->eval();
+  const at::Tensor images = at::rand({3, 1, 40, 40});
+  const auto run = [&](uint64_t seed) {
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    return ram->forward_sampled(images, 2, gen);
+  };
+  at::manual_seed(9);
+  const at::Tensor before = at::randn({4});
+  at::manual_seed(9);
+  const RamImpl::Output a = run(5), b = run(5), c = run(6);
+  EXPECT_TRUE(at::randn({4}).equal(before));  // the global stream untouched
+  EXPECT_TRUE(a.locations.equal(b.locations));
+  EXPECT_TRUE(a.logits.equal(b.logits));
+  EXPECT_FALSE(a.locations.equal(c.locations));
+  const RamImpl::Output means = ram->forward(images, 2);  // evaluation mode: the means
+  EXPECT_FALSE(a.locations.equal(means.locations));
+  // Away from the means by about the policy's std (mean |N(0, 0.3^2)| is
+  // 0.24; clipping to the image shrinks some).
+  const at::Tensor d = (a.locations - means.locations).slice(1, 1);
+  EXPECT_GT(d.abs().mean().item<double>(), 0.1);
+  EXPECT_LT(d.abs().mean().item<double>(), 0.3);
+}
+
+TEST(MeanProbabilityLogits, LogOfTheMeanProbabilitiesAgainstLoops) {
+  at::manual_seed(10);
+  const at::Tensor logits = at::randn({6, 4}, at::kDouble) * 3;
+  const at::Tensor out = MeanProbabilityLogits(logits, 3);
+  ASSERT_EQ(out.sizes(), at::IntArrayRef({2, 4}));
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t k = 0; k < 4; ++k) {
+      double mean = 0;
+      for (int64_t m = 0; m < 3; ++m) {
+        double z = 0;
+        for (int64_t c = 0; c < 4; ++c) z += std::exp(logits[b * 3 + m][c].item<double>());
+        mean += std::exp(logits[b * 3 + m][k].item<double>()) / z / 3;
+      }
+      EXPECT_NEAR(out[b][k].item<double>(), std::log(mean), 1e-12);
+    }
+  }
+  EXPECT_ERROR_CONTAINS(MeanProbabilityLogits(logits, 4),
+                        "logits must be [B * samples, classes] with samples >= 1, got [6, 4] and "
+                        "samples 4");
 }
 
 // The policy is the Gaussian; clipping the location to the image is the

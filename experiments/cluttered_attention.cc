@@ -72,6 +72,10 @@ ABSL_FLAG(int64_t, ram_samples, -1,
 ABSL_FLAG(std::string, ram_reward, "",
           "RAM: REINFORCE's reward, correct (1 for a correct class, Mnih et al.) or "
           "log_likelihood (log p(label)); preset if empty: correct");
+ABSL_FLAG(int64_t, ram_eval_samples, -1,
+          "RAM: > 1 evaluates by averaging the class probabilities of this many sampled "
+          "trajectories per image (seeded: every evaluation the same); 1: the policy's means "
+          "(preset if < 0: 8)");
 ABSL_FLAG(bool, fresh_clutter, false,
           "train every epoch after the first on newly generated clutter (same training "
           "digits; off in both presets: the paper used one fixed set)");
@@ -119,6 +123,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.ram_reinforce_weight = absl::GetFlag(FLAGS_ram_reinforce_weight);
   o.ram_samples = absl::GetFlag(FLAGS_ram_samples);
   o.ram_reward = absl::GetFlag(FLAGS_ram_reward);
+  o.ram_eval_samples = absl::GetFlag(FLAGS_ram_eval_samples);
   o.fresh_clutter = absl::GetFlag(FLAGS_fresh_clutter);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;

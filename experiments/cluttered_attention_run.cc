@@ -70,9 +70,11 @@ class RamModel : public AttentionModel {
  public:
   // std_end > 0: the policy's std falls geometrically from o.location_std()
   // to std_end over the run.
-  RamModel(const baselines::RamOptions& o, const baselines::RamLossOptions& loss, double std_end)
+  RamModel(const baselines::RamOptions& o, const baselines::RamLossOptions& loss, double std_end,
+           int64_t eval_samples)
       : net(register_module("net", baselines::Ram(o))),
         loss_(loss),
+        eval_samples_(eval_samples),
         std_start_(o.location_std()),
         std_end_(std_end > 0 ? std_end : o.location_std()) {}
   void SetProgress(int64_t step, int64_t total) override {
@@ -92,7 +94,13 @@ class RamModel : public AttentionModel {
     return {baselines::RamLosses(out, labels.repeat_interleave(m, 0), loss_).total,
             out.logits.view({images.size(0), m, -1}).select(1, 0)};
   }
-  at::Tensor Logits(const at::Tensor& images) override { return net->forward(images).logits; }
+  at::Tensor Logits(const at::Tensor& images) override {
+    if (eval_samples_ == 1) return net->forward(images).logits;
+    // log of the mean class probabilities over eval_samples_ trajectories.
+    at::Generator gen = at::detail::createCPUGenerator(kEvalSeed);
+    return baselines::MeanProbabilityLogits(
+        net->forward_sampled(images, eval_samples_, gen).logits, eval_samples_);
+  }
   std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
     // The finest patch at each location, as a box and its contents.
     const baselines::RamImpl::Output out = net->forward(images);
@@ -110,7 +118,9 @@ class RamModel : public AttentionModel {
   baselines::Ram net;
 
  private:
+  static constexpr uint64_t kEvalSeed = 20141210;
   baselines::RamLossOptions loss_;
+  int64_t eval_samples_;
   double std_start_, std_end_;
 };
 
@@ -158,7 +168,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .reinforce_weight(p.ram_reinforce_weight)
             .samples(p.ram_samples)
             .reward(p.ram_reward),
-        p.ram_location_std_end));
+        p.ram_location_std_end, p.ram_eval_samples));
   }
   if (method == "convnet") {
     return std::shared_ptr<AttentionModel>(std::make_shared<ConvNetModel>(
@@ -324,6 +334,10 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (p->ram_samples < 1 || p->ram_samples > 64) {
     return bad("ram_samples", "in [1, 64]", p->ram_samples);
   }
+  if (o.ram_eval_samples >= 0) p->ram_eval_samples = o.ram_eval_samples;
+  if (p->ram_eval_samples < 1 || p->ram_eval_samples > 64) {
+    return bad("ram_eval_samples", "in [1, 64]", p->ram_eval_samples);
+  }
   if (!o.ram_reward.empty()) p->ram_reward = o.ram_reward;
   if (p->ram_reward != "correct" && p->ram_reward != "log_likelihood") {
     return bad("ram_reward", "correct or log_likelihood", p->ram_reward);
@@ -337,7 +351,7 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
       "(warmup %d steps), box penalty %g, RAM location std %g%s, init %s, policy %s and "
-      "REINFORCE weight %g, %d trajectories per image, reward %s, "
+      "REINFORCE weight %g, %d trajectories per image, reward %s, evaluation %s, "
       "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
       "images%s",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
@@ -345,7 +359,10 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end)
                                  : std::string(),
       p.ram_init, p.ram_policy,
-      p.ram_reinforce_weight, p.ram_samples, p.ram_reward, p.source_width, p.source_hidden,
+      p.ram_reinforce_weight, p.ram_samples, p.ram_reward,
+      p.ram_eval_samples > 1 ? absl::StrFormat("over %d trajectories", p.ram_eval_samples)
+                             : std::string("at the means"),
+      p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
       p.val_size, p.test_size, p.fresh_clutter ? ", new clutter every epoch" : "");

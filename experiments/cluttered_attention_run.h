@@ -56,6 +56,10 @@ struct AttentionPreset {
   // does not give M).
   int64_t ram_samples = 8;
   std::string ram_reward = "correct";  // baselines::RamLossOptions::reward
+  // > 1: RAM's evaluations average the class probabilities of this many
+  // sampled trajectories per image (a generator of their own, seeded the
+  // same every time); 1: the policy's means. Both presets: 8 (our choice).
+  int64_t ram_eval_samples = 8;
   // New clutter every epoch: epoch e >= 1 trains on train_size fresh images
   // (MakeCluttered stream 1000 + e: new digits, positions and distractors
   // from the same 55,000 training digits); epoch 0 on the stored set.
@@ -72,7 +76,7 @@ struct AttentionFlagOverrides {
   bool fresh_clutter = false;  // true: on (both presets: off)
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1,
-          ram_samples = -1;
+          ram_samples = -1, ram_eval_samples = -1;
   double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,
          ram_location_std = -1, ram_location_std_end = -1, ram_reinforce_weight = -1;
 };

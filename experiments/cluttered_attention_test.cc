@@ -81,6 +81,9 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad.ram_samples = 0;
   EXPECT_EQ(message(bad), "--ram_samples must be in [1, 64], got 0");
   bad = {};
+  bad.ram_eval_samples = 65;
+  EXPECT_EQ(message(bad), "--ram_eval_samples must be in [1, 64], got 65");
+  bad = {};
   bad.ram_reward = "accuracy";
   EXPECT_EQ(message(bad), "--ram_reward must be correct or log_likelihood, got accuracy");
   // Set ones are applied; unset (negative) ones keep the preset's.
@@ -94,6 +97,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   set.ram_location_std_end = 0.1;
   set.ram_samples = 4;
   set.ram_reward = "log_likelihood";
+  set.ram_eval_samples = 1;
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
@@ -104,6 +108,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(p->ram_location_std_end, 0.1);
   EXPECT_EQ(p->ram_samples, 4);
   EXPECT_EQ(p->ram_reward, "log_likelihood");
+  EXPECT_EQ(p->ram_eval_samples, 1);
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
@@ -115,6 +120,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(d->ram_location_std_end, 0.0);
   EXPECT_EQ(d->ram_samples, 8);
   EXPECT_EQ(d->ram_reward, "correct");
+  EXPECT_EQ(d->ram_eval_samples, 8);
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {
@@ -234,6 +240,15 @@ TEST(RunAttention, RamWithSeveralTrajectoriesPerImage) {
   EXPECT_EQ(three->steps_done, 4);
   EXPECT_TRUE(std::isfinite(three->final_loss));
   EXPECT_NE(three->final_loss, one->final_loss);  // other batches and losses
+  // Evaluations over sampled trajectories are seeded: a resumed run (no
+  // further steps) scores the same; at the means (one trajectory) too.
+  p.ram_eval_samples = 5;
+  auto sampled = RunAttention("ram", p, d, 0, dir, /*resume=*/true);
+  auto sampled_again = RunAttention("ram", p, d, 0, dir, /*resume=*/true);
+  ASSERT_TRUE(sampled.ok() && sampled_again.ok());
+  EXPECT_EQ(sampled->steps_done, 4);
+  EXPECT_EQ(sampled->validation_error, sampled_again->validation_error);
+  EXPECT_EQ(sampled->test_error, sampled_again->test_error);
 }
 
 }  // namespace
