@@ -32,6 +32,9 @@
 // trajectories of each image in the batch, REINFORCE's baseline for one is
 // the mean reward of the other M - 1 (leave one out; b_t is still trained),
 // and the reward may be log p(label) instead of the 0/1 correctness.
+// Evaluation: forward() in eval mode follows the policy's means;
+// forward_sampled + MeanProbabilityLogits average the class probabilities
+// of sampled trajectories (the ones training saw).
 #pragma once
 
 #include <ATen/core/Generator.h>
