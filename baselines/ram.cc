@@ -26,20 +26,21 @@ at::Tensor LocationPixels(const at::Tensor& locations, int64_t height, int64_t w
                    -1);
 }
 
-RetinaSource::RetinaSource(const at::Tensor& images, int64_t patch, int64_t scales)
+RetinaSource::RetinaSource(const at::Tensor& images, int64_t patch, int64_t scales,
+                           int64_t samples)
     : patch_(patch), scales_(scales) {
   const char* op = "Retina";
   TORCH_CHECK(images.dim() == 4, op, ": images must be [batch, channels, height, width], got ",
               shape_string(images.sizes()));
   TORCH_CHECK(patch >= 1 && scales >= 1 && scales <= 16, op,
               ": patch must be >= 1 and scales in [1, 16], got ", patch, " and ", scales);
-  batch_ = images.size(0);
+  TORCH_CHECK(samples >= 1, op, ": samples must be >= 1, got ", samples);
+  rows_ = images.size(0) * samples;
   channels_ = images.size(1);
   height_ = images.size(2);
   width_ = images.size(3);
   pad_ = (patch << (scales - 1)) / 2 + 1;  // > half the largest side
   const at::Tensor padded = at::constant_pad_nd(images, {pad_, pad_, pad_, pad_}, 0);
-  const int64_t hp = height_ + 2 * pad_, wp = width_ + 2 * pad_;
   padded_ = padded.reshape({-1});
   // Block sums from an integral image I (double, so differences of large
   // sums stay exact to ~1e-12; a zero first row and column): the 2^s x 2^s
@@ -49,47 +50,37 @@ RetinaSource::RetinaSource(const at::Tensor& images, int64_t patch, int64_t scal
     integral_ = at::constant_pad_nd(padded.to(at::kDouble).cumsum(2).cumsum_(3), {1, 0, 1, 0}, 0)
                     .reshape({-1});
   }
+  const at::TensorOptions index = images.options().dtype(at::kLong);
+  const at::Tensor image = at::arange(images.size(0), index).repeat_interleave(samples);
+  plane_ = (image.unsqueeze(1) * channels_ + at::arange(channels_, index))
+               .view({rows_, channels_, 1, 1});
+  steps_ = at::arange(patch, index);
 }
 
-at::Tensor RetinaSource::Glimpse(const at::Tensor& image_index,
-                                 const at::Tensor& locations) const {
-  const char* op = "Retina";
-  TORCH_CHECK(image_index.dim() == 1 && image_index.scalar_type() == at::kLong, op,
-              ": image_index must be a 1-D int64 tensor, got ", shape_string(image_index.sizes()),
-              " ", image_index.scalar_type());
-  const int64_t n = image_index.size(0);
-  TORCH_CHECK(locations.dim() == 2 && locations.size(0) == n && locations.size(1) == 2, op,
-              ": locations must be [N, 2] = [", n, ", 2], got ", shape_string(locations.sizes()));
-  if (n > 0) {
-    const int64_t lo = image_index.min().item<int64_t>(), hi = image_index.max().item<int64_t>();
-    TORCH_CHECK(lo >= 0 && hi < batch_, op, ": image_index must be in [0, ", batch_,
-                "), got values in [", lo, ", ", hi, "]");
-  }
-  const int64_t hp = height_ + 2 * pad_, wp = width_ + 2 * pad_;
+at::Tensor RetinaSource::Glimpse(const at::Tensor& locations) const {
+  TORCH_CHECK(locations.dim() == 2 && locations.size(0) == rows_ && locations.size(1) == 2,
+              "Retina: locations must be [batch * samples, 2] = [", rows_, ", 2], got ",
+              shape_string(locations.sizes()));
+  const int64_t n = rows_, hp = height_ + 2 * pad_, wp = width_ + 2 * pad_;
   const at::Tensor centre = LocationPixels(locations.detach(), height_, width_) + pad_;  // [N, 2]
-  // [N, C, 1, 1]: the first (image, channel) pixel index; in the integral
-  // image, whose planes are (hp + 1) x (wp + 1).
-  const at::Tensor plane = (image_index.unsqueeze(1) * channels_ +
-                            at::arange(channels_, image_index.options()))
-                               .view({n, channels_, 1, 1});
-  const at::Tensor steps = at::arange(patch_, image_index.options());
   std::vector<at::Tensor> out;
   for (int64_t s = 0; s < scales_; ++s) {
     const int64_t k = int64_t{1} << s, side = patch_ << s;
     // Top-left pixel of each pooled block: start + i * k.
-    const at::Tensor offsets = steps * k - side / 2;                     // [patch]
+    const at::Tensor offsets = steps_ * k - side / 2;                    // [patch]
     const at::Tensor rows = (centre.select(1, 0).unsqueeze(1) + offsets)  // [N, 1, patch, 1]
                                 .view({n, 1, patch_, 1});
     const at::Tensor cols = (centre.select(1, 1).unsqueeze(1) + offsets).view({n, 1, 1, patch_});
     const auto read = [&](const at::Tensor& flat, int64_t width, int64_t plane_size,
                           int64_t dy, int64_t dx) {
-      const at::Tensor idx = plane * plane_size + (rows + dy) * width + (cols + dx);
+      const at::Tensor idx = plane_ * plane_size + (rows + dy) * width + (cols + dx);
       return flat.index_select(0, idx.reshape({-1})).view({n, channels_, patch_, patch_});
     };
     if (s == 0) {
       out.push_back(read(padded_, wp, hp * wp, 0, 0));
       continue;
     }
+    // The integral image's planes are (hp + 1) x (wp + 1).
     const int64_t w1 = wp + 1, size1 = (hp + 1) * (wp + 1);
     const at::Tensor sums = read(integral_, w1, size1, k, k) - read(integral_, w1, size1, 0, k) -
                             read(integral_, w1, size1, k, 0) + read(integral_, w1, size1, 0, 0);
@@ -100,13 +91,7 @@ at::Tensor RetinaSource::Glimpse(const at::Tensor& image_index,
 
 at::Tensor Retina(const at::Tensor& images, const at::Tensor& locations, int64_t patch,
                   int64_t scales) {
-  const RetinaSource source(images, patch, scales);
-  TORCH_CHECK(locations.dim() == 2 && locations.size(0) == images.size(0) &&
-                  locations.size(1) == 2,
-              "Retina: locations must be [batch, 2] = [", images.size(0), ", 2], got ",
-              shape_string(locations.sizes()));
-  return source.Glimpse(at::arange(images.size(0), images.options().dtype(at::kLong)),
-                        locations);
+  return RetinaSource(images, patch, scales).Glimpse(locations);
 }
 
 RamImpl::RamImpl(RamOptions options_) : options(std::move(options_)) {
@@ -168,15 +153,13 @@ RamImpl::Output RamImpl::Run(const at::Tensor& images, int64_t samples, bool sam
   const int64_t batch = images.size(0) * samples, steps = o.glimpses();
   const at::Tensor x = images.to(glimpse_patch->weight.scalar_type());
   // Padded images and block means once per forward; trajectory i reads image i / samples.
-  const RetinaSource retina(x, o.patch(), o.scales());
-  const at::Tensor image_index =
-      at::arange(images.size(0), x.options().dtype(at::kLong)).repeat_interleave(samples);
+  const RetinaSource retina(x, o.patch(), o.scales(), samples);
   at::Tensor l = at::zeros({batch, 2}, x.options());
   at::Tensor h = at::zeros({batch, o.hidden()}, x.options());
   std::vector<at::Tensor> locations, log_probs, baselines;
   for (int64_t t = 0; t < steps; ++t) {
     locations.push_back(l);
-    const at::Tensor patches = retina.Glimpse(image_index, l).reshape({batch, -1});
+    const at::Tensor patches = retina.Glimpse(l).reshape({batch, -1});
     const at::Tensor what = at::relu(glimpse_patch->forward(patches));
     const at::Tensor where = at::relu(glimpse_location->forward(l));
     const at::Tensor g = at::relu(glimpse_what->forward(what) + glimpse_where->forward(where));

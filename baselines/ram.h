@@ -88,18 +88,22 @@ at::Tensor Retina(const at::Tensor& images, const at::Tensor& locations, int64_t
 // The retina over many glimpses of the same images: the images padded and
 // their integral image computed once; then each glimpse reads patch^2
 // pixels at scale 0 and 4 patch^2 integral-image corners per coarser scale
-// (a block mean), not a crop of (patch 2^s)^2 pixels to pool.
+// (a block mean), not a crop of (patch 2^s)^2 pixels to pool. With samples
+// M, glimpse rows are M consecutive trajectories per image (row i looks at
+// image i / M), and no image is copied.
 class RetinaSource {
  public:
-  RetinaSource(const at::Tensor& images, int64_t patch, int64_t scales);
-  // image_index [N] int64 (which image), locations [N, 2] ->
-  // [N, scales * C, patch, patch], as Retina.
-  at::Tensor Glimpse(const at::Tensor& image_index, const at::Tensor& locations) const;
+  RetinaSource(const at::Tensor& images, int64_t patch, int64_t scales, int64_t samples = 1);
+  // locations [B * samples, 2] -> [B * samples, scales * C, patch, patch],
+  // as Retina.
+  at::Tensor Glimpse(const at::Tensor& locations) const;
 
  private:
-  int64_t patch_, scales_, batch_ = 0, channels_ = 0, height_ = 0, width_ = 0, pad_ = 0;
+  int64_t patch_, scales_, rows_ = 0, channels_ = 0, height_ = 0, width_ = 0, pad_ = 0;
   at::Tensor padded_;    // flat [B * C * (H + 2 pad) * (W + 2 pad)], zeros around the images
   at::Tensor integral_;  // flat [B * C * (H + 2 pad + 1) * (W + 2 pad + 1)], double; scales > 1
+  at::Tensor plane_;     // [B * samples, C, 1, 1]: each row's (image, channel) plane number
+  at::Tensor steps_;     // [patch]: 0 .. patch - 1
 };
 
 class RamImpl : public torch::nn::Module {

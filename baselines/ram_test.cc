@@ -51,22 +51,20 @@ TEST(Retina, MatchesLoopsAtEveryScaleAndBorder) {
   }
 }
 
-// Many glimpses of the same images: reading image i / M equals the retina
-// of the images repeated M times (the loop test above checks Retina).
+// Many glimpses of the same images: row i reading image i / M equals the
+// retina of the images repeated M times (the loop test above checks Retina).
 TEST(RetinaSource, GlimpsesOfSharedImagesEqualTheRetinaOfCopies) {
   at::manual_seed(6);
   const at::Tensor images = at::rand({2, 2, 13, 10}, at::kDouble);
-  const at::Tensor index = at::tensor({0, 0, 1, 1, 1, 0}, at::kLong);
   const at::Tensor loc = at::rand({6, 2}, at::kDouble) * 2.4 - 1.2;  // some clipped
-  const RetinaSource source(images, 3, 3);
-  const at::Tensor shared = source.Glimpse(index, loc);
-  const at::Tensor copies = Retina(images.index_select(0, index), loc, 3, 3);
+  const RetinaSource source(images, 3, 3, /*samples=*/3);
+  const at::Tensor shared = source.Glimpse(loc);
+  const at::Tensor copies = Retina(images.repeat_interleave(3, 0), loc, 3, 3);
   ASSERT_EQ(shared.sizes(), at::IntArrayRef({6, 6, 3, 3}));
   EXPECT_LT((shared - copies).abs().max().item<double>(), 1e-12);
-  EXPECT_ERROR_CONTAINS(source.Glimpse(at::tensor({0, 2}, at::kLong), loc.slice(0, 0, 2)),
-                        "image_index must be in [0, 2), got values in [0, 2]");
-  EXPECT_ERROR_CONTAINS(source.Glimpse(index, loc.slice(0, 0, 5)),
-                        "locations must be [N, 2] = [6, 2], got [5, 2]");
+  EXPECT_ERROR_CONTAINS(source.Glimpse(loc.slice(0, 0, 5)),
+                        "locations must be [batch * samples, 2] = [6, 2], got [5, 2]");
+  EXPECT_ERROR_CONTAINS(RetinaSource(images, 3, 3, 0), "samples must be >= 1, got 0");
 }
 
 TEST(Ram, SeveralTrajectoriesPerImageEqualRepeatedImages) {
@@ -371,7 +369,7 @@ TEST(RamErrors, NameTheArgument) {
   EXPECT_ERROR_CONTAINS(ram->forward(at::rand({2, 1, 100, 100})),
                         "Ram: images must be [batch, 1, 40, 40], got [2, 1, 100, 100]");
   EXPECT_ERROR_CONTAINS(Retina(at::rand({2, 1, 8, 8}), at::zeros({3, 2}), 2, 2),
-                        "locations must be [batch, 2] = [2, 2], got [3, 2]");
+                        "locations must be [batch * samples, 2] = [2, 2], got [3, 2]");
 }
 
 }  // namespace
