@@ -101,8 +101,6 @@ RamImpl::RamImpl(RamOptions options_) : options(std::move(options_)) {
   TORCH_CHECK(o.patch() >= 1 && o.scales() >= 1, op, ": patch and scales must be >= 1, got ",
               o.patch(), " and ", o.scales());
   TORCH_CHECK(o.location_std() > 0, op, ": location_std must be > 0, got ", o.location_std());
-  TORCH_CHECK(o.reinforce_weight() >= 0 && std::isfinite(o.reinforce_weight()), op,
-              ": reinforce_weight must be finite and >= 0, got ", o.reinforce_weight());
   TORCH_CHECK(o.classes() >= 2, op, ": classes must be >= 2, got ", o.classes());
   const int64_t retina = o.scales() * o.channels() * o.patch() * o.patch();
   glimpse_patch = register_module("glimpse_patch", Dense(retina, o.glimpse_hidden()));

@@ -67,10 +67,6 @@ struct RamOptions {
   // What REINFORCE trains: "head" (the location head only) or "all" (also
   // the core and glimpse networks, through h_t).
   TORCH_ARG(std::string, policy) = "head";
-  // The REINFORCE term's weight in the total loss (RamLosses). With policy
-  // "head" Adam makes it irrelevant (the head sees no other gradient); with
-  // "all" it sets how much the policy gradient shapes the shared features.
-  TORCH_ARG(double, reinforce_weight) = 1.0;
   TORCH_ARG(int64_t, classes) = 10;
 };
 
@@ -159,7 +155,9 @@ at::Tensor ReinforceLoss(const at::Tensor& log_probs, const at::Tensor& reward,
                          const at::Tensor& baselines);
 
 struct RamLossOptions {
-  // The REINFORCE term's weight in the total loss.
+  // The REINFORCE term's weight in the total loss. With policy "head" Adam
+  // makes it irrelevant (the head sees no other gradient); with "all" it
+  // sets how much the policy gradient shapes the shared features.
   TORCH_ARG(double, reinforce_weight) = 1.0;
   // > 1: the batch holds `samples` consecutive trajectories of each image
   // (images.repeat_interleave(samples, 0)), and REINFORCE's baseline for a

@@ -363,9 +363,10 @@ TEST(RamErrors, NameTheArgument) {
                         "policy must be head or all, got 'core'");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().glimpses(0)), "glimpses must be >= 1, got 0");
   EXPECT_ERROR_CONTAINS(Ram(RamOptions().location_std(0)), "location_std must be > 0, got 0");
-  EXPECT_ERROR_CONTAINS(Ram(RamOptions().reinforce_weight(-1)),
-                        "reinforce_weight must be finite and >= 0, got -1");
   Ram ram(RamOptions().side(40));
+  const RamImpl::Output out = ram->forward(at::rand({2, 1, 40, 40}));
+  EXPECT_ERROR_CONTAINS(RamLosses(out, at::zeros({2}, at::kLong), -1.0),
+                        "reinforce_weight must be finite and >= 0, got -1");
   EXPECT_ERROR_CONTAINS(ram->forward(at::rand({2, 1, 100, 100})),
                         "Ram: images must be [batch, 1, 40, 40], got [2, 1, 100, 100]");
   EXPECT_ERROR_CONTAINS(Retina(at::rand({2, 1, 8, 8}), at::zeros({3, 2}), 2, 2),

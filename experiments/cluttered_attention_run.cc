@@ -83,15 +83,12 @@ class RamModel : public AttentionModel {
   }
   std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
                                          const at::Tensor& labels) override {
-    const int64_t m = loss_.samples();
-    if (m == 1) {
-      const baselines::RamImpl::Output out = net->forward(images);
-      return {baselines::RamLosses(out, labels, loss_).total, out.logits};
-    }
     // m trajectories of each image, consecutive; the first one's logits
     // stand for the batch's error.
+    const int64_t m = loss_.samples();
     const baselines::RamImpl::Output out = net->forward(images, m);
-    return {baselines::RamLosses(out, labels.repeat_interleave(m, 0), loss_).total,
+    return {baselines::RamLosses(out, m == 1 ? labels : labels.repeat_interleave(m, 0), loss_)
+                .total,
             out.logits.view({images.size(0), m, -1}).select(1, 0)};
   }
   at::Tensor Logits(const at::Tensor& images) override {
@@ -162,8 +159,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .scales(side > 60 ? 4 : 3)
             .location_std(p.ram_location_std)
             .init(p.ram_init)
-            .policy(p.ram_policy)
-            .reinforce_weight(p.ram_reinforce_weight),
+            .policy(p.ram_policy),
         baselines::RamLossOptions()
             .reinforce_weight(p.ram_reinforce_weight)
             .samples(p.ram_samples)

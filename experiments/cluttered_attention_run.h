@@ -50,7 +50,7 @@ struct AttentionPreset {
   double ram_location_std_end = 0;
   std::string ram_init = "irnn";  // baselines::RamOptions::init
   std::string ram_policy = "head";  // baselines::RamOptions::policy
-  double ram_reinforce_weight = 1;  // baselines::RamOptions::reinforce_weight
+  double ram_reinforce_weight = 1;  // baselines::RamLossOptions::reinforce_weight
   // baselines::RamLossOptions::samples: trajectories per training image (our
   // choice, both presets: 8; Mnih et al.'s estimate averages M episodes and
   // does not give M).
