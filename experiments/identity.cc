@@ -144,7 +144,7 @@ int Main(int argc, char** argv) {
     sizes.clear();
     for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
       int64_t n;
-      if (!absl::SimpleAtoi(part, &n) || n < 2) {  // CheckIdentityConfig says the same
+      if (!absl::SimpleAtoi(part, &n)) {  // n < 2: CheckIdentityConfig, below
         return Fail(absl::StrCat("--sizes must be integers >= 2, got '", part, "'"));
       }
       sizes.push_back(n);
