@@ -87,8 +87,7 @@ class RamModel : public AttentionModel {
     // stand for the batch's error.
     const int64_t m = loss_.samples();
     const baselines::RamImpl::Output out = net->forward(images, m);
-    return {baselines::RamLosses(out, m == 1 ? labels : labels.repeat_interleave(m, 0), loss_)
-                .total,
+    return {baselines::RamLosses(out, labels.repeat_interleave(m, 0), loss_).total,
             out.logits.view({images.size(0), m, -1}).select(1, 0)};
   }
   at::Tensor Logits(const at::Tensor& images) override {
