@@ -35,6 +35,8 @@ RetinaSource::RetinaSource(const at::Tensor& images, int64_t patch, int64_t scal
   TORCH_CHECK(patch >= 1 && scales >= 1 && scales <= 16, op,
               ": patch must be >= 1 and scales in [1, 16], got ", patch, " and ", scales);
   TORCH_CHECK(samples >= 1, op, ": samples must be >= 1, got ", samples);
+  TORCH_CHECK(images.is_floating_point(), op, ": images must be floating point, got ",
+              images.scalar_type());
   rows_ = images.size(0) * samples;
   channels_ = images.size(1);
   height_ = images.size(2);
@@ -137,6 +139,7 @@ RamImpl::Output RamImpl::forward(const at::Tensor& images, int64_t samples) {
 
 RamImpl::Output RamImpl::forward_sampled(const at::Tensor& images, int64_t samples,
                                          at::Generator generator) {
+  TORCH_CHECK(generator.defined(), "Ram: forward_sampled needs a generator, got an undefined one");
   return Run(images, samples, true, generator);
 }
 

@@ -65,6 +65,8 @@ TEST(RetinaSource, GlimpsesOfSharedImagesEqualTheRetinaOfCopies) {
   EXPECT_ERROR_CONTAINS(source.Glimpse(loc.slice(0, 0, 5)),
                         "locations must be [batch * samples, 2] = [6, 2], got [5, 2]");
   EXPECT_ERROR_CONTAINS(RetinaSource(images, 3, 3, 0), "samples must be >= 1, got 0");
+  EXPECT_ERROR_CONTAINS(RetinaSource(images.to(at::kLong), 3, 3),
+                        "images must be floating point, got Long");
 }
 
 TEST(Ram, SeveralTrajectoriesPerImageEqualRepeatedImages) {
@@ -123,6 +125,8 @@ TEST(Ram, ForwardSampledUsesItsOwnGenerator) {
   EXPECT_FALSE(a.locations.equal(c.locations));
   const RamImpl::Output means = ram->forward(images, 2);  // evaluation mode: the means
   EXPECT_FALSE(a.locations.equal(means.locations));
+  EXPECT_ERROR_CONTAINS(ram->forward_sampled(images, 2, at::Generator()),
+                        "forward_sampled needs a generator, got an undefined one");
   // Away from the means by about the policy's std (mean |N(0, 0.3^2)| is
   // 0.24; clipping to the image shrinks some).
   const at::Tensor d = (a.locations - means.locations).slice(1, 1);
