@@ -3,7 +3,8 @@
 // widest variances of a run): n x n, k = n tuples, batch 64, 4 global + 4
 // local samples, region 4, sigma_scale 0.1, values fixed; the paper's
 // normalisation (one chunk per batch row). Sparse proportions (tolerance
-// 1e-6) against dense (every tuple-point pair, up to n = 1024).
+// 1e-6) against dense (every tuple-point pair, up to n = 1024), the
+// authors' chunk_size=1 mode, and one sample set shared by the batch.
 //
 //   bazel run //benchmarks:identity_layer_benchmark
 //   # peak memory per size: one process per benchmark
@@ -24,7 +25,8 @@ namespace {
 constexpr int64_t kBatch = 64;
 
 // The layer at initialisation, seeded (then the batch is drawn).
-sparse_hyper::SparseLayer IdentityLayer(int64_t n, double tolerance, int64_t chunk_size) {
+sparse_hyper::SparseLayer IdentityLayer(int64_t n, double tolerance, int64_t chunk_size,
+                                        bool shared_samples = false) {
   at::manual_seed(0);
   return sparse_hyper::SparseLayer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
                                        .num_global(4)
@@ -32,13 +34,14 @@ sparse_hyper::SparseLayer IdentityLayer(int64_t n, double tolerance, int64_t chu
                                        .region({4, 4})
                                        .learn_values(false)
                                        .tolerance(tolerance)
-                                       .chunk_size(chunk_size));
+                                       .chunk_size(chunk_size)
+                                       .shared_samples(shared_samples));
 }
 
 void BM_IdentityLayer(benchmark::State& state, double tolerance,
-                      int64_t chunk_size) {
+                      int64_t chunk_size, bool shared_samples) {
   const int64_t n = state.range(0);
-  sparse_hyper::SparseLayer layer = IdentityLayer(n, tolerance, chunk_size);
+  sparse_hyper::SparseLayer layer = IdentityLayer(n, tolerance, chunk_size, shared_samples);
   const at::Tensor x = at::randn({kBatch, n});
   for (auto _ : state) {
     layer->zero_grad();
@@ -49,13 +52,17 @@ void BM_IdentityLayer(benchmark::State& state, double tolerance,
   state.counters["maxrss_MB"] = MaxRssMb();
 }
 
-BENCHMARK_CAPTURE(BM_IdentityLayer, sparse, 1e-6, 0)
+BENCHMARK_CAPTURE(BM_IdentityLayer, sparse, 1e-6, 0, false)
     ->RangeMultiplier(2)->Range(16, 16384)->Unit(benchmark::kMillisecond);
 // Each tuple normalised over its own points only (the authors' chunk_size=1
 // mode; other maths).
-BENCHMARK_CAPTURE(BM_IdentityLayer, chunk1, 0.0, 1)
+BENCHMARK_CAPTURE(BM_IdentityLayer, chunk1, 0.0, 1, false)
     ->RangeMultiplier(2)->Range(16, 16384)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_IdentityLayer, dense, 0.0, 0)
+// The paper's normalisation with one sample set for all 64 rows
+// (SparseLayerOptions::shared_samples; the same maths per sample set).
+BENCHMARK_CAPTURE(BM_IdentityLayer, shared, 1e-6, 0, true)
+    ->RangeMultiplier(2)->Range(16, 16384)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_IdentityLayer, dense, 0.0, 0, false)
     ->RangeMultiplier(2)->Range(16, 1024)->Unit(benchmark::kMillisecond);
 
 // The same layer on a GPU (skipped without one), to n = 65,536 (the CUDA

@@ -72,6 +72,13 @@ ABSL_FLAG(double, tolerance, 1e-6,
 ABSL_FLAG(bool, learn_values, false,
           "learn the values too (false: fixed at 1, only the structure is "
           "learned, as in the reference identity runs)");
+ABSL_FLAG(bool, shared_samples, false,
+          "sparse layer: one sample set per step for the whole batch instead "
+          "of one per row (cheaper steps, noisier gradients)");
+ABSL_FLAG(double, mean_margin, 0,
+          "sparse layer: after every step keep the means this many cells "
+          "(0 < m < 0.5) inside the range, where the sigmoid's gradient "
+          "has not vanished (0 = off)");
 ABSL_FLAG(int64_t, seed, 0, "base random seed");
 ABSL_FLAG(std::string, out_dir, "", "output folder (default <workspace>/out/identity)");
 ABSL_FLAG(bool, resume, true, "resume runs from their checkpoints");
@@ -116,6 +123,8 @@ ex::IdentityConfig ConfigFor(bool paper, const std::string& method, int64_t n, i
   c.rescue_floor = absl::GetFlag(FLAGS_rescue_floor);
   c.tolerance = absl::GetFlag(FLAGS_tolerance);
   c.learn_values = absl::GetFlag(FLAGS_learn_values);
+  c.shared_samples = absl::GetFlag(FLAGS_shared_samples);
+  c.mean_margin = absl::GetFlag(FLAGS_mean_margin);
   c.resume = absl::GetFlag(FLAGS_resume);
   c.run_dir = run_dir;
   c.device = device;

@@ -60,6 +60,9 @@ absl::Status CheckIdentityConfig(const IdentityConfig& c) {
   if (!(c.rescue_floor > 0) || !std::isfinite(c.rescue_floor)) {
     return FlagError("rescue_floor", "a finite number > 0", c.rescue_floor);
   }
+  if (!(c.mean_margin == 0 || (c.mean_margin > 0 && c.mean_margin < 0.5))) {
+    return FlagError("mean_margin", "0 (off) or in (0, 0.5)", c.mean_margin);
+  }
   if (!(c.adam_eps >= 0) || !std::isfinite(c.adam_eps)) {
     return FlagError("adam_eps", "a finite number >= 0", c.adam_eps);
   }
@@ -103,6 +106,7 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
                                         .min_sigma(c.min_sigma)
                                         .tolerance(c.tolerance)
                                         .learn_values(c.learn_values)
+                                        .shared_samples(c.shared_samples)
                                         .seed(seed));
     layer->to(c.device);
     torch::optim::Adam adam(layer->parameters(),
@@ -123,6 +127,7 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
           adam.zero_grad();
           loss.backward();
           adam.step();
+          if (c.mean_margin > 0) layer->ClampMeans(c.mean_margin);
           if (c.rescue_every > 0) {
             layer->LowerExtraFloor(c.rescue_floor / double(c.rescue_steps));
             if (step >= c.anneal_steps && (step + 1) % c.rescue_every == 0 &&

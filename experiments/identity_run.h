@@ -30,6 +30,8 @@ struct IdentityConfig {
   bool reinforce_baseline = true;
   double sigma_scale = 0.1, min_sigma = 0.1, tolerance = 1e-6;
   bool learn_values = false;
+  bool shared_samples = false;  // one sample set per step for the batch
+  double mean_margin = 0;       // SparseLayer::ClampMeans after each step; 0: off
   // Variance floor annealed from min_sigma_start (< 0: off) to min_sigma
   // over anneal_steps; cosine learning rate; rescue of doubled tuples
   // (rescue_every 0: off).

@@ -82,6 +82,8 @@ TEST(CheckIdentityConfig, ErrorsNameTheFlagAndTheValue) {
             "--rescue_floor must be a finite number > 0, got 0");
   EXPECT_EQ(message([](IdentityConfig* c) { c->adam_eps = -1e-8; }),
             "--adam_eps must be a finite number >= 0, got -1e-08");
+  EXPECT_EQ(message([](IdentityConfig* c) { c->mean_margin = 0.5; }),
+            "--mean_margin must be 0 (off) or in (0, 0.5), got 0.5");
   // RunIdentity refuses before writing anything.
   IdentityConfig c;
   c.eval_every = 0;

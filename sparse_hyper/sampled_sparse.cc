@@ -15,6 +15,9 @@ at::Tensor SampledSparseProduct(const at::Tensor& x, const at::Tensor& means,
                                 const SamplingOptions& sampling,
                                 const std::vector<bool>& fixed, int64_t seed) {
   const int64_t batch = means.size(0), k = means.size(1), r = means.size(2);
+  TORCH_CHECK(batch == x.size(0) || batch == 1,
+              "SampledSparseProduct: means need x's batch (", x.size(0),
+              ") or 1 (one sample set for every row), got ", batch);
   TORCH_CHECK(fixed.empty() || static_cast<int64_t>(fixed.size()) == r,
               "SampledSparseProduct: fixed needs one flag per index dimension (",
               r, "), got ", fixed.size());
@@ -44,9 +47,13 @@ at::Tensor SampledSparseProduct(const at::Tensor& x, const at::Tensor& means,
   const at::Tensor point_values =  // [batch, k, samples]
       spread_values(points, means, sigma, values, sampling.chunk_size,
                     sampling.tolerance);
-  return sparse_contract(points.view({batch, k * samples, r}),
-                         point_values.view({batch, k * samples}), out_shape,
-                         x.to(values.scalar_type()));
+  // One sample set for every row of x: the same sparse matrix, expanded
+  // (sparse_contract's backward sums the rows' gradients into it).
+  const int64_t rows = x.size(0);
+  return sparse_contract(
+      points.view({batch, k * samples, r}).expand({rows, k * samples, r}),
+      point_values.view({batch, k * samples}).expand({rows, k * samples}),
+      out_shape, x.to(values.scalar_type()));
 }
 
 }  // namespace sparse_hyper

@@ -62,6 +62,8 @@ constexpr double kFixedDimensionVariance = 1e-12;
 // x [batch, *in_shape]; means, sigmas [batch, k, r] (r = len(out_shape) +
 // len(in_shape), means in [0, size - 1], integers in fixed dimensions);
 // values [batch, k]; fixed: empty or r flags. Returns [batch, *out_shape].
+// batch may also be 1 with x of any batch: one sample set (one sparse
+// matrix) applied to every row of x.
 at::Tensor SampledSparseProduct(const at::Tensor& x, const at::Tensor& means,
                                 const at::Tensor& sigmas,
                                 const at::Tensor& values,

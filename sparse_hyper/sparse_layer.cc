@@ -102,6 +102,20 @@ void SparseLayerImpl::LowerExtraFloor(double amount) {
   extra_floor.sub_(amount).clamp_min_(0);
 }
 
+void SparseLayerImpl::ClampMeans(double margin) {
+  TORCH_CHECK(margin > 0 && margin < 0.5,
+              "SparseLayer::ClampMeans: margin must be in (0, 0.5), got ", margin);
+  at::NoGradGuard no_grad;
+  // sigmoid(b) (h - 1) = h - 1 - margin  <=>  b = log((h - 1) / margin - 1);
+  // dimensions of size 1 have one index and no bound.
+  std::vector<double> bound;
+  for (int64_t h : sizes_) {
+    bound.push_back(h > 1 ? std::log((h - 1) / margin - 1) : INFINITY);
+  }
+  const at::Tensor b = at::tensor(bound, raw_means.options());
+  raw_means.copy_(at::max(at::min(raw_means, b), -b));
+}
+
 at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
   CheckLayerInput("SparseLayer", x, options.in_shape());
   const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
@@ -111,12 +125,13 @@ at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
                            values.unsqueeze(0).expand({batch, k}),
                            options.out_shape(), x_typed);
   }
-  const at::Tensor mu = means().unsqueeze(0).expand({batch, k, r});
-  const at::Tensor sigma = sigmas().unsqueeze(0).expand({batch, k, r});
+  const int64_t sets = options.shared_samples() ? 1 : batch;
+  const at::Tensor mu = means().unsqueeze(0).expand({sets, k, r});
+  const at::Tensor sigma = sigmas().unsqueeze(0).expand({sets, k, r});
   const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
   step.add_(1);
   return SampledSparseProduct(x_typed, mu, sigma,
-                              values.unsqueeze(0).expand({batch, k}),
+                              values.unsqueeze(0).expand({sets, k}),
                               options.out_shape(), sizes_, sampling_,
                               /*fixed=*/{}, seed);
 }

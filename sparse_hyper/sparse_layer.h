@@ -17,7 +17,8 @@
 // Training mode samples integer tuples (sample_tuples), distributes each value
 // over them by the paper's normalised proportions (spread_values) and
 // contracts (sparse_contract). Evaluation mode uses the rounded means (round
-// half up), no sampling. A batch row gets its own samples; a step counter
+// half up), no sampling. A batch row gets its own samples (one set for
+// all rows with shared_samples); a step counter
 // (a buffer, so checkpoints keep it) seeds each call.
 #pragma once
 
@@ -56,6 +57,11 @@ struct SparseLayerOptions {
   // Initial value of every tuple.
   TORCH_ARG(double, init_value) = 1.0;
   TORCH_ARG(int64_t, seed) = 0;
+  // One sample set per call, shared by every row of the batch, instead of
+  // one per row (the paper's). Possible here because W does not depend on
+  // the input; sampling and spreading then cost one row's, the estimate
+  // of the gradient has one row's sampling noise.
+  TORCH_ARG(bool, shared_samples) = false;
 };
 
 class SparseLayerImpl : public torch::nn::Module {
@@ -82,6 +88,14 @@ class SparseLayerImpl : public torch::nn::Module {
   int64_t WidenDoubledTuples(double extra);
   // extra_floor -= amount, down to 0 (call once per step to anneal it).
   void LowerExtraFloor(double amount);
+  // Keeps every mean at least `margin` cells (0 < margin < 0.5) inside the
+  // index range by clamping raw_means (a training loop's projection, after
+  // the optimiser's step; the identity experiment's --mean_margin). The
+  // sigmoid flattens at the edges: a mean pushed onto the last cell can
+  // take its raw value to 20 or more, where the gradient is ~1e-9 of the
+  // middle's and the tuple stays there however its cell is crowded. The
+  // rounded tuples do not change.
+  void ClampMeans(double margin);
 
   SparseLayerOptions options;
   at::Tensor raw_means;   // [k, r]

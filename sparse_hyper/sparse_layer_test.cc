@@ -13,6 +13,7 @@
 
 #include "kernels/testing/expect_error.h"
 #include "kernels/testing/gradcheck.h"
+#include "sparse_hyper/sampled_sparse.h"
 
 namespace indexgrad {
 namespace sparse_hyper {
@@ -202,6 +203,66 @@ TEST(SparseLayer, SamplesChangeEveryStep) {
   const at::Tensor a = layer->forward(x), b = layer->forward(x);
   EXPECT_FALSE(at::allclose(a, b));
   EXPECT_EQ(layer->step.item<int64_t>(), 2);
+}
+
+TEST(SparseLayer, ClampMeansStopsAtTheMarginAndKeepsTheRoundedTuples) {
+  SparseLayer layer(SparseLayerOptions({9}, {5}, 3));
+  layer->to(at::kDouble);
+  {
+    at::NoGradGuard g;
+    layer->raw_means.copy_(at::tensor({30.0, -40.0, 0.3, -0.2, -3.0, 25.0}, kDouble).view({3, 2}));
+  }
+  const at::Tensor before = layer->rounded_tuples();
+  layer->ClampMeans(0.25);
+  const at::Tensor expected =  // rows: (8, 0) pushed in, (4.59.., 1.80..) untouched, (0.38.., 4)
+      at::tensor({8 - 0.25, 0.25, 8 / (1 + std::exp(-0.3)), 4 / (1 + std::exp(0.2)),
+                  8 / (1 + std::exp(3.0)), 4 - 0.25},
+                 kDouble)
+          .view({3, 2});
+  EXPECT_TRUE(at::allclose(layer->means().detach(), expected, 1e-12, 1e-12))
+      << layer->means() << "\n" << expected;
+  EXPECT_TRUE(at::equal(layer->rounded_tuples(), before));
+  EXPECT_ERROR_CONTAINS(layer->ClampMeans(0.5), "margin must be in (0, 0.5), got 0.5");
+  EXPECT_ERROR_CONTAINS(layer->ClampMeans(0), "margin must be in (0, 0.5), got 0");
+}
+
+// shared_samples: one sparse matrix for every row of a call. The rows
+// e_1 .. e_n of the identity give W's columns, so the other rows of the
+// same call must be x W^T; with a sample set per row they are not. The
+// gradient is the sum of the rows' gradients, each row alone in a batch-1
+// call at the same step (the same samples).
+TEST(SparseLayer, SharedSamplesApplyOneMatrixToEveryRow) {
+  for (bool shared : {true, false}) {
+    SparseLayer layer(SparseLayerOptions({6}, {6}, 6).shared_samples(shared).seed(4));
+    layer->to(at::kDouble);
+    at::manual_seed(5);
+    const at::Tensor rows = at::randn({3, 6}, kDouble);
+    const at::Tensor x = at::cat({at::eye(6, kDouble), rows});
+    const at::Tensor y = layer->forward(x).detach();
+    const at::Tensor w_t = y.slice(0, 0, 6);  // row j = W e_j
+    EXPECT_EQ(at::allclose(y.slice(0, 6), at::matmul(rows, w_t), 1e-12, 1e-12), shared)
+        << "shared_samples " << shared;
+  }
+  SparseLayer layer(SparseLayerOptions({5}, {5}, 5).shared_samples(true).sigma_scale(0.3).seed(6));
+  layer->to(at::kDouble);
+  at::manual_seed(7);
+  const at::Tensor x = at::randn({3, 5}, kDouble), w = at::randn({3, 5}, kDouble);
+  layer->zero_grad();
+  (layer->forward(x) * w).sum().backward();
+  const at::Tensor together = layer->raw_means.grad().clone();
+  at::Tensor apart = at::zeros_like(together);
+  for (int64_t b = 0; b < 3; ++b) {
+    layer->zero_grad();
+    layer->step.zero_();
+    (layer->forward(x.slice(0, b, b + 1)) * w.slice(0, b, b + 1)).sum().backward();
+    apart += layer->raw_means.grad();
+  }
+  EXPECT_TRUE(at::allclose(together, apart, 1e-10, 1e-12)) << together << "\n" << apart;
+  EXPECT_GT(together.abs().max().item<double>(), 0);
+  EXPECT_ERROR_CONTAINS(
+      SampledSparseProduct(at::randn({3, 5}), at::rand({2, 5, 2}) * 4, at::ones({2, 5, 2}),
+                           at::ones({2, 5}), {5}, {5, 5}, SamplingOptions(), {}, 0),
+      "means need x's batch (3) or 1 (one sample set for every row), got 2");
 }
 
 TEST(SparseLayer, BadInputNamesTheArgument) {
