@@ -53,11 +53,11 @@ at::Tensor ReinforceSparseLayerImpl::forward(const at::Tensor& x) {
   sparse_hyper::CheckLayerInput("ReinforceSparseLayer", x, options.in_shape());
   const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
   const at::Tensor x_typed = x.to(values.scalar_type());
-  const at::Tensor v = values.unsqueeze(0).expand({batch, k});
-  if (!is_training()) {
-    return sparse_contract(rounded_tuples().unsqueeze(0).expand({batch, k, r}),
-                           v, options.out_shape(), x_typed);
+  if (!is_training()) {  // one matrix for every row
+    return sparse_contract(rounded_tuples().unsqueeze(0), values.unsqueeze(0),
+                           options.out_shape(), x_typed);
   }
+  const at::Tensor v = values.unsqueeze(0).expand({batch, k});
   const at::Tensor mu = means();      // [k, r]
   const at::Tensor sigma = sigmas();  // [k, r]
   at::Tensor sample;                  // [batch, k, r] continuous

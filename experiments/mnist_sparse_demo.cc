@@ -97,8 +97,7 @@ int Main(int argc, char** argv) {
 
   auto logits_of = [&](const at::Tensor& images) {  // [B, 28, 28] -> [B, 10]
     const int64_t b = images.size(0);
-    return ig::sparse_contract(tuples.expand({b, nnz, 2}),
-                               values.expand({b, nnz}), {10},
+    return ig::sparse_contract(tuples.unsqueeze(0), values.unsqueeze(0), {10},  // every row
                                images.reshape({b, 784})) +
            bias;
   };

@@ -47,13 +47,11 @@ at::Tensor SampledSparseProduct(const at::Tensor& x, const at::Tensor& means,
   const at::Tensor point_values =  // [batch, k, samples]
       spread_values(points, means, sigma, values, sampling.chunk_size,
                     sampling.tolerance);
-  // One sample set for every row of x: the same sparse matrix, expanded
-  // (sparse_contract's backward sums the rows' gradients into it).
-  const int64_t rows = x.size(0);
-  return sparse_contract(
-      points.view({batch, k * samples, r}).expand({rows, k * samples, r}),
-      point_values.view({batch, k * samples}).expand({rows, k * samples}),
-      out_shape, x.to(values.scalar_type()));
+  // Batch 1: one sparse matrix for every row of x (sparse_contract applies
+  // it to each row without copies and sums the rows' value gradients).
+  return sparse_contract(points.view({batch, k * samples, r}),
+                         point_values.view({batch, k * samples}), out_shape,
+                         x.to(values.scalar_type()));
 }
 
 }  // namespace sparse_hyper

@@ -121,9 +121,8 @@ at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
   const int64_t batch = x.size(0), k = options.k(), r = sizes_.size();
   const at::Tensor x_typed = x.to(values.scalar_type());
   if (!is_training()) {
-    return sparse_contract(rounded_tuples().unsqueeze(0).expand({batch, k, r}),
-                           values.unsqueeze(0).expand({batch, k}),
-                           options.out_shape(), x_typed);
+    return sparse_contract(rounded_tuples().unsqueeze(0),  // one matrix, every row
+                           values.unsqueeze(0), options.out_shape(), x_typed);
   }
   const int64_t sets = options.shared_samples() ? 1 : batch;
   const at::Tensor mu = means().unsqueeze(0).expand({sets, k, r});

@@ -46,9 +46,11 @@ ContractLayout check_and_layout(const char* op, const at::Tensor& indices,
               "dimension, got shape ",
               shape_string(x.sizes()));
   const int64_t batch = x.size(0);
-  TORCH_CHECK(indices.size(0) == batch && values.size(0) == batch, op,
-              ": indices, values and x must share the batch size, got "
-              "indices ",
+  TORCH_CHECK(indices.size(0) == values.size(0) &&
+                  (indices.size(0) == batch || indices.size(0) == 1),
+              op,
+              ": indices and values must have x's batch size or 1 (one "
+              "matrix for every row), got indices ",
               shape_string(indices.sizes()), ", values ",
               shape_string(values.sizes()), ", x ", shape_string(x.sizes()));
   TORCH_CHECK(indices.size(1) == values.size(1), op,

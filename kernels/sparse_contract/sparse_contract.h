@@ -5,6 +5,9 @@
 // indices [batch, nnz, p + q] int64: p output components (out_shape), then q
 //         input components (x.shape[1:]). Duplicate tuples add up.
 // values  [batch, nnz] float/double.
+//         indices and values may instead have batch 1: one matrix applied
+//         to every row of x (no copy per row; grad_values is then [1, nnz],
+//         the sum over the rows).
 // x       [batch, *in_shape], same dtype as values.
 // returns [batch, *out_shape].
 //

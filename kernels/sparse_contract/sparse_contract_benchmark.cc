@@ -112,6 +112,38 @@ void BM_TorchCooForwardBackward(benchmark::State& state) {
   state.counters["nnz"] = kBatch * per;
 }
 
+// One matrix applied to every row (batch-1 indices and values, as
+// SparseLayer's evaluation and its shared_samples use it): nnz entries times
+// 64 rows, forward + backward; `copied` passes the matrix expanded to every
+// row instead (how the layers called it before: the op copies the expanded
+// entries, autograd sums the rows' value gradients). Items are products
+// (entries x rows); bytes per product and pass: x read, y read and written
+// (4 + 8), plus each entry's indices and value once (20).
+constexpr int64_t kRows = 64;
+
+void BM_SparseContractOneMatrix(benchmark::State& state, bool copied) {
+  at::manual_seed(0);
+  const int64_t nnz = state.range(0);
+  const int64_t n = std::max<int64_t>(64, static_cast<int64_t>(std::sqrt(nnz)));
+  const at::Tensor indices = at::randint(n, {1, nnz, 2}, at::kLong);
+  const at::Tensor values = at::randn({1, nnz}).requires_grad_();
+  const at::Tensor x = at::randn({kRows, n}).requires_grad_();
+  for (auto _ : state) {
+    const at::Tensor i = copied ? indices.expand({kRows, nnz, 2}) : indices;
+    const at::Tensor v = copied ? values.expand({kRows, nnz}) : values;
+    sparse_contract(i, v, {n}, x).sum().backward();
+  }
+  const int64_t products = nnz * kRows;
+  state.SetItemsProcessed(state.iterations() * products);
+  state.SetBytesProcessed(state.iterations() * 2 * (products * 12 + nnz * 20));
+  state.counters["n"] = n;
+  state.counters["nnz"] = nnz;
+}
+BENCHMARK_CAPTURE(BM_SparseContractOneMatrix, one_matrix, false)
+    ->RangeMultiplier(10)->Range(1000, 1000000)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_SparseContractOneMatrix, copied_per_row, true)
+    ->RangeMultiplier(10)->Range(1000, 1000000)->Unit(benchmark::kMillisecond);
+
 // The same on a GPU (skipped without one): bytes moved against the card's.
 void BM_SparseContractCuda(benchmark::State& state, bool backward) {
   if (cuda_bench::Skip(state)) return;

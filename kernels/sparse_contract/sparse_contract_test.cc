@@ -142,6 +142,40 @@ TEST(SparseContract, BackwardOpMatchesAutograd) {
   EXPECT_TRUE(at::allclose(std::get<1>(grads), x.grad()));
 }
 
+// Batch-1 indices and values: one matrix applied to every row of x. The
+// result equals the same matrix copied to every row (the per-row loops, and
+// the dense reference), the value gradient is the sum of the rows' gradients,
+// and both gradients match finite differences.
+TEST(SparseContract, OneMatrixForEveryRow) {
+  at::manual_seed(6);
+  for (int64_t batch : {1, 3, 37}) {
+    const at::Tensor indices = random_tuples(1, 60, {3, 2, 4, 2});
+    const at::Tensor values = at::randn({1, 60}, kDouble);
+    const at::Tensor x = at::randn({batch, 4, 2}, kDouble);
+    const at::Tensor rows_indices = indices.expand({batch, 60, 4}).contiguous();
+    const at::Tensor rows_values = values.expand({batch, 60}).contiguous();
+    const at::Tensor y = sparse_contract(indices, values, {3, 2}, x);
+    EXPECT_TRUE(at::equal(y, sparse_contract(rows_indices, rows_values, {3, 2}, x)))
+        << "batch " << batch;
+    EXPECT_TRUE(at::allclose(y, dense_reference(rows_indices, rows_values, {3, 2}, x)))
+        << "batch " << batch;
+
+    const at::Tensor grad_y = at::randn({batch, 3, 2}, kDouble);
+    const auto [gv, gx] = detail::_sparse_contract_backward(grad_y, indices, values, x, {3, 2});
+    const auto [rv, rx] =
+        detail::_sparse_contract_backward(grad_y, rows_indices, rows_values, x, {3, 2});
+    EXPECT_EQ(gv.sizes(), at::IntArrayRef({1, 60}));
+    EXPECT_TRUE(at::allclose(gv, rv.sum(0, /*keepdim=*/true), 1e-12, 1e-12)) << "batch " << batch;
+    EXPECT_TRUE(at::equal(gx, rx)) << "batch " << batch;
+
+    auto f = [&](const std::vector<at::Tensor>& in) {
+      return sparse_contract(indices, in[0], {3, 2}, in[1]);
+    };
+    EXPECT_LT(testing::max_gradient_error(f, {values, x}, /*wrt=*/0), 1e-7);
+    EXPECT_LT(testing::max_gradient_error(f, {values, x}, /*wrt=*/1), 1e-7);
+  }
+}
+
 TEST(SparseContract, CudaEqualsCpu) {
   // The launch: the same bodies with atomicAdd, within rounding of the CPU's
   // ordered sums (duplicates likely: 40 entries over 5 x 6 positions).
@@ -158,6 +192,16 @@ TEST(SparseContract, CudaEqualsCpu) {
   const auto [ev, ex] = detail::_sparse_contract_backward(grad_y, indices, values, x, {5});
   EXPECT_TRUE(at::allclose(gv.cpu(), ev, 1e-12, 1e-12));
   EXPECT_TRUE(at::allclose(gx.cpu(), ex, 1e-12, 1e-12));
+  // One matrix for every row (the CUDA entry expands it, then sums).
+  const at::Tensor one_indices = indices.slice(0, 0, 1), one_values = values.slice(0, 0, 1);
+  EXPECT_TRUE(at::allclose(sparse_contract(one_indices.cuda(), one_values.cuda(), {5}, x.cuda()).cpu(),
+                           sparse_contract(one_indices, one_values, {5}, x), 1e-12, 1e-12));
+  const auto [gv1, gx1] = detail::_sparse_contract_backward(
+      grad_y.cuda(), one_indices.cuda(), one_values.cuda(), x.cuda(), {5});
+  const auto [ev1, ex1] =
+      detail::_sparse_contract_backward(grad_y, one_indices, one_values, x, {5});
+  EXPECT_TRUE(at::allclose(gv1.cpu(), ev1, 1e-12, 1e-12));
+  EXPECT_TRUE(at::allclose(gx1.cpu(), ex1, 1e-12, 1e-12));
 }
 
 TEST(SparseContract, FloatMatchesDouble) {
@@ -200,7 +244,10 @@ TEST(SparseContract, BadInputNamesTheArgument) {
       "same number of entries");
   EXPECT_ERROR_CONTAINS(
       sparse_contract(indices, values, {4}, at::ones({3, 3}, kDouble)),
-      "share the batch size");
+      "must have x's batch size or 1");
+  // Batch 1 is one matrix for every row, but indices and values must agree.
+  EXPECT_ERROR_CONTAINS(sparse_contract(indices, values.slice(0, 0, 1), {4}, x),
+                        "must have x's batch size or 1");
   EXPECT_ERROR_CONTAINS(sparse_contract(indices[0], values, {4}, x),
                         "indices must have 3 dimensions");
   EXPECT_ERROR_CONTAINS(sparse_contract(indices, values, {-4}, x),

@@ -58,6 +58,19 @@ class SparseContractTest(unittest.TestCase):
             lambda v, xx: torch.ops.indexgrad.sparse_contract(indices, v, [4], xx),
             (values, x)))
 
+    def test_one_matrix_for_every_row(self):
+        # Batch-1 indices and values apply one matrix to every row of x.
+        torch.manual_seed(2)
+        indices = random_tuples(1, 30, [4, 5])
+        values = torch.randn(1, 30, dtype=torch.double, requires_grad=True)
+        x = torch.randn(6, 5, dtype=torch.double, requires_grad=True)
+        y = torch.ops.indexgrad.sparse_contract(indices, values, [4], x)
+        torch.testing.assert_close(
+            y, dense_reference(indices.expand(6, 30, 2), values.expand(6, 30), [4], x))
+        self.assertTrue(torch.autograd.gradcheck(
+            lambda v, xx: torch.ops.indexgrad.sparse_contract(indices, v, [4], xx),
+            (values, x)))
+
     def test_bad_index_is_an_error(self):
         indices = torch.tensor([[[0, 7]]])
         with self.assertRaisesRegex(RuntimeError, r"indices\[\.\.\., 1\] must lie in \[0, 3\)"):

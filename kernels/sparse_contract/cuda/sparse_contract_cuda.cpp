@@ -15,6 +15,16 @@
 namespace indexgrad {
 namespace {
 
+// One matrix for every row (indices and values of batch 1): the kernels
+// take one entry list per row, so the CUDA path expands it (the CPU kernel
+// has loops that do not); the backward sums the rows' value gradients.
+at::Tensor per_row(const at::Tensor& t, int64_t batch) {
+  if (t.size(0) == batch) return t.contiguous();
+  std::vector<int64_t> sizes = t.sizes().vec();
+  sizes[0] = batch;
+  return t.expand(sizes).contiguous();
+}
+
 at::Tensor sparse_contract_cuda(const at::Tensor& indices,
                                 const at::Tensor& values,
                                 at::IntArrayRef out_shape,
@@ -28,8 +38,8 @@ at::Tensor sparse_contract_cuda(const at::Tensor& indices,
   const int64_t batch = x.size(0);
   at::Tensor y = at::zeros(detail::output_shape(batch, out_shape), x.options());
   if (y.numel() == 0 || indices.size(1) == 0) return y;
-  const at::Tensor indices_c = indices.contiguous();
-  const at::Tensor values_c = values.contiguous();
+  const at::Tensor indices_c = per_row(indices, batch);
+  const at::Tensor values_c = per_row(values, batch);
   const at::Tensor x_c = x.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_contract_cuda", [&] {
     cuda::sparse_contract_forward<scalar_t>(
@@ -57,8 +67,9 @@ std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cuda(
   if (grad_y.numel() == 0 || indices.size(1) == 0) {
     return {grad_values, grad_x};
   }
-  const at::Tensor indices_c = indices.contiguous();
-  const at::Tensor values_c = values.contiguous();
+  const at::Tensor indices_c = per_row(indices, batch);
+  const at::Tensor values_c = per_row(values, batch);
+  at::Tensor grad_rows = at::zeros(values_c.sizes(), values.options());
   const at::Tensor x_c = x.contiguous();
   const at::Tensor grad_y_c = grad_y.contiguous();
   AT_DISPATCH_FLOATING_TYPES(
@@ -66,11 +77,12 @@ std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cuda(
         cuda::sparse_contract_backward<scalar_t>(
             layout, batch, indices.size(1), indices_c.data_ptr<int64_t>(),
             values_c.data_ptr<scalar_t>(), x_c.data_ptr<scalar_t>(),
-            grad_y_c.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(),
+            grad_y_c.data_ptr<scalar_t>(), grad_rows.data_ptr<scalar_t>(),
             grad_x.data_ptr<scalar_t>(), stream);
       });
   cuda::check_launch(op);
-  return {grad_values, grad_x};
+  if (values.size(0) != batch) grad_rows = grad_rows.sum(0, /*keepdim=*/true);
+  return {grad_rows, grad_x};
 }
 
 }  // namespace
