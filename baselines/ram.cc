@@ -63,6 +63,13 @@ at::Tensor RetinaSource::Glimpse(const at::Tensor& locations) const {
   TORCH_CHECK(locations.dim() == 2 && locations.size(0) == rows_ && locations.size(1) == 2,
               "Retina: locations must be [batch * samples, 2] = [", rows_, ", 2], got ",
               shape_string(locations.sizes()));
+  TORCH_CHECK(locations.is_floating_point(), "Retina: locations must be floating point, got ",
+              locations.scalar_type());
+  // Out-of-range locations are clipped to the image; NaN has no pixel.
+  const at::Tensor nan_rows = at::isnan(locations.detach()).any(1).nonzero();
+  TORCH_CHECK(nan_rows.numel() == 0, "Retina: locations must not be NaN, got NaN in ",
+              nan_rows.numel(), " of ", rows_, " rows (first: row ",
+              nan_rows.numel() ? nan_rows[0][0].item<int64_t>() : -1, ")");
   const int64_t n = rows_, hp = height_ + 2 * pad_, wp = width_ + 2 * pad_;
   const at::Tensor centre = LocationPixels(locations.detach(), height_, width_) + pad_;  // [N, 2]
   std::vector<at::Tensor> out;

@@ -65,6 +65,12 @@ TEST(RetinaSource, GlimpsesOfSharedImagesEqualTheRetinaOfCopies) {
   EXPECT_ERROR_CONTAINS(source.Glimpse(loc.slice(0, 0, 5)),
                         "locations must be [batch * samples, 2] = [6, 2], got [5, 2]");
   EXPECT_ERROR_CONTAINS(RetinaSource(images, 3, 3, 0), "samples must be >= 1, got 0");
+  at::Tensor nan_loc = loc.clone();
+  nan_loc[4][1] = NAN;
+  EXPECT_ERROR_CONTAINS(source.Glimpse(nan_loc),
+                        "locations must not be NaN, got NaN in 1 of 6 rows (first: row 4)");
+  EXPECT_ERROR_CONTAINS(source.Glimpse(loc.to(at::kLong)),
+                        "locations must be floating point, got Long");
   EXPECT_ERROR_CONTAINS(RetinaSource(images.to(at::kLong), 3, 3),
                         "images must be floating point, got Long");
 }

@@ -59,6 +59,8 @@ ABSL_FLAG(double, min_sigma_start, -1,
           "variance floor at step 0, falling linearly to --min_sigma over "
           "--anneal_steps (keeps the variances wide early); < 0: constant");
 ABSL_FLAG(int64_t, anneal_steps, 0, "steps of the --min_sigma_start schedule");
+ABSL_FLAG(std::string, anneal_shape, "linear",
+          "linear or geometric (the floor falls by a constant factor per step)");
 ABSL_FLAG(int64_t, rescue_every, 0,
           "every this many steps after --anneal_steps, tuples that round to an index an "
           "earlier tuple holds get --rescue_floor cells^2 added to their variance, lowered "
@@ -116,6 +118,7 @@ ex::IdentityConfig ConfigFor(bool paper, const std::string& method, int64_t n, i
   c.min_sigma = absl::GetFlag(FLAGS_min_sigma);
   c.min_sigma_start = absl::GetFlag(FLAGS_min_sigma_start);
   c.anneal_steps = absl::GetFlag(FLAGS_anneal_steps);
+  c.geometric_anneal = absl::GetFlag(FLAGS_anneal_shape) == "geometric";
   c.cosine = absl::GetFlag(FLAGS_lr_schedule) == "cosine";
   c.adam_eps = absl::GetFlag(FLAGS_adam_eps);
   c.rescue_every = absl::GetFlag(FLAGS_rescue_every);
@@ -165,6 +168,11 @@ int Main(int argc, char** argv) {
     return Fail(std::string(st.message()));
   }
   if (absl::GetFlag(FLAGS_repeats) >= 0) repeats = absl::GetFlag(FLAGS_repeats);
+  if (absl::GetFlag(FLAGS_anneal_shape) != "linear" &&
+      absl::GetFlag(FLAGS_anneal_shape) != "geometric") {
+    return Fail(absl::StrCat("--anneal_shape must be linear or geometric, got '",
+                             absl::GetFlag(FLAGS_anneal_shape), "'"));
+  }
   if (absl::GetFlag(FLAGS_lr_schedule) != "constant" &&
       absl::GetFlag(FLAGS_lr_schedule) != "cosine") {
     return Fail(absl::StrCat("--lr_schedule must be constant or cosine, got '",

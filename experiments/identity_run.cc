@@ -31,6 +31,14 @@ void ApplyIdentityPaperSettings(IdentityConfig* c) {
   c->steps = n <= 8 ? 10000 : n <= 16 ? 20000 : n <= 32 ? 40000 : 80000;
 }
 
+double VarianceFloor(const IdentityConfig& c, int64_t step) {
+  if (c.min_sigma_start < 0) return c.min_sigma;
+  if (step >= c.anneal_steps) return c.min_sigma;  // exactly (pow would round)
+  const double f = double(step) / c.anneal_steps;
+  return c.geometric_anneal ? c.min_sigma_start * std::pow(c.min_sigma / c.min_sigma_start, f)
+                            : c.min_sigma_start + (c.min_sigma - c.min_sigma_start) * f;
+}
+
 absl::Status CheckIdentityConfig(const IdentityConfig& c) {
   if (c.method != "sparse" && c.method != "reinforce") {
     return absl::InvalidArgumentError(
@@ -55,6 +63,10 @@ absl::Status CheckIdentityConfig(const IdentityConfig& c) {
     return FlagError("min_sigma_start", "a finite number (< 0: off)", c.min_sigma_start);
   }
   if (c.anneal_steps < 0) return FlagError("anneal_steps", ">= 0", c.anneal_steps);
+  if (c.geometric_anneal && c.min_sigma_start >= 0 && !(c.min_sigma > 0 && c.min_sigma_start > 0)) {
+    return FlagError("min_sigma_start", "> 0 with --min_sigma > 0 for --anneal_shape=geometric",
+                     c.min_sigma_start);
+  }
   if (c.rescue_every < 0) return FlagError("rescue_every", ">= 0 (0: off)", c.rescue_every);
   if (c.rescue_steps < 1) return FlagError("rescue_steps", ">= 1", c.rescue_steps);
   if (!(c.rescue_floor > 0) || !std::isfinite(c.rescue_floor)) {
@@ -114,11 +126,7 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
     result = RunTrainLoop(
         loop, *layer, adam,
         [&](int64_t step) {
-          if (c.min_sigma_start >= 0) {
-            const double f =
-                c.anneal_steps > 0 ? std::min(1.0, double(step) / c.anneal_steps) : 1.0;
-            layer->options.min_sigma(c.min_sigma_start + (c.min_sigma - c.min_sigma_start) * f);
-          }
+          layer->options.min_sigma(VarianceFloor(c, step));
           if (c.cosine) {
             SetLearningRate(adam, CosineLearningRate(c.lr, step, c.steps));
           }

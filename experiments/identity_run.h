@@ -37,6 +37,7 @@ struct IdentityConfig {
   // (rescue_every 0: off).
   double min_sigma_start = -1;
   int64_t anneal_steps = 0;
+  bool geometric_anneal = false;  // the floor falls by a constant factor per step
   bool cosine = false;
   int64_t rescue_every = 0, rescue_steps = 1000;
   double rescue_floor = 4;
@@ -44,6 +45,11 @@ struct IdentityConfig {
   std::string run_dir;  // <run_dir>/<method>_n<n>_r<repeat>.csv, .ckpt
   c10::Device device = c10::kCPU;
 };
+
+// The variance floor at `step`: min_sigma, or with min_sigma_start >= 0 the
+// anneal from min_sigma_start to min_sigma over anneal_steps (linear, or
+// geometric: a constant factor per step), then min_sigma.
+double VarianceFloor(const IdentityConfig& c, int64_t step);
 
 // The paper's per-n settings (appendix A.1) into `c`: (a_l, a_g), region
 // log2 n, learning rate, and the steps at which its runs were stopped.

@@ -61,6 +61,26 @@ TEST(RunIdentity, UnknownMethodIsAClearError) {
   EXPECT_EQ(r.status().message(), "method must be sparse or reinforce, got 'dense'");
 }
 
+TEST(VarianceFloor, LinearAndGeometricAnneals) {
+  IdentityConfig c;
+  c.min_sigma = 0.1;
+  EXPECT_EQ(VarianceFloor(c, 0), 0.1);  // no anneal
+  c.min_sigma_start = 6.4;
+  c.anneal_steps = 600;
+  // Linear: 6.4 -> 0.1 in equal steps, then 0.1.
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 0), 6.4);
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 300), 3.25);
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 600), 0.1);
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 9000), 0.1);
+  // Geometric: a factor 64 over 600 steps is 2x every 100.
+  c.geometric_anneal = true;
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 0), 6.4);
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 100), 3.2);
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 300), 0.8);
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 600), 0.1);
+  EXPECT_DOUBLE_EQ(VarianceFloor(c, 9000), 0.1);
+}
+
 TEST(CheckIdentityConfig, ErrorsNameTheFlagAndTheValue) {
   const auto message = [](const std::function<void(IdentityConfig*)>& change) {
     IdentityConfig c;
@@ -82,6 +102,13 @@ TEST(CheckIdentityConfig, ErrorsNameTheFlagAndTheValue) {
             "--rescue_floor must be a finite number > 0, got 0");
   EXPECT_EQ(message([](IdentityConfig* c) { c->adam_eps = -1e-8; }),
             "--adam_eps must be a finite number >= 0, got -1e-08");
+  EXPECT_EQ(message([](IdentityConfig* c) {
+              c->geometric_anneal = true;
+              c->min_sigma_start = 4;
+              c->min_sigma = 0;
+            }),
+            "--min_sigma_start must be > 0 with --min_sigma > 0 for --anneal_shape=geometric, "
+            "got 4");
   EXPECT_EQ(message([](IdentityConfig* c) { c->mean_margin = 0.5; }),
             "--mean_margin must be 0 (off) or in (0, 0.5), got 0.5");
   // RunIdentity refuses before writing anything.
