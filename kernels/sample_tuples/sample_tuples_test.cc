@@ -117,12 +117,20 @@ TEST(SampleTuples, LocalSamplesStayInShiftedBox) {
   EXPECT_EQ(local[0][0].max().item<int64_t>(), 3);
   EXPECT_EQ(local[0][1].min().item<int64_t>(), 6);
   EXPECT_EQ(local[0][1].max().item<int64_t>(), 9);
-  // Centred box in the middle: round(4.6) = 5, width 4 -> [3, 7).
+  // In the middle: round(4.6) = 5. An even width cannot be centred: 4 ->
+  // [3, 7), two cells below round(mean) and one above (README: this bias
+  // drifts the identity's tuples upwards); an odd width is centred: 5 ->
+  // [3, 8), two on each side.
   const at::Tensor mid = sample_tuples(at::full({1, 1, 1}, 4.6, kDouble), {10},
                                        0, 500, {4}, 7)
                              .slice(2, 2);
   EXPECT_EQ(mid.min().item<int64_t>(), 3);
   EXPECT_EQ(mid.max().item<int64_t>(), 6);
+  const at::Tensor odd = sample_tuples(at::full({1, 1, 1}, 4.6, kDouble), {10},
+                                       0, 500, {5}, 7)
+                             .slice(2, 2);
+  EXPECT_EQ(odd.min().item<int64_t>(), 3);
+  EXPECT_EQ(odd.max().item<int64_t>(), 7);
 }
 
 TEST(SampleTuples, GlobalSamplesCoverTheRange) {
