@@ -106,14 +106,19 @@ void SparseLayerImpl::ClampMeans(double margin) {
   TORCH_CHECK(margin > 0 && margin < 0.5,
               "SparseLayer::ClampMeans: margin must be in (0, 0.5), got ", margin);
   at::NoGradGuard no_grad;
-  // sigmoid(b) (h - 1) = h - 1 - margin  <=>  b = log((h - 1) / margin - 1);
-  // dimensions of size 1 have one index and no bound.
-  std::vector<double> bound;
-  for (int64_t h : sizes_) {
-    bound.push_back(h > 1 ? std::log((h - 1) / margin - 1) : INFINITY);
+  // sigmoid(b) (h - 1) = h - 1 - m  <=>  b = log((h - 1) / m - 1), and
+  // -b for m from the lower edge; dimensions of size 1 have no bound.
+  for (size_t d = 0; d < sizes_.size(); ++d) {
+    const double h = static_cast<double>(sizes_[d]);
+    if (h <= 1) continue;
+    at::Tensor raw = raw_means.select(1, static_cast<int64_t>(d));
+    const double bound = std::log((h - 1) / margin - 1);
+    const at::Tensor outside = raw.abs() > bound;
+    if (!outside.any().item<bool>()) continue;
+    const at::Tensor m = margin * (1 + 0.5 * at::rand_like(raw));  // [margin, 1.5 margin)
+    const at::Tensor inside = at::log((h - 1) / m - 1) * at::sign(raw);
+    raw.copy_(at::where(outside, inside, raw));
   }
-  const at::Tensor b = at::tensor(bound, raw_means.options());
-  raw_means.copy_(at::max(at::min(raw_means, b), -b));
 }
 
 at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {

@@ -93,8 +93,13 @@ class SparseLayerImpl : public torch::nn::Module {
   // the optimiser's step; the identity experiment's --mean_margin). The
   // sigmoid flattens at the edges: a mean pushed onto the last cell can
   // take its raw value to 20 or more, where the gradient is ~1e-9 of the
-  // middle's and the tuple stays there however its cell is crowded. The
-  // rounded tuples do not change.
+  // middle's and the tuple stays there however its cell is crowded. A mean
+  // past the margin goes to a random point between margin and 1.5 margin
+  // from the edge (the global generator's uniform draws): two tuples
+  // pressed against one edge must not coincide exactly, or they receive
+  // the same gradients and move together for good (seen at n = 512: pairs
+  // stuck half-way between the first two cells). The rounded tuples do
+  // not change.
   void ClampMeans(double margin);
 
   SparseLayerOptions options;

@@ -214,14 +214,27 @@ TEST(SparseLayer, ClampMeansStopsAtTheMarginAndKeepsTheRoundedTuples) {
   }
   const at::Tensor before = layer->rounded_tuples();
   layer->ClampMeans(0.25);
-  const at::Tensor expected =  // rows: (8, 0) pushed in, (4.59.., 1.80..) untouched, (0.38.., 4)
-      at::tensor({8 - 0.25, 0.25, 8 / (1 + std::exp(-0.3)), 4 / (1 + std::exp(0.2)),
-                  8 / (1 + std::exp(3.0)), 4 - 0.25},
-                 kDouble)
-          .view({3, 2});
-  EXPECT_TRUE(at::allclose(layer->means().detach(), expected, 1e-12, 1e-12))
-      << layer->means() << "\n" << expected;
+  // Rows: (8, 0) pushed in to [0.25, 0.375) cells from the edges, (4.59..,
+  // 1.80..) untouched, (0.38.., 4) with its second component pushed in.
+  const at::Tensor means = layer->means().detach();
+  const at::Tensor untouched =
+      at::tensor({8 / (1 + std::exp(-0.3)), 4 / (1 + std::exp(0.2)), 8 / (1 + std::exp(3.0))},
+                 kDouble);
+  EXPECT_TRUE(at::allclose(at::stack({means[1][0], means[1][1], means[2][0]}), untouched, 1e-12,
+                           1e-12))
+      << means;
+  const at::Tensor from_edge = at::stack({8 - means[0][0], means[0][1], 4 - means[2][1]});
+  EXPECT_TRUE((from_edge >= 0.25 - 1e-12).all().item<bool>()) << means;
+  EXPECT_TRUE((from_edge < 0.375).all().item<bool>()) << means;
   EXPECT_TRUE(at::equal(layer->rounded_tuples(), before));
+  // Two tuples pushed onto one edge do not coincide.
+  {
+    at::NoGradGuard g;
+    layer->raw_means.copy_(at::tensor({30.0, 0.0, 30.0, 0.0, 0.0, 0.0}, kDouble).view({3, 2}));
+  }
+  layer->ClampMeans(0.25);
+  EXPECT_NE(layer->means()[0][0].item<double>(), layer->means()[1][0].item<double>());
+  EXPECT_EQ(layer->means()[0][1].item<double>(), layer->means()[1][1].item<double>());  // inside
   EXPECT_ERROR_CONTAINS(layer->ClampMeans(0.5), "margin must be in (0, 0.5), got 0.5");
   EXPECT_ERROR_CONTAINS(layer->ClampMeans(0), "margin must be in (0, 0.5), got 0");
 }
