@@ -65,11 +65,14 @@ at::Tensor RetinaSource::Glimpse(const at::Tensor& locations) const {
               shape_string(locations.sizes()));
   TORCH_CHECK(locations.is_floating_point(), "Retina: locations must be floating point, got ",
               locations.scalar_type());
-  // Out-of-range locations are clipped to the image; NaN has no pixel.
-  const at::Tensor nan_rows = at::isnan(locations.detach()).any(1).nonzero();
-  TORCH_CHECK(nan_rows.numel() == 0, "Retina: locations must not be NaN, got NaN in ",
-              nan_rows.numel(), " of ", rows_, " rows (first: row ",
-              nan_rows.numel() ? nan_rows[0][0].item<int64_t>() : -1, ")");
+  // Out-of-range locations are clipped to the image; NaN has no pixel. (The
+  // rows are listed only on failure: a glimpse is on the training's hot path.)
+  const at::Tensor nan = at::isnan(locations.detach()).any(1);
+  if (nan.any().item<bool>()) {
+    const at::Tensor rows = nan.nonzero();
+    TORCH_CHECK(false, "Retina: locations must not be NaN, got NaN in ", rows.size(0), " of ",
+                rows_, " rows (first: row ", rows[0][0].item<int64_t>(), ")");
+  }
   const int64_t n = rows_, hp = height_ + 2 * pad_, wp = width_ + 2 * pad_;
   const at::Tensor centre = LocationPixels(locations.detach(), height_, width_) + pad_;  // [N, 2]
   std::vector<at::Tensor> out;

@@ -116,8 +116,10 @@ at::Tensor sparse_contract_cpu(const at::Tensor& indices,
   const ContractLayout layout = detail::check_and_layout(
       "sparse_contract", indices, values, out_shape, x);
   const int64_t batch = x.size(0);
-  at::Tensor y = at::zeros(detail::output_shape(batch, out_shape), x.options());
-  if (y.numel() == 0 || indices.size(1) == 0) return y;
+  const std::vector<int64_t> y_shape = detail::output_shape(batch, out_shape);
+  if (batch * layout.out_numel == 0 || indices.size(1) == 0) {
+    return at::zeros(y_shape, x.options());
+  }
   const at::Tensor indices_c = indices.contiguous();
   const at::Tensor values_c = values.contiguous();
   if (is_shared(indices, batch)) {
@@ -130,8 +132,9 @@ at::Tensor sparse_contract_cpu(const at::Tensor& indices,
                                     x_t.data_ptr<scalar_t>(),
                                     y_t.data_ptr<scalar_t>());
     });
-    return y_t.t().reshape(y.sizes()).contiguous();
+    return y_t.t().reshape(y_shape).contiguous();
   }
+  at::Tensor y = at::zeros(y_shape, x.options());
   const at::Tensor x_c = x.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_contract_cpu", [&] {
     forward_loop<scalar_t>(layout, batch, indices.size(1),
@@ -151,9 +154,8 @@ std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cpu(
   detail::check_grad_y(op, grad_y, x, out_shape);
   const int64_t batch = x.size(0);
   at::Tensor grad_values = at::zeros_like(values);
-  at::Tensor grad_x = at::zeros_like(x);
   if (grad_y.numel() == 0 || indices.size(1) == 0) {
-    return {grad_values, grad_x};
+    return {grad_values, at::zeros_like(x)};
   }
   const at::Tensor indices_c = indices.contiguous();
   const at::Tensor values_c = values.contiguous();
@@ -174,7 +176,7 @@ std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cpu(
   const at::Tensor x_c = x.contiguous();
   const at::Tensor grad_y_c = grad_y.contiguous();
   grad_values = grad_values.contiguous();
-  grad_x = grad_x.contiguous();
+  at::Tensor grad_x = at::zeros_like(x).contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_contract_backward_cpu",
                              [&] {
                                backward_loop<scalar_t>(

@@ -62,10 +62,9 @@ std::tuple<at::Tensor, at::Tensor> sparse_contract_backward_cuda(
   const int64_t batch = x.size(0);
   const c10::cuda::CUDAGuard guard(x.device());
   void* stream = at::cuda::getCurrentCUDAStream().stream();
-  at::Tensor grad_values = at::zeros(values.sizes(), values.options());
   at::Tensor grad_x = at::zeros(x.sizes(), x.options());
   if (grad_y.numel() == 0 || indices.size(1) == 0) {
-    return {grad_values, grad_x};
+    return {at::zeros(values.sizes(), values.options()), grad_x};
   }
   const at::Tensor indices_c = per_row(indices, batch);
   const at::Tensor values_c = per_row(values, batch);
