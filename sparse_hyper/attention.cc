@@ -20,6 +20,10 @@ torch::nn::Conv2d Conv(int64_t in, int64_t out) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
 }
 
+// In place: each ReLU's input is a convolution's or a linear layer's
+// output, which their backward passes do not read.
+torch::nn::ReLU Relu() { return torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)); }
+
 }  // namespace
 
 void CheckImages(const char* op, const at::Tensor& images, int64_t channels, int64_t side) {
@@ -44,14 +48,14 @@ torch::nn::Sequential SourceNetwork(const SourceNetworkOptions& o) {
   const int64_t c1 = ch(32), c2 = ch(64), c3 = ch(128);
   const int64_t after = (o.side() / 4) / 2;
   torch::nn::Sequential net(
-      Conv(o.channels(), c1), torch::nn::ReLU(), Conv(c1, c1), torch::nn::ReLU(),
+      Conv(o.channels(), c1), Relu(), Conv(c1, c1), Relu(),
       torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(4)),
-      Conv(c1, c2), torch::nn::ReLU(), Conv(c2, c2), torch::nn::ReLU(),
+      Conv(c1, c2), Relu(), Conv(c2, c2), Relu(),
       torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)),
-      Conv(c2, c3), torch::nn::ReLU(), Conv(c3, c3), torch::nn::ReLU(),
+      Conv(c2, c3), Relu(), Conv(c3, c3), Relu(),
       torch::nn::Flatten(),
-      torch::nn::Linear(c3 * after * after, o.hidden()), torch::nn::ReLU(),
-      torch::nn::Linear(o.hidden(), o.hidden()), torch::nn::ReLU(),
+      torch::nn::Linear(c3 * after * after, o.hidden()), Relu(),
+      torch::nn::Linear(o.hidden(), o.hidden()), Relu(),
       torch::nn::Linear(o.hidden(), o.outputs()));
   // Our choice (the paper is silent): He initialisation (normal, fan-in,
   // gain sqrt(2)) and zero biases. LibTorch's default (weight variance
@@ -68,6 +72,17 @@ torch::nn::Sequential SourceNetwork(const SourceNetworkOptions& o) {
         torch::nn::init::kaiming_normal_(p.value(), 0, torch::kFanIn, torch::kReLU);
       } else {
         p.value().zero_();
+      }
+    }
+    if (o.channels_last()) {
+      // Tensor::contiguous(ChannelsLast) leaves a one-channel weight
+      // [c, 1, 3, 3] as it is (its strides fit both layouts) and oneDNN
+      // then takes NCHW for the first layer; `to` restrides it.
+      for (auto& p : net->parameters()) {
+        if (p.dim() == 4) {
+          p.set_data(p.to(p.options(), /*non_blocking=*/false, /*copy=*/false,
+                          at::MemoryFormat::ChannelsLast));
+        }
       }
     }
   }

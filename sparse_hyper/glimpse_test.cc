@@ -4,7 +4,10 @@
 #include "sparse_hyper/glimpse.h"
 
 #include <gtest/gtest.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/pooling.h>
 
 #include <cmath>
 
@@ -147,6 +150,70 @@ TEST(SourceNetwork, KeepsTheSignalScaleAtInitialisation) {
       EXPECT_EQ(p.value().abs().max().item<double>(), 0.0) << p.key();
     }
   }
+}
+
+// The source network written out with out-of-place functional ops and
+// NCHW weights, reading the parameters of `net` (a reference for the
+// module's in-place ReLUs and channels-last weights).
+at::Tensor SourceReference(torch::nn::Sequential& net, at::Tensor h) {
+  for (const auto& child : net->children()) {
+    if (auto* conv = child->as<torch::nn::Conv2dImpl>()) {
+      h = at::conv2d(h, conv->weight.contiguous(), conv->bias, 1, 1);
+    } else if (auto* pool = child->as<torch::nn::MaxPool2dImpl>()) {
+      h = at::max_pool2d(h, (*pool->options.kernel_size())[0]);
+    } else if (auto* linear = child->as<torch::nn::LinearImpl>()) {
+      h = at::linear(h, linear->weight, linear->bias);
+    } else if (child->as<torch::nn::FlattenImpl>()) {
+      h = h.flatten(1);
+    } else {
+      EXPECT_NE(child->as<torch::nn::ReLUImpl>(), nullptr) << child->name();
+      h = at::relu(h);
+    }
+  }
+  return h;
+}
+
+// Channels-last weights and in-place ReLUs compute the same function and
+// gradients as the plain NCHW network, in double (the reference kernels)
+// and in float (oneDNN); the weights really are channels-last, the first
+// layer's one-channel weight included.
+TEST(SourceNetwork, ChannelsLastAndInPlaceReluMatchAPlainReference) {
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    at::manual_seed(7);
+    torch::nn::Sequential net =
+        SourceNetwork(SourceNetworkOptions().side(24).width(0.25).hidden(16).outputs(5));
+    net->to(dtype);
+    for (const auto& p : net->named_parameters()) {
+      if (p.value().dim() == 4) {
+        EXPECT_TRUE(p.value().is_contiguous(at::MemoryFormat::ChannelsLast)) << p.key();
+        EXPECT_EQ(p.value().stride(1), 1) << p.key();
+      }
+    }
+    const at::Tensor x = at::rand({3, 1, 24, 24}, dtype), mix = at::randn({3, 5}, dtype);
+    const at::Tensor y = net->forward(x);
+    (y * mix).sum().backward();
+    std::vector<at::Tensor> grads;
+    for (const auto& p : net->parameters()) grads.push_back(p.grad().clone());
+    net->zero_grad();
+    const at::Tensor want = SourceReference(net, x);
+    (want * mix).sum().backward();
+    const double tol = dtype == at::kDouble ? 1e-12 : 1e-4;
+    const double scale = want.abs().max().item<double>();
+    ASSERT_GT(scale, 0);
+    EXPECT_LT((y - want).abs().max().item<double>(), tol * scale) << dtype;
+    const auto params = net->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const at::Tensor g = params[i].grad();
+      EXPECT_LT((grads[i] - g).abs().max().item<double>(),
+                tol * std::max(1.0, g.abs().max().item<double>()))
+          << dtype << " parameter " << i;
+    }
+  }
+  // Off: plain contiguous weights.
+  torch::nn::Sequential plain = SourceNetwork(
+      SourceNetworkOptions().side(24).width(0.25).hidden(16).outputs(5).channels_last(false));
+  EXPECT_TRUE(plain->parameters()[2].is_contiguous());
+  EXPECT_FALSE(plain->parameters()[2].is_contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 TEST(BoxSaturationPenalty, OnlyPastTheBoundAndPullsBack) {
