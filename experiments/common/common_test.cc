@@ -5,8 +5,13 @@
 #include <fstream>
 #include <sstream>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
+#include "experiments/common/main.h"
 #include "experiments/common/progress.h"
 #include "experiments/common/summary.h"
 
@@ -19,6 +24,37 @@ std::string ReadAll(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+#if defined(__GLIBC__)
+// mmapped blocks in use after allocating a 64 MiB block (kept until freed).
+size_t MmappedBlocksWithALargeBlock() {
+  void* volatile block = std::malloc(size_t(64) << 20);
+  const size_t blocks = mallinfo2().hblks;
+  std::free(block);
+  return blocks;
+}
+#endif
+
+// A 64 MiB block comes from its own mmap by default and from the heap
+// after KeepFreedMemory(), unless the environment says otherwise.
+TEST(KeepFreedMemory, LargeBlocksComeFromTheHeap) {
+#if defined(__GLIBC__)
+  ASSERT_EQ(std::getenv("MALLOC_MMAP_MAX_"), nullptr);
+  const size_t before = mallinfo2().hblks;
+  EXPECT_EQ(MmappedBlocksWithALargeBlock(), before + 1);
+  setenv("MALLOC_MMAP_MAX_", "65536", 1);  // the user's choice: left alone
+  KeepFreedMemory();
+  EXPECT_EQ(MmappedBlocksWithALargeBlock(), before + 1);
+  unsetenv("MALLOC_MMAP_MAX_");
+  KeepFreedMemory();
+  EXPECT_EQ(MmappedBlocksWithALargeBlock(), before);
+  // Freed, it stays with the process: the heap holds at least the block.
+  EXPECT_GE(mallinfo2().arena, size_t(64) << 20);
+  mallopt(M_MMAP_MAX, 65536);  // glibc's default again for the other tests
+#else
+  GTEST_SKIP() << "glibc only";
+#endif
 }
 
 TEST(CsvWriter, WritesHeaderOnceAndAppendsOnResume) {
