@@ -8,6 +8,9 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
@@ -55,6 +58,31 @@ TEST(KeepFreedMemory, LargeBlocksComeFromTheHeap) {
 #else
   GTEST_SKIP() << "glibc only";
 #endif
+}
+
+// The probe's output with GOMP_SPINCOUNT and OMP_WAIT_POLICY removed from
+// the environment and `env` (NAME=value ...) added; "" when the probe is
+// not built (CMake builds no probe).
+std::string RunProbe(const std::string& env) {
+  const std::string probe = "experiments/common/main_probe";
+  if (access(probe.c_str(), X_OK) != 0) return "";
+  const std::string command =
+      "env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY " + env + " " + probe + " --a 'b c'";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "popen failed";
+  std::string out;
+  char buffer[256];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) out += buffer;
+  pclose(pipe);
+  return out;
+}
+
+TEST(RunMain, ShortensOpenMpSpinsUnlessTheEnvironmentChose) {
+  if (RunProbe("").empty()) GTEST_SKIP() << "main_probe not built (Bazel builds it)";
+  // Re-executed with the variable set and the same arguments.
+  EXPECT_EQ(RunProbe(""), "GOMP_SPINCOUNT=3000 --a b c\n");
+  EXPECT_EQ(RunProbe("GOMP_SPINCOUNT=77"), "GOMP_SPINCOUNT=77 --a b c\n");
+  EXPECT_EQ(RunProbe("OMP_WAIT_POLICY=active"), "GOMP_SPINCOUNT=(unset) --a b c\n");
 }
 
 TEST(CsvWriter, WritesHeaderOnceAndAppendsOnResume) {

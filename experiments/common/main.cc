@@ -9,9 +9,25 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 
 namespace indexgrad {
 namespace experiments {
+
+void ShortOpenMpSpins(char** argv) {
+#if defined(__linux__)
+  if (std::getenv("GOMP_SPINCOUNT") != nullptr || std::getenv("OMP_WAIT_POLICY") != nullptr) {
+    return;
+  }
+  setenv("GOMP_SPINCOUNT", "3000", 1);
+  execv("/proc/self/exe", argv);
+  // Only reached when exec failed: carry on with libgomp's defaults.
+#else
+  (void)argv;
+#endif
+}
 
 void KeepFreedMemory() {
 #if defined(__GLIBC__)
@@ -21,6 +37,7 @@ void KeepFreedMemory() {
 }
 
 int RunMain(const char* program, int (*body)(int, char**), int argc, char** argv) {
+  ShortOpenMpSpins(argv);
   KeepFreedMemory();
   try {
     return body(argc, argv);
