@@ -418,8 +418,8 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   loop.csv_path = absl::StrCat(run_dir, "/", method, ".csv");
   loop.train_columns = {"loss", "batch_error"};
   loop.eval_columns = {"val_error"};
-
-  BestModel best(model);  // of the validation error
+  BestModel best(model);  // of the validation error; kept in the checkpoint
+  loop.best = &best;
 
   // A fixed permutation per epoch (seeded by the epoch: resumes see the same).
   int64_t perm_epoch = -1;

@@ -24,14 +24,19 @@ bool FileExists(const std::string& path) {
 
 // finished: 0 = in progress, 1 = all steps done, 2 = stopped by evaluate().
 void SaveCheckpoint(const std::string& path, torch::nn::Module& model,
-                    torch::optim::Optimizer& optimizer, int64_t step,
-                    int finished, double seconds) {
+                    torch::optim::Optimizer& optimizer, const BestModel* best,
+                    int64_t step, int finished, double seconds) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model.save(model_archive);
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
+  if (best != nullptr && best->has_best()) {
+    torch::serialize::OutputArchive best_archive;
+    best->Save(best_archive);
+    archive.write("best", best_archive);
+  }
   archive.write("step", at::tensor(step));
   archive.write("finished", at::tensor(finished));
   archive.write("seconds", at::tensor(seconds, at::kDouble));
@@ -119,6 +124,13 @@ absl::StatusOr<TrainResult> RunTrainLoop(
             " (another configuration under the same name?); delete it, pass "
             "--resume=false, or use another output folder"));
       }
+      torch::serialize::InputArchive best_archive;
+      if (options.best != nullptr && archive.try_read("best", best_archive)) {
+        if (absl::Status st = options.best->Load(best_archive); !st.ok()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "checkpoint '", options.checkpoint_path, "': ", st.message()));
+        }
+      }
       model.load(model_archive);
       optimizer.load(optimizer_archive);
       at::Tensor step, finished, seconds;
@@ -200,7 +212,7 @@ absl::StatusOr<TrainResult> RunTrainLoop(
     progress.Update(step, status);
     if (!options.checkpoint_path.empty() && options.checkpoint_every > 0 &&
         step % options.checkpoint_every == 0) {
-      SaveCheckpoint(options.checkpoint_path, model, optimizer, step, 0,
+      SaveCheckpoint(options.checkpoint_path, model, optimizer, options.best, step, 0,
                      previous_seconds + progress.ElapsedSeconds());
     }
   }
@@ -208,7 +220,7 @@ absl::StatusOr<TrainResult> RunTrainLoop(
   result.steps_done = step;
   result.seconds = previous_seconds + progress.Finish();
   if (!options.checkpoint_path.empty()) {
-    SaveCheckpoint(options.checkpoint_path, model, optimizer, step,
+    SaveCheckpoint(options.checkpoint_path, model, optimizer, options.best, step,
                    stop ? 2 : 1, result.seconds);
   }
   return result;
@@ -248,6 +260,45 @@ void BestModel::WithBest(const std::function<void()>& fn) {
   fn();
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < live.size(); ++i) live[i].copy_(current[i]);
+}
+
+void BestModel::Save(torch::serialize::OutputArchive& archive) const {
+  if (step_ < 0) return;
+  archive.write("step", at::tensor(step_));
+  archive.write("score", at::tensor(score_, at::kDouble));
+  archive.write("count", at::tensor(static_cast<int64_t>(best_.size())));
+  for (size_t i = 0; i < best_.size(); ++i) archive.write(absl::StrCat("t", i), best_[i]);
+}
+
+absl::Status BestModel::Load(torch::serialize::InputArchive& archive) {
+  at::Tensor step, score, count;
+  if (!archive.try_read("step", step) || !archive.try_read("score", score) ||
+      !archive.try_read("count", count)) {
+    return absl::DataLossError("the best model's step, score or count is missing");
+  }
+  const std::vector<at::Tensor> live = State();
+  if (count.item<int64_t>() != static_cast<int64_t>(live.size())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the best model has ", count.item<int64_t>(),
+                     " parameters and buffers there and ", live.size(), " here"));
+  }
+  std::vector<at::Tensor> loaded;
+  for (size_t i = 0; i < live.size(); ++i) {
+    at::Tensor t;
+    if (!archive.try_read(absl::StrCat("t", i), t)) {
+      return absl::DataLossError(absl::StrCat("the best model's tensor ", i, " is missing"));
+    }
+    if (t.sizes() != live[i].sizes()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the best model's tensor ", i, " is ", c10::str(t.sizes()),
+                       " there and ", c10::str(live[i].sizes()), " here"));
+    }
+    loaded.push_back(t.to(live[i].options()));
+  }
+  best_ = std::move(loaded);
+  step_ = step.item<int64_t>();
+  score_ = score.item<double>();
+  return absl::OkStatus();
 }
 
 }  // namespace experiments

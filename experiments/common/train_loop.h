@@ -13,15 +13,20 @@
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace indexgrad {
 namespace experiments {
+
+class BestModel;
 
 struct TrainLoopOptions {
   std::string label;            // progress line prefix
@@ -33,6 +38,11 @@ struct TrainLoopOptions {
   std::string csv_path;         // empty: no CSV
   std::vector<std::string> train_columns;
   std::vector<std::string> eval_columns;
+  // If set, the best model so far goes into every checkpoint and comes back
+  // on resume (a resumed run, or one only evaluated, keeps the best of the
+  // steps before). Offer to it inside evaluate(), which runs before the
+  // checkpoint of the same step.
+  BestModel* best = nullptr;
 };
 
 struct TrainResult {
@@ -57,8 +67,10 @@ absl::StatusOr<TrainResult> RunTrainLoop(
     const std::function<std::vector<double>(int64_t steps_done, bool* stop)>& evaluate);
 
 // The model of the best evaluation so far, kept in memory (for early
-// stopping: report the test error of the best validation model):
+// stopping: report the test error of the best validation model), and in
+// the checkpoint when TrainLoopOptions::best points to it:
 //   BestModel best(model);
+//   options.best = &best;
 //   ... in evaluate: best.Offer(val_error, steps_done);
 //   ... after training: best.WithBest([&] { test = Error(model, test_set); });
 class BestModel {
@@ -73,6 +85,11 @@ class BestModel {
   // Runs fn with the best parameters and buffers in the model, then puts
   // the current ones back (fn alone if nothing was offered).
   void WithBest(const std::function<void()>& fn);
+  // The kept copy, its step and score (nothing when nothing was offered).
+  void Save(torch::serialize::OutputArchive& archive) const;
+  // Replaces the kept copy with one saved by Save() from a model of the
+  // same parameter and buffer shapes; an error (and no change) otherwise.
+  absl::Status Load(torch::serialize::InputArchive& archive);
 
  private:
   std::vector<at::Tensor> State() const;

@@ -131,6 +131,73 @@ TEST(RunTrainLoop, ResumesFromCheckpoint) {
   EXPECT_EQ(third->last_eval, (std::vector<double>{2.0}));
 }
 
+TEST(RunTrainLoop, TheBestModelComesBackFromTheCheckpoint) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/best";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  // Scores by step: the best is step 10's model, not the last one's.
+  auto score = [](int64_t steps_done) { return steps_done == 10 ? 0.1 : 0.5; };
+  at::Tensor weight_at_10;
+  {
+    torch::nn::Linear model(2, 1);
+    torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
+    BestModel best(*model);
+    TrainLoopOptions o = Options(dir, 15);
+    o.best = &best;
+    auto r = RunTrainLoop(
+        o, *model, sgd,
+        [&](int64_t) {
+          sgd.zero_grad();
+          model->forward(torch::ones({1, 2})).sum().backward();
+          sgd.step();
+          return std::vector<double>{1.0};
+        },
+        [&](int64_t steps_done, bool*) {
+          if (steps_done == 10) weight_at_10 = model->weight.detach().clone();
+          best.Offer(score(steps_done), steps_done);
+          return std::vector<double>{score(steps_done)};
+        });
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(best.step(), 10);
+  }
+  ASSERT_TRUE(weight_at_10.defined());
+  // Another process: a fresh model, its best restored from the checkpoint
+  // (the run is finished: evaluation only, which offers the final model).
+  torch::nn::Linear model(2, 1);
+  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
+  BestModel best(*model);
+  TrainLoopOptions o = Options(dir, 15);
+  o.best = &best;
+  auto r = RunTrainLoop(
+      o, *model, sgd, [&](int64_t) { return std::vector<double>{1.0}; },
+      [&](int64_t steps_done, bool*) {
+        best.Offer(score(steps_done), steps_done);
+        return std::vector<double>{score(steps_done)};
+      });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->resumed);
+  EXPECT_EQ(best.step(), 10);
+  EXPECT_EQ(best.score(), 0.1);
+  const at::Tensor final_weight = model->weight.detach().clone();
+  EXPECT_FALSE(at::equal(final_weight, weight_at_10));
+  best.WithBest([&] { EXPECT_TRUE(at::equal(model->weight, weight_at_10)); });
+  EXPECT_TRUE(at::equal(model->weight, final_weight));
+  // A best model of another shape is a clear error naming the checkpoint.
+  torch::nn::Linear wider(3, 1);
+  torch::optim::SGD sgd3(wider->parameters(), torch::optim::SGDOptions(0.1));
+  BestModel best3(*wider);
+  torch::serialize::OutputArchive saved;
+  best.Save(saved);
+  const std::string path = dir + "/best_only.pt";
+  saved.save_to(path);
+  torch::serialize::InputArchive in;
+  in.load_from(path);
+  absl::Status st = best3.Load(in);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(std::string(st.message()).find("[1, 2] there and [1, 3] here"), std::string::npos)
+      << st;
+  EXPECT_FALSE(best3.has_best());
+}
+
 TEST(RunTrainLoop, StopsWhenEvaluationSaysSo) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/stop";
   ASSERT_TRUE(MakeDirs(dir).ok());
