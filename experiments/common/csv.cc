@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -128,6 +129,37 @@ absl::StatusOr<std::vector<double>> LastRowValues(const std::string& path,
     values.push_back(i < cells.size() && absl::SimpleAtod(cells[i], &value) ? value : NAN);
   }
   return values;
+}
+
+absl::Status DropRowsAfterStep(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return absl::OkStatus();
+  std::string line, kept;
+  bool header = true;
+  int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    int64_t row_step = 0;
+    if (!header && absl::SimpleAtoi(line.substr(0, line.find(',')), &row_step) &&
+        row_step > step) {
+      ++dropped;
+      continue;
+    }
+    header = false;
+    kept += line + "\n";
+  }
+  in.close();
+  if (dropped == 0) return absl::OkStatus();
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept;
+    if (!out) return absl::DataLossError(absl::StrCat("cannot write '", tmp, "'"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::DataLossError(
+        absl::StrCat("cannot replace '", path, "': ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status MakeDirs(const std::string& dir) {

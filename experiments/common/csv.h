@@ -48,6 +48,12 @@ absl::StatusOr<int64_t> FirstStepAtLeast(const std::string& path, const std::str
 absl::StatusOr<std::vector<double>> LastRowValues(const std::string& path,
                                                   const std::vector<std::string>& columns);
 
+// Drops the data rows whose `step` (first column) is above `step` (a run
+// killed between checkpoints logged steps its resume repeats), keeping the
+// header and every other line; the file is replaced atomically. A missing
+// file is fine (nothing to drop).
+absl::Status DropRowsAfterStep(const std::string& path, int64_t step);
+
 // Creates `dir` and its parents; an error names the directory.
 absl::Status MakeDirs(const std::string& dir);
 

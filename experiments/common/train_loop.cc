@@ -173,6 +173,9 @@ absl::StatusOr<TrainResult> RunTrainLoop(
                    options.train_columns.end());
     columns.insert(columns.end(), options.eval_columns.begin(),
                    options.eval_columns.end());
+    if (result.resumed) {
+      if (absl::Status st = DropRowsAfterStep(options.csv_path, start); !st.ok()) return st;
+    }
     auto opened = CsvWriter::Open(options.csv_path, columns,
                                   /*append=*/result.resumed);
     if (!opened.ok()) return opened.status();

@@ -109,6 +109,11 @@ TEST(RunTrainLoop, ResumesFromCheckpoint) {
   EXPECT_EQ(calls, 10);
   EXPECT_EQ(evals, 2);  // steps 5 and 10
   EXPECT_FALSE(first->resumed);
+  // As if killed after logging two steps past the checkpoint: the resume
+  // repeats them and the CSV keeps one row per step.
+  {
+    std::ofstream(dir + "/run.csv", std::ios::app) << "11,9,\n12,9,\n";
+  }
   // A longer run continues at step 10: 5 more steps, CSV appended.
   auto second = RunTrainLoop(Options(dir, 15), *model, sgd, step, eval);
   ASSERT_TRUE(second.ok()) << second.status();
@@ -121,6 +126,16 @@ TEST(RunTrainLoop, ResumesFromCheckpoint) {
   EXPECT_EQ(steps_seen, want);
   EXPECT_EQ(evals_seen, (std::vector<int64_t>{5, 10, 15}));
   EXPECT_EQ(CountLines(dir + "/run.csv"), 1 + 15);  // one header
+  {
+    std::ifstream in(dir + "/run.csv");
+    std::string line;
+    std::getline(in, line);  // header
+    for (int64_t s = 1; s <= 15; ++s) {
+      ASSERT_TRUE(std::getline(in, line));
+      EXPECT_EQ(line.substr(0, line.find(',')), std::to_string(s));
+      EXPECT_NE(line.substr(line.find(',') + 1, 1), "9") << line;  // not the dropped rows
+    }
+  }
   EXPECT_GE(second->seconds, first->seconds);
   // A finished run asked for no more steps trains nothing and reports the
   // CSV's last training values (summaries read them).
