@@ -79,6 +79,9 @@ ABSL_FLAG(int64_t, ram_eval_samples, -1,
 ABSL_FLAG(bool, fresh_clutter, false,
           "train every epoch after the first on newly generated clutter (same training "
           "digits; off in both presets: the paper used one fixed set)");
+ABSL_FLAG(int64_t, glimpse_eval_samples, -1,
+          "sparse models: evaluate each glimpse as the mean of this many sampled draws, as in "
+          "training; 0: pixels at the rounded positions (preset if < 0: 1)");
 ABSL_FLAG(int64_t, evals_per_epoch, -1, "validations per epoch (preset if < 0)");
 ABSL_FLAG(int64_t, seed, 0, "random seed of the models and batches");
 ABSL_FLAG(bool, generate_data, true, "generate missing cluttered data files");
@@ -124,6 +127,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.ram_samples = absl::GetFlag(FLAGS_ram_samples);
   o.ram_reward = absl::GetFlag(FLAGS_ram_reward);
   o.ram_eval_samples = absl::GetFlag(FLAGS_ram_eval_samples);
+  o.glimpse_eval_samples = absl::GetFlag(FLAGS_glimpse_eval_samples);
   o.fresh_clutter = absl::GetFlag(FLAGS_fresh_clutter);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;

@@ -148,6 +148,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .source_width(p.source_width)
             .source_hidden(p.source_hidden)
             .initial_variance(p.initial_variance)
+            .eval_samples(p.glimpse_eval_samples)
             .seed(seed),
         p.box_penalty));
   }
@@ -337,6 +338,10 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (p->ram_reward != "correct" && p->ram_reward != "log_likelihood") {
     return bad("ram_reward", "correct or log_likelihood", p->ram_reward);
   }
+  if (o.glimpse_eval_samples >= 0) p->glimpse_eval_samples = o.glimpse_eval_samples;
+  if (p->glimpse_eval_samples > 64) {
+    return bad("glimpse_eval_samples", "in [0, 64]", p->glimpse_eval_samples);
+  }
   if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
   if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
   return absl::OkStatus();
@@ -347,8 +352,8 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
       "(warmup %d steps), box penalty %g, RAM location std %g%s, init %s, policy %s and "
       "REINFORCE weight %g, %d trajectories per image, reward %s, evaluation %s, "
-      "source network width %g / hidden %d, glimpse variance %s, %d validation and %d test "
-      "images%s",
+      "source network width %g / hidden %d, glimpse variance %s, glimpses evaluated %s, "
+      "%d validation and %d test images%s",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
       p.warmup_steps, p.box_penalty, p.ram_location_std,
       p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end)
@@ -360,6 +365,9 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
+      p.glimpse_eval_samples > 0 ? absl::StrFormat("as the mean of %d draws",
+                                                   p.glimpse_eval_samples)
+                                 : std::string("at rounded positions"),
       p.val_size, p.test_size, p.fresh_clutter ? ", new clutter every epoch" : "");
 }
 

@@ -84,6 +84,9 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad.ram_eval_samples = 65;
   EXPECT_EQ(message(bad), "--ram_eval_samples must be in [1, 64], got 65");
   bad = {};
+  bad.glimpse_eval_samples = 65;
+  EXPECT_EQ(message(bad), "--glimpse_eval_samples must be in [0, 64], got 65");
+  bad = {};
   bad.ram_reward = "accuracy";
   EXPECT_EQ(message(bad), "--ram_reward must be correct or log_likelihood, got accuracy");
   // Set ones are applied; unset (negative) ones keep the preset's.
@@ -98,6 +101,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   set.ram_samples = 4;
   set.ram_reward = "log_likelihood";
   set.ram_eval_samples = 1;
+  set.glimpse_eval_samples = 0;
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
@@ -109,6 +113,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(p->ram_samples, 4);
   EXPECT_EQ(p->ram_reward, "log_likelihood");
   EXPECT_EQ(p->ram_eval_samples, 1);
+  EXPECT_EQ(p->glimpse_eval_samples, 0);
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
@@ -121,6 +126,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(d->ram_samples, 8);
   EXPECT_EQ(d->ram_reward, "correct");
   EXPECT_EQ(d->ram_eval_samples, 8);
+  EXPECT_EQ(d->glimpse_eval_samples, 1);
 }
 
 data::ClutteredSet TinySet(int64_t n, int64_t stream) {

@@ -129,7 +129,8 @@ SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
                                                         .num_global(options.num_global())
                                                         .num_local(options.num_local())
                                                         .region({options.region(), options.region()})
-                                                        .seed(options.seed())));
+                                                        .seed(options.seed())
+                                                        .eval_samples(options.eval_samples())));
   if (options.initial_variance() > 0) {
     // Invert variance = softplus(raw + 2) * side * scale + min.
     const GlimpseOptions& go = glimpse->options;

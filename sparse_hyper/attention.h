@@ -58,6 +58,9 @@ struct SparseAttentionOptions {
   // at side 100).
   TORCH_ARG(double, initial_variance) = 0;
   TORCH_ARG(int64_t, seed) = 0;
+  // Evaluation: the mean of this many sampled glimpses; 0: rounded
+  // positions (GlimpseOptions::eval_samples).
+  TORCH_ARG(int64_t, eval_samples) = 1;
 };
 
 class SparseAttentionImpl : public torch::nn::Module {

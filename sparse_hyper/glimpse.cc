@@ -28,7 +28,12 @@ void CheckOptions(const GlimpseOptions& o) {
               o.min_variance());
   TORCH_CHECK(o.tolerance() >= 0 && o.tolerance() < 1, op,
               ": tolerance must be in [0, 1), got ", o.tolerance());
+  TORCH_CHECK(o.eval_samples() >= 0, op, ": eval_samples must be >= 0, got ",
+              o.eval_samples());
 }
+
+// Evaluation draws' seeds: far above any training step's.
+constexpr int64_t kEvalSeedOffset = int64_t{1} << 40;
 
 }  // namespace
 
@@ -102,7 +107,7 @@ at::Tensor GlimpseLayerImpl::forward(const at::Tensor& image, const at::Tensor& 
   const at::Tensor per_glimpse_value =
       value.view({1, g, 1}).expand({batch, g, k * k}).reshape({batch, g * k * k});
   at::Tensor out;  // [B, C, g k k]
-  if (!is_training()) {
+  if (!is_training() && options.eval_samples() == 0) {
     const at::Tensor p = RoundHalfUp(positions);
     const at::Tensor flat = (p.select(2, 0) * w + p.select(2, 1)).view({batch, 1, -1});
     out = x.reshape({batch, channels, h * w}).gather(2, flat.expand({batch, channels, g * k * k})) *
@@ -113,9 +118,19 @@ at::Tensor GlimpseLayerImpl::forward(const at::Tensor& image, const at::Tensor& 
         VariancesFromRaw(raw_variance, size, options.variance_scale(), options.min_variance());
     const at::Tensor per_glimpse_variance =
         variance.view({1, g, 1, 2}).expand({batch, g, k * k, 2}).reshape({batch, g * k * k, 2});
-    const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
-    step.add_(1);
-    out = SampledGather(x, positions, per_glimpse_variance, per_glimpse_value, options, seed);
+    if (is_training()) {
+      const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
+      step.add_(1);
+      out = SampledGather(x, positions, per_glimpse_variance, per_glimpse_value, options, seed);
+    } else {
+      for (int64_t i = 0; i < options.eval_samples(); ++i) {
+        const at::Tensor draw =
+            SampledGather(x, positions, per_glimpse_variance, per_glimpse_value, options,
+                          options.seed() * 1000003 + kEvalSeedOffset + i);
+        out = i == 0 ? draw : out + draw;
+      }
+      out = out / double(options.eval_samples());
+    }
   }
   return out.view({batch, channels, g, k, k}).permute({0, 2, 1, 3, 4});
 }

@@ -22,8 +22,16 @@
 //   GlimpseLayer g(GlimpseOptions().glimpses(8).size(12));
 //   at::Tensor out = g->forward(images, raw_boxes);  // [B,C,H,W], [B,8,4] -> [B,8,C,12,12]
 //
-// Evaluation mode (g->eval()) reads each pixel at its rounded position
-// (round half up) times the value, as the sparse layers do.
+// Evaluation mode (g->eval()) averages eval_samples (default 1) draws of
+// the training estimator, seeded apart from training's (every evaluation
+// the same, the training seeds untouched): the glimpse the classifier
+// learned from. The variance does not shrink in this task (the paper's
+// parametrisation stays near 20 px^2, a 4.5 px blur), so reading pixels at
+// their rounded positions, as the sparse layers do (eval_samples 0), shows
+// the classifier sharp glimpses it never saw: a paper-preset sparse1
+// checkpoint (14 epochs) had 25.2 % test error that way, 13.65 % with one
+// draw and 13.4 % with the mean of 8 (2,000 test images), each draw about
+// as costly as the rest of the model.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -46,6 +54,9 @@ struct GlimpseOptions {
   TORCH_ARG(double, min_variance) = 0.1;
   TORCH_ARG(double, tolerance) = 1e-6;
   TORCH_ARG(int64_t, seed) = 0;
+  // Evaluation mode: the mean of this many sampled glimpses; 0: each pixel
+  // at its rounded position.
+  TORCH_ARG(int64_t, eval_samples) = 1;
 };
 
 // raw [B, g, 4] (y0, x0, y1, x1 before the sigmoid) -> the boxes' corners

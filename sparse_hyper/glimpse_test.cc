@@ -1,5 +1,6 @@
-// Glimpses: exact crops when variances are tiny and positions integer; the
-// same numbers as the generic templated 6-tensor product; finite-difference
+// Glimpses: exact crops when variances are tiny and positions integer;
+// evaluation against a loop over the neighbours; the same numbers as the
+// generic templated 6-tensor product; finite-difference
 // gradients; gradients reaching the source network; clear errors.
 #include "sparse_hyper/glimpse.h"
 
@@ -10,6 +11,8 @@
 #include <torch/nn/modules/pooling.h>
 
 #include <cmath>
+#include <set>
+#include <utility>
 
 #include "kernels/testing/expect_error.h"
 #include "kernels/testing/gradcheck.h"
@@ -53,6 +56,87 @@ TEST(GlimpseLayer, TinyVariancesAndIntegerPositionsCropExactly) {
     EXPECT_LT((out.select(1, 0) - crop0).abs().max().item<double>(), 1e-12) << training;
     EXPECT_LT((out.select(1, 1) - crop1).abs().max().item<double>(), 1e-12) << training;
   }
+}
+
+// Evaluation mode reads what training sees. With no random samples every
+// draw is the 4 floor/ceil neighbours of each position, so evaluation (the
+// mean of 3 draws) and training both equal a loop over the neighbours with
+// normalised Gaussian weights; eval_samples 0 reads the rounded position.
+TEST(GlimpseLayer, EvaluationReadsWhatTrainingSees) {
+  at::manual_seed(4);
+  const int64_t h = 12, w = 14, k = 3;
+  const at::Tensor image = at::rand({2, 2, h, w}, at::kDouble);
+  const at::Tensor raw = at::randn({2, 1, 4}, at::kDouble);
+  GlimpseLayer layer(GlimpseOptions().size(k).num_global(0).num_local(0).region({3, 3})
+                         .tolerance(0).eval_samples(3));
+  layer->to(at::kDouble);
+  {
+    at::NoGradGuard no_grad;
+    layer->value.fill_(1.5);
+    layer->raw_variance.fill_(-0.7);
+  }
+  // variance = softplus(raw + 2) * (h, w) * 0.1 + 0.1 (GlimpseOptions).
+  const double soft = std::log1p(std::exp(-0.7 + 2));
+  const double var_y = soft * h * 0.1 + 0.1, var_x = soft * w * 0.1 + 0.1;
+  const at::Tensor pos = GlimpsePositions(raw, k, h, w);  // [2, 9, 2]
+  at::Tensor blended = at::zeros({2, 1, 2, k, k}, at::kDouble);
+  at::Tensor rounded = at::zeros({2, 1, 2, k, k}, at::kDouble);
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t i = 0; i < k * k; ++i) {
+      const double y = pos[b][i][0].item<double>(), x = pos[b][i][1].item<double>();
+      std::set<std::pair<int64_t, int64_t>> corners;
+      for (double cy : {std::floor(y), std::ceil(y)}) {
+        for (double cx : {std::floor(x), std::ceil(x)}) corners.insert({int64_t(cy), int64_t(cx)});
+      }
+      for (int64_t c = 0; c < 2; ++c) {
+        double num = 0, den = 0;
+        for (const auto& [cy, cx] : corners) {
+          const double p = std::exp(-0.5 * ((cy - y) * (cy - y) / var_y + (cx - x) * (cx - x) / var_x));
+          num += p * image[b][c][cy][cx].item<double>();
+          den += p;
+        }
+        blended[b][0][c][i / k][i % k] = 1.5 * num / den;
+        rounded[b][0][c][i / k][i % k] =
+            1.5 * image[b][c][int64_t(std::floor(y + 0.5))][int64_t(std::floor(x + 0.5))].item<double>();
+      }
+    }
+  }
+  layer->train();
+  EXPECT_LT((layer->forward(image, raw) - blended).abs().max().item<double>(), 1e-12);
+  layer->eval();
+  EXPECT_LT((layer->forward(image, raw) - blended).abs().max().item<double>(), 1e-12);
+  layer->options.eval_samples(0);
+  EXPECT_LT((layer->forward(image, raw) - rounded).abs().max().item<double>(), 1e-12);
+  EXPECT_GT((blended - rounded).abs().max().item<double>(), 1e-3);  // the test can tell
+}
+
+// With random samples: evaluations repeat exactly, leave the training
+// seeds alone, and average their draws.
+TEST(GlimpseLayer, EvaluationIsSeededApartFromTraining) {
+  at::manual_seed(5);
+  const at::Tensor image = at::rand({2, 1, 16, 16}, at::kDouble);
+  const at::Tensor raw = at::randn({2, 2, 4}, at::kDouble);
+  auto make = [](int64_t eval_samples) {
+    GlimpseLayer g(GlimpseOptions().glimpses(2).size(4).num_global(3).num_local(5)
+                       .region({4, 4}).eval_samples(eval_samples));
+    g->to(at::kDouble);
+    return g;
+  };
+  GlimpseLayer a = make(1), b = make(1), mean4 = make(4);
+  a->eval();
+  const at::Tensor first = a->forward(image, raw);
+  EXPECT_TRUE(at::equal(first, a->forward(image, raw)));
+  EXPECT_EQ(a->step.item<int64_t>(), 0);
+  // Training after an evaluation draws what it draws without one.
+  a->train();
+  b->train();
+  EXPECT_TRUE(at::equal(a->forward(image, raw), b->forward(image, raw)));
+  EXPECT_FALSE(at::equal(a->forward(image, raw), first));  // training's own draws
+  // The mean of 4 draws is another glimpse, as repeatable.
+  mean4->eval();
+  const at::Tensor four = mean4->forward(image, raw);
+  EXPECT_GT((four - first).abs().max().item<double>(), 1e-6);
+  EXPECT_TRUE(at::equal(four, mean4->forward(image, raw)));
 }
 
 // The templated sparse layer of the paper, built with the generic product:
@@ -271,6 +355,8 @@ TEST(GlimpseErrors, NameTheArgument) {
   EXPECT_ERROR_CONTAINS(GlimpseLayer(GlimpseOptions().glimpses(0)), "glimpses must be >= 1, got 0");
   EXPECT_ERROR_CONTAINS(GlimpseLayer(GlimpseOptions().size(0)), "size (k of a k x k glimpse) must be >= 1, got 0");
   EXPECT_ERROR_CONTAINS(SparseAttention(SparseAttentionOptions().glimpses(0)), "glimpses must be >= 1, got 0");
+  EXPECT_ERROR_CONTAINS(GlimpseLayer(GlimpseOptions().eval_samples(-2)),
+                        "GlimpseLayer: eval_samples must be >= 0, got -2");
   GlimpseLayer layer(GlimpseOptions().glimpses(2).size(3));
   EXPECT_ERROR_CONTAINS(layer->forward(at::rand({2, 1, 8, 8}), at::zeros({2, 1, 4})),
                         "raw_boxes must be [batch, glimpses, 4] = [2, 2, 4], got [2, 1, 4]");
