@@ -365,9 +365,10 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       p.source_width, p.source_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
-      p.glimpse_eval_samples > 0 ? absl::StrFormat("as the mean of %d draws",
-                                                   p.glimpse_eval_samples)
-                                 : std::string("at rounded positions"),
+      p.glimpse_eval_samples == 0   ? std::string("at rounded positions")
+      : p.glimpse_eval_samples == 1 ? std::string("as one sampled draw")
+                                    : absl::StrFormat("as the mean of %d sampled draws",
+                                                      p.glimpse_eval_samples),
       p.val_size, p.test_size, p.fresh_clutter ? ", new clutter every epoch" : "");
 }
 
