@@ -196,7 +196,8 @@ TEST(RunTrainLoop, TheBestModelComesBackFromTheCheckpoint) {
   EXPECT_FALSE(at::equal(final_weight, weight_at_10));
   best.WithBest([&] { EXPECT_TRUE(at::equal(model->weight, weight_at_10)); });
   EXPECT_TRUE(at::equal(model->weight, final_weight));
-  // A best model of another shape is a clear error naming the checkpoint.
+  // A best model of another shape is a clear error naming the tensor and
+  // both shapes (RunTrainLoop adds the checkpoint's path).
   torch::nn::Linear wider(3, 1);
   torch::optim::SGD sgd3(wider->parameters(), torch::optim::SGDOptions(0.1));
   BestModel best3(*wider);
