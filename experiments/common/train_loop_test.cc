@@ -152,13 +152,13 @@ TEST(RunTrainLoop, TheBestModelComesBackFromTheCheckpoint) {
   // Scores by step: the best is step 10's model, not the last one's.
   auto score = [](int64_t steps_done) { return steps_done == 10 ? 0.1 : 0.5; };
   at::Tensor weight_at_10;
-  {
-    torch::nn::Linear model(2, 1);
+  // One process's run: 15 SGD steps, or only an evaluation when the
+  // checkpoint is finished.
+  auto run = [&](torch::nn::Linear& model, BestModel& best) {
     torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
-    BestModel best(*model);
     TrainLoopOptions o = Options(dir, 15);
     o.best = &best;
-    auto r = RunTrainLoop(
+    return RunTrainLoop(
         o, *model, sgd,
         [&](int64_t) {
           sgd.zero_grad();
@@ -171,23 +171,21 @@ TEST(RunTrainLoop, TheBestModelComesBackFromTheCheckpoint) {
           best.Offer(score(steps_done), steps_done);
           return std::vector<double>{score(steps_done)};
         });
+  };
+  {
+    torch::nn::Linear model(2, 1);
+    BestModel best(*model);
+    auto r = run(model, best);
     ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->resumed);
     EXPECT_EQ(best.step(), 10);
   }
   ASSERT_TRUE(weight_at_10.defined());
   // Another process: a fresh model, its best restored from the checkpoint
   // (the run is finished: evaluation only, which offers the final model).
   torch::nn::Linear model(2, 1);
-  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
   BestModel best(*model);
-  TrainLoopOptions o = Options(dir, 15);
-  o.best = &best;
-  auto r = RunTrainLoop(
-      o, *model, sgd, [&](int64_t) { return std::vector<double>{1.0}; },
-      [&](int64_t steps_done, bool*) {
-        best.Offer(score(steps_done), steps_done);
-        return std::vector<double>{score(steps_done)};
-      });
+  auto r = run(model, best);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->resumed);
   EXPECT_EQ(best.step(), 10);
@@ -199,7 +197,6 @@ TEST(RunTrainLoop, TheBestModelComesBackFromTheCheckpoint) {
   // A best model of another shape is a clear error naming the tensor and
   // both shapes (RunTrainLoop adds the checkpoint's path).
   torch::nn::Linear wider(3, 1);
-  torch::optim::SGD sgd3(wider->parameters(), torch::optim::SGDOptions(0.1));
   BestModel best3(*wider);
   torch::serialize::OutputArchive saved;
   best.Save(saved);
