@@ -118,18 +118,18 @@ at::Tensor GlimpseLayerImpl::forward(const at::Tensor& image, const at::Tensor& 
         VariancesFromRaw(raw_variance, size, options.variance_scale(), options.min_variance());
     const at::Tensor per_glimpse_variance =
         variance.view({1, g, 1, 2}).expand({batch, g, k * k, 2}).reshape({batch, g * k * k, 2});
+    auto draw = [&](int64_t stream) {
+      return SampledGather(x, positions, per_glimpse_variance, per_glimpse_value, options,
+                           options.seed() * 1000003 + stream);
+    };
     if (is_training()) {
-      const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
+      out = draw(step.item<int64_t>());
       step.add_(1);
-      out = SampledGather(x, positions, per_glimpse_variance, per_glimpse_value, options, seed);
     } else {
-      for (int64_t i = 0; i < options.eval_samples(); ++i) {
-        const at::Tensor draw =
-            SampledGather(x, positions, per_glimpse_variance, per_glimpse_value, options,
-                          options.seed() * 1000003 + kEvalSeedOffset + i);
-        out = i == 0 ? draw : out + draw;
-      }
-      out = out / double(options.eval_samples());
+      const int64_t n = options.eval_samples();
+      out = draw(kEvalSeedOffset);
+      for (int64_t i = 1; i < n; ++i) out = out + draw(kEvalSeedOffset + i);
+      if (n > 1) out = out / double(n);
     }
   }
   return out.view({batch, channels, g, k, k}).permute({0, 2, 1, 3, 4});
