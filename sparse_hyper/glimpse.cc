@@ -120,7 +120,7 @@ at::Tensor GlimpseLayerImpl::forward(const at::Tensor& image, const at::Tensor& 
         variance.view({1, g, 1, 2}).expand({batch, g, k * k, 2}).reshape({batch, g * k * k, 2});
     auto draw = [&](int64_t stream) {
       return SampledGather(x, positions, per_glimpse_variance, per_glimpse_value, options,
-                           options.seed() * 1000003 + stream);
+                           DrawSeed(options.seed(), stream));
     };
     if (is_training()) {
       out = draw(step.item<int64_t>());

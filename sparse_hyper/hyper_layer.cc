@@ -90,7 +90,7 @@ at::Tensor HyperLayerImpl::forward(const at::Tensor& x) {
     return sparse_contract(RoundHalfUp(p.means), p.values, options.out_shape(),
                            x.to(p.values.scalar_type()));
   }
-  const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
+  const int64_t seed = DrawSeed(options.seed(), step.item<int64_t>());
   step.add_(1);
   return SampledSparseProduct(x, p.means, p.sigmas, p.values,
                               options.out_shape(), sizes_, sampling_, fixed_,

@@ -38,5 +38,12 @@ at::Tensor RoundHalfUp(const at::Tensor& means);
 // Raw means whose means are uniform over the index space: [k, r].
 at::Tensor UniformRawMeans(int64_t k, int64_t r);
 
+// The seed of a layer's sampling draw: its options' seed and a stream
+// (the training step, or an offset stream of its own), so that layers with
+// different seeds never share a stream.
+inline int64_t DrawSeed(int64_t layer_seed, int64_t stream) {
+  return layer_seed * 1000003 + stream;
+}
+
 }  // namespace sparse_hyper
 }  // namespace indexgrad

@@ -132,7 +132,7 @@ at::Tensor SparseLayerImpl::forward(const at::Tensor& x) {
   const int64_t sets = options.shared_samples() ? 1 : batch;
   const at::Tensor mu = means().unsqueeze(0).expand({sets, k, r});
   const at::Tensor sigma = sigmas().unsqueeze(0).expand({sets, k, r});
-  const int64_t seed = options.seed() * 1000003 + step.item<int64_t>();
+  const int64_t seed = DrawSeed(options.seed(), step.item<int64_t>());
   step.add_(1);
   return SampledSparseProduct(x_typed, mu, sigma,
                               values.unsqueeze(0).expand({sets, k}),
