@@ -46,6 +46,10 @@ ABSL_FLAG(double, box_penalty, -1,
           "sparse models: weight of the penalty on raw box values past +-4 (preset if < 0)");
 ABSL_FLAG(int64_t, warmup_steps, -1,
           "steps over which the learning rate rises linearly to --lr (preset if < 0)");
+ABSL_FLAG(int64_t, lr_decay_epoch, -1,
+          "from this epoch on the learning rate is --lr times --lr_decay_factor; 0: no decay "
+          "(preset if < 0; both presets: 0)");
+ABSL_FLAG(double, lr_decay_factor, -1, "see --lr_decay_epoch (preset if < 0; both presets: 0.1)");
 ABSL_FLAG(double, source_width, -1, "source network channel multiplier, 1 = the paper's (preset if < 0)");
 ABSL_FLAG(int64_t, source_hidden, -1, "source network linear units, 512 = the paper's (preset if < 0)");
 ABSL_FLAG(double, initial_variance, -1,
@@ -114,6 +118,8 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.batch = absl::GetFlag(FLAGS_batch);
   o.lr = absl::GetFlag(FLAGS_lr);
   o.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
+  o.lr_decay_epoch = absl::GetFlag(FLAGS_lr_decay_epoch);
+  o.lr_decay_factor = absl::GetFlag(FLAGS_lr_decay_factor);
   o.box_penalty = absl::GetFlag(FLAGS_box_penalty);
   o.source_width = absl::GetFlag(FLAGS_source_width);
   o.source_hidden = absl::GetFlag(FLAGS_source_hidden);

@@ -289,6 +289,15 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   if (o.lr >= 0) p->lr = o.lr;
   if (!(p->lr > 0) || !std::isfinite(p->lr)) return bad("lr", "> 0", p->lr);
   if (o.warmup_steps >= 0) p->warmup_steps = o.warmup_steps;
+  if (o.lr_decay_epoch >= 0) p->lr_decay_epoch = o.lr_decay_epoch;
+  if (p->lr_decay_epoch >= p->epochs) {
+    return bad("lr_decay_epoch", absl::StrCat("0 (none) or below epochs = ", p->epochs),
+               p->lr_decay_epoch);
+  }
+  if (!(o.lr_decay_factor < 0)) p->lr_decay_factor = o.lr_decay_factor;
+  if (!(p->lr_decay_factor > 0 && p->lr_decay_factor <= 1)) {
+    return bad("lr_decay_factor", "in (0, 1]", p->lr_decay_factor);
+  }
   // Negative: unset; NaN is not, and is refused below.
   if (!(o.box_penalty < 0)) p->box_penalty = o.box_penalty;
   if (!(p->box_penalty >= 0) || !std::isfinite(p->box_penalty)) {
@@ -350,12 +359,16 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
 std::string DescribeAttentionPreset(const AttentionPreset& p) {
   return absl::StrFormat(
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
-      "(warmup %d steps), box penalty %g, RAM location std %g%s, init %s, policy %s and "
+      "(warmup %d steps%s), box penalty %g, RAM location std %g%s, init %s, policy %s and "
       "REINFORCE weight %g, %d trajectories per image, reward %s, evaluation %s, "
       "source network width %g / hidden %d, glimpse variance %s, glimpses evaluated %s, "
       "%d validation and %d test images%s",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
-      p.warmup_steps, p.box_penalty, p.ram_location_std,
+      p.warmup_steps,
+      p.lr_decay_epoch > 0
+          ? absl::StrFormat(", times %g from epoch %d", p.lr_decay_factor, p.lr_decay_epoch)
+          : std::string(),
+      p.box_penalty, p.ram_location_std,
       p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end)
                                  : std::string(),
       p.ram_init, p.ram_policy,
@@ -396,6 +409,15 @@ absl::StatusOr<AttentionData> LoadAttentionData(const std::string& data_dir,
     data.train_digit_labels = mnist->labels;
   }
   return data;
+}
+
+double AttentionLearningRate(const AttentionPreset& p, int64_t step, int64_t steps_per_epoch) {
+  // Linear warmup: Adam's first steps move every weight by about lr at once
+  // (bias-corrected moments of one gradient).
+  const double warm =
+      p.warmup_steps > 0 ? std::min(1.0, double(step + 1) / double(p.warmup_steps)) : 1.0;
+  const bool decayed = p.lr_decay_epoch > 0 && step >= p.lr_decay_epoch * steps_per_epoch;
+  return p.lr * warm * (decayed ? p.lr_decay_factor : 1.0);
 }
 
 absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
@@ -456,12 +478,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
         const at::Tensor labels = train.labels.index_select(0, idx).to(device);
         model.SetProgress(step, loop.steps);
         const auto [loss, logits] = model.Loss(images, labels);
-        // Linear warmup: Adam's first steps move every weight by about lr
-        // at once (bias-corrected moments of one gradient).
-        const double warm = p.warmup_steps > 0
-                                ? std::min(1.0, double(step + 1) / double(p.warmup_steps))
-                                : 1.0;
-        SetLearningRate(adam, p.lr * warm);
+        SetLearningRate(adam, AttentionLearningRate(p, step, per_epoch));
         adam.zero_grad();
         loss.backward();
         adam.step();

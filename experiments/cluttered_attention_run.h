@@ -40,6 +40,10 @@ struct AttentionPreset {
   int64_t batch = 32;
   double lr = 1e-3;
   int64_t warmup_steps = 200;  // lr rises linearly over these (our choice)
+  // > 0: from this epoch on the learning rate is lr * lr_decay_factor (a
+  // step decay; both presets: none).
+  int64_t lr_decay_epoch = 0;
+  double lr_decay_factor = 0.1;
   double box_penalty = 0.01;   // weight of sparse_hyper::BoxSaturationPenalty (our choice)
   double source_width = 0.25;
   int64_t source_hidden = 128;
@@ -81,8 +85,9 @@ struct AttentionFlagOverrides {
   bool fresh_clutter = false;  // true: on (both presets: off)
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1,
-          ram_samples = -1, ram_eval_samples = -1, glimpse_eval_samples = -1;
-  double lr = -1, source_width = -1, initial_variance = -1, box_penalty = -1,
+          ram_samples = -1, ram_eval_samples = -1, glimpse_eval_samples = -1,
+          lr_decay_epoch = -1;
+  double lr = -1, lr_decay_factor = -1, source_width = -1, initial_variance = -1, box_penalty = -1,
          ram_location_std = -1, ram_location_std_end = -1, ram_reinforce_weight = -1;
 };
 
@@ -90,6 +95,11 @@ struct AttentionFlagOverrides {
 absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionPreset* p);
 
 std::string DescribeAttentionPreset(const AttentionPreset& p);
+
+// The learning rate of training step `step` (0-based) with `steps_per_epoch`:
+// the linear warmup, then lr, times lr_decay_factor from lr_decay_epoch on.
+// A function of the step alone, so a resumed run follows the same schedule.
+double AttentionLearningRate(const AttentionPreset& p, int64_t step, int64_t steps_per_epoch);
 
 // Images as the models take them: uint8 [N, side, side] -> float [N, 1,
 // side, side] in [0, 1].

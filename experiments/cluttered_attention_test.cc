@@ -89,6 +89,14 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad = {};
   bad.ram_reward = "accuracy";
   EXPECT_EQ(message(bad), "--ram_reward must be correct or log_likelihood, got accuracy");
+  bad = {};
+  bad.lr_decay_epoch = 3;  // the default preset has 3 epochs
+  EXPECT_EQ(message(bad), "--lr_decay_epoch must be 0 (none) or below epochs = 3, got 3");
+  bad = {};
+  bad.lr_decay_factor = 0;
+  EXPECT_EQ(message(bad), "--lr_decay_factor must be in (0, 1], got 0");
+  bad.lr_decay_factor = NAN;
+  EXPECT_EQ(message(bad), "--lr_decay_factor must be in (0, 1], got nan");
   // Set ones are applied; unset (negative) ones keep the preset's.
   AttentionFlagOverrides set;
   set.warmup_steps = 0;
@@ -156,6 +164,35 @@ AttentionPreset TinyPreset() {
 }
 
 AttentionData TinyData() { return {TinySet(32, 0), TinySet(16, 1), TinySet(16, 2)}; }
+
+TEST(AttentionLearningRate, WarmupThenConstantThenStepDecay) {
+  AttentionPreset p;
+  p.lr = 1e-3;
+  p.warmup_steps = 4;
+  p.epochs = 10;
+  const int64_t per_epoch = 5;
+  // No decay: 1/4, 2/4, 3/4 of lr, then lr to the end.
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 0, per_epoch), 0.25e-3);
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 2, per_epoch), 0.75e-3);
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 3, per_epoch), 1e-3);
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 49, per_epoch), 1e-3);
+  // Decay from epoch 6 (step 30) by 0.1: step 29 still lr, step 30 on lr / 10.
+  AttentionFlagOverrides o;
+  o.epochs = 10;
+  o.lr_decay_epoch = 6;
+  ASSERT_TRUE(ApplyAttentionOverrides(o, &p).ok());
+  EXPECT_EQ(p.lr_decay_factor, 0.1);  // the default factor
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 29, per_epoch), 1e-3);
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 30, per_epoch), 1e-4);
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 49, per_epoch), 1e-4);
+  // Warmup and decay multiply; no warmup: lr from step 0.
+  p.lr_decay_epoch = 1;
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 5, per_epoch), 1e-4);
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 4, per_epoch), 1e-3);
+  p.warmup_steps = 0;
+  EXPECT_DOUBLE_EQ(AttentionLearningRate(p, 0, per_epoch), 1e-3);
+  EXPECT_NE(DescribeAttentionPreset(p).find("times 0.1 from epoch 1"), std::string::npos);
+}
 
 TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
   const AttentionPreset p = TinyPreset();
