@@ -83,6 +83,9 @@ ABSL_FLAG(int64_t, ram_eval_samples, -1,
 ABSL_FLAG(bool, fresh_clutter, false,
           "train every epoch after the first on newly generated clutter (same training "
           "digits; off in both presets: the paper used one fixed set)");
+ABSL_FLAG(bool, train_error, false,
+          "also report the final model's error on the training images (with --fresh_clutter: "
+          "the stored set, epoch 0's)");
 ABSL_FLAG(int64_t, glimpse_eval_samples, -1,
           "sparse models: evaluate each glimpse as the mean of this many sampled draws, as in "
           "training; 0: pixels at the rounded positions (preset if < 0: 1)");
@@ -135,6 +138,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.ram_eval_samples = absl::GetFlag(FLAGS_ram_eval_samples);
   o.glimpse_eval_samples = absl::GetFlag(FLAGS_glimpse_eval_samples);
   o.fresh_clutter = absl::GetFlag(FLAGS_fresh_clutter);
+  o.train_error = absl::GetFlag(FLAGS_train_error);
   if (absl::Status st = ex::ApplyAttentionOverrides(o, &*p); !st.ok()) return st;
   return p;
 }
@@ -157,10 +161,7 @@ int Main(int argc, char** argv) {
   const std::string out_dir =
       ex::OutputDir(absl::GetFlag(FLAGS_out_dir), "cluttered_attention");
   if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return Fail(std::string(st.message()));
-  auto summary_csv = ex::CsvWriter::Open(
-      out_dir + "/summary.csv", {"method", "steps", "epochs", "val_error", "test_error",
-                                 "final_loss", "seconds", "seconds_per_epoch", "best_step",
-                                 "best_val_error", "best_test_error"});
+  auto summary_csv = ex::CsvWriter::Open(out_dir + "/summary.csv", ex::AttentionSummaryColumns());
   if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
   std::printf("cluttered_attention: preset %s, %s, output in %s\n",
               absl::GetFlag(FLAGS_preset).c_str(), ex::DescribeAttentionPreset(*preset).c_str(),
@@ -171,12 +172,7 @@ int Main(int argc, char** argv) {
     auto r = ex::RunAttention(method, *preset, *data, absl::GetFlag(FLAGS_seed),
                               out_dir + "/runs", absl::GetFlag(FLAGS_resume), *device);
     if (!r.ok()) return Fail(std::string(r.status().message()));
-    summary_csv->TextRow({method, absl::StrCat(r->steps_done), absl::StrCat(r->epochs),
-                          absl::StrCat(r->validation_error), absl::StrCat(r->test_error),
-                          absl::StrCat(r->final_loss), absl::StrCat(r->seconds),
-                          absl::StrCat(r->seconds_per_epoch), absl::StrCat(r->best_step),
-                          absl::StrCat(r->best_validation_error),
-                          absl::StrCat(r->best_test_error)});
+    summary_csv->TextRow(ex::AttentionSummaryRow(*r));
     runs.push_back(*r);
   }
   const std::string md = ex::AttentionSummaryMarkdown(*preset, runs);

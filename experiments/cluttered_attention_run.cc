@@ -327,6 +327,7 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
     return bad("ram_init", "irnn or default", p->ram_init);
   }
   if (o.fresh_clutter) p->fresh_clutter = true;
+  if (o.train_error) p->train_error = true;
   if (!o.ram_policy.empty()) p->ram_policy = o.ram_policy;
   if (p->ram_policy != "head" && p->ram_policy != "all") {
     return bad("ram_policy", "head or all", p->ram_policy);
@@ -512,6 +513,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
       result.best_test_error = ErrorRate(model, data.test, device);
     });
   }
+  if (p.train_error) result.train_error = ErrorRate(model, data.train, device);
   if (absl::Status st = WriteGlimpseFigure(model, data.test,
                                            absl::StrCat(run_dir, "/", method, "_glimpses.csv"), device);
       !st.ok()) {
@@ -520,8 +522,31 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   return result;
 }
 
+std::vector<std::string> AttentionSummaryColumns() {
+  return {"method",     "steps",          "epochs",         "val_error",
+          "test_error", "final_loss",     "seconds",        "seconds_per_epoch",
+          "best_step",  "best_val_error", "best_test_error", "train_error"};
+}
+
+std::vector<std::string> AttentionSummaryRow(const AttentionRunResult& r) {
+  return {r.method,
+          absl::StrCat(r.steps_done),
+          absl::StrCat(r.epochs),
+          absl::StrCat(r.validation_error),
+          absl::StrCat(r.test_error),
+          absl::StrCat(r.final_loss),
+          absl::StrCat(r.seconds),
+          absl::StrCat(r.seconds_per_epoch),
+          absl::StrCat(r.best_step),
+          absl::StrCat(r.best_validation_error),
+          absl::StrCat(r.best_test_error),
+          absl::StrCat(r.train_error)};
+}
+
 std::string AttentionSummaryMarkdown(const AttentionPreset& p,
                                      const std::vector<AttentionRunResult>& runs) {
+  bool any_train = false;
+  for (const AttentionRunResult& r : runs) any_train |= !std::isnan(r.train_error);
   std::vector<std::vector<std::string>> rows;
   for (const AttentionRunResult& r : runs) {
     rows.push_back({r.method, absl::StrFormat("%.2f %%", 100 * r.validation_error),
@@ -529,12 +554,13 @@ std::string AttentionSummaryMarkdown(const AttentionPreset& p,
                     absl::StrFormat("%.2f", r.epochs), absl::StrFormat("%.1f", r.seconds_per_epoch),
                     absl::StrFormat("%.2f %% (%d)", 100 * r.best_validation_error, r.best_step),
                     absl::StrFormat("%.2f %%", 100 * r.best_test_error)});
+    if (any_train) rows.back().push_back(absl::StrFormat("%.2f %%", 100 * r.train_error));
   }
-  return absl::StrCat("Budget: ", DescribeAttentionPreset(p), ".\n\n",
-                      MarkdownTable({"method", "validation error", "test error", "epochs",
-                                     "s / epoch", "best validation error (step)",
-                                     "test error there"},
-                                    rows));
+  std::vector<std::string> header = {"method",   "validation error", "test error",
+                                     "epochs",   "s / epoch",        "best validation error (step)",
+                                     "test error there"};
+  if (any_train) header.push_back("training-set error");
+  return absl::StrCat("Budget: ", DescribeAttentionPreset(p), ".\n\n", MarkdownTable(header, rows));
 }
 
 }  // namespace experiments

@@ -19,6 +19,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -73,6 +74,9 @@ struct AttentionPreset {
   // (MakeCluttered stream 1000 + e: new digits, positions and distractors
   // from the same 55,000 training digits); epoch 0 on the stored set.
   bool fresh_clutter = false;
+  // Also the final model's error on the stored training images (evaluation
+  // mode; with fresh_clutter, epoch 0's set). Both presets: off.
+  bool train_error = false;
   int64_t evals_per_epoch = 1;
 };
 
@@ -83,6 +87,7 @@ absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name);
 struct AttentionFlagOverrides {
   std::string methods, ram_init, ram_policy, ram_reward;
   bool fresh_clutter = false;  // true: on (both presets: off)
+  bool train_error = false;    // true: on (both presets: off)
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
           epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1,
           ram_samples = -1, ram_eval_samples = -1, glimpse_eval_samples = -1,
@@ -133,6 +138,7 @@ struct AttentionRunResult {
   // evaluations after the resume; none at all: the final model).
   int64_t best_step = 0;
   double best_validation_error = 0, best_test_error = 0;
+  double train_error = NAN;  // preset.train_error: on the training images; else NaN
 };
 
 // Trains `method` under `preset` with `seed`; writes <run_dir>/<method>.csv
@@ -146,7 +152,13 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
                                                 const std::string& run_dir, bool resume,
                                                 const c10::Device& device = c10::kCPU);
 
-// Markdown table: method, error on validation and test, epochs, time per epoch.
+// summary.csv: its columns, and one run's row.
+std::vector<std::string> AttentionSummaryColumns();
+std::vector<std::string> AttentionSummaryRow(const AttentionRunResult& r);
+
+// Markdown table: method, error on validation and test, epochs, time per
+// epoch, the best validation model's errors (and the training-set error when
+// measured).
 std::string AttentionSummaryMarkdown(const AttentionPreset& preset,
                                      const std::vector<AttentionRunResult>& runs);
 

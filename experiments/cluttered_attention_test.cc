@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/testing/scratch.h"
 
 namespace indexgrad {
@@ -256,6 +257,27 @@ TEST(RunAttention, FreshClutterTrainsOnNewImagesEachEpochDeterministically) {
   EXPECT_NE(fresh->final_loss, fixed->final_loss);  // epoch 1 saw other images
   EXPECT_EQ(fresh->final_loss, again->final_loss);  // seeded by the epoch
   EXPECT_EQ(fresh->validation_error, again->validation_error);
+}
+
+TEST(RunAttention, TrainErrorIsTheErrorOnTheTrainingImages) {
+  AttentionPreset p = TinyPreset();
+  AttentionData d = TinyData();
+  d.validation = d.train;  // so the training-set error must equal the validation error
+  const std::string dir = testing::ScratchDir("attention_train_error");
+  auto off = RunAttention("convnet", p, d, 0, dir, /*resume=*/false);
+  ASSERT_TRUE(off.ok());
+  EXPECT_TRUE(std::isnan(off->train_error));  // not measured unless asked
+  EXPECT_EQ(AttentionSummaryMarkdown(p, {*off}).find("training-set error"), std::string::npos);
+  AttentionFlagOverrides o;
+  o.train_error = true;
+  ASSERT_TRUE(ApplyAttentionOverrides(o, &p).ok());
+  auto on = RunAttention("convnet", p, d, 0, dir, /*resume=*/false);
+  ASSERT_TRUE(on.ok());
+  EXPECT_DOUBLE_EQ(on->train_error, on->validation_error);
+  EXPECT_NE(AttentionSummaryMarkdown(p, {*on}).find("training-set error"), std::string::npos);
+  EXPECT_EQ(AttentionSummaryRow(*on).size(), AttentionSummaryColumns().size());
+  EXPECT_EQ(AttentionSummaryColumns().back(), "train_error");
+  EXPECT_EQ(AttentionSummaryRow(*on).back(), absl::StrCat(on->train_error));
 }
 
 TEST(LoadAttentionData, MissingFilesNameTheCommandThatMakesThem) {
