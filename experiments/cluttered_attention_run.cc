@@ -197,6 +197,33 @@ double ErrorRate(AttentionModel& model, const data::ClutteredSet& set,
   return n == 0 ? 0.0 : double(wrong) / double(n);
 }
 
+// Fills r's localisation fields from `set` (batches of 250, as ErrorRate).
+void MeasureLocalisation(AttentionModel& model, const data::ClutteredSet& set,
+                         const c10::Device& device, AttentionRunResult* r) {
+  at::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const int64_t n = set.images.size(0);
+  int64_t hits = 0, wrong_hit = 0, wrong_miss = 0;
+  for (int64_t b = 0; b < n; b += 250) {
+    const int64_t e = std::min(n, b + 250);
+    const at::Tensor images = ToModelImages(set.images.slice(0, b, e)).to(device);
+    const at::Tensor boxes = model.Glimpses(images).first;
+    if (!boxes.defined()) break;  // no glimpses: the fields stay NaN
+    const at::Tensor hit = DigitCentreInBox(boxes.cpu(), set.positions.slice(0, b, e));
+    const at::Tensor wrong = model.Logits(images).argmax(1).cpu().ne(set.labels.slice(0, b, e));
+    hits += hit.sum().item<int64_t>();
+    wrong_hit += (wrong & hit).sum().item<int64_t>();
+    wrong_miss += (wrong & ~hit).sum().item<int64_t>();
+    if (e == n) {
+      r->box_hit_rate = double(hits) / double(n);
+      r->error_given_hit = hits > 0 ? double(wrong_hit) / double(hits) : NAN;
+      r->error_given_miss = hits < n ? double(wrong_miss) / double(n - hits) : NAN;
+    }
+  }
+  model.train(was_training);
+}
+
 // Rows: image,i,label,prediction,pixels... / box,i,g,y0,x0,y1,x1 /
 // glimpse,i,g,k,values...
 absl::Status WriteGlimpseFigure(AttentionModel& model, const data::ClutteredSet& test,
@@ -412,6 +439,19 @@ absl::StatusOr<AttentionData> LoadAttentionData(const std::string& data_dir,
   return data;
 }
 
+at::Tensor DigitCentreInBox(const at::Tensor& boxes, const at::Tensor& positions) {
+  TORCH_CHECK(boxes.dim() == 3 && boxes.size(2) == 4,
+              "DigitCentreInBox: boxes must be [N, g, 4], got ", boxes.sizes());
+  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 2 && positions.size(0) == boxes.size(0),
+              "DigitCentreInBox: positions must be [N = ", boxes.size(0), ", 2], got ",
+              positions.sizes());
+  const at::Tensor b = boxes.to(at::kDouble);
+  const at::Tensor centre = (positions.to(at::kDouble) + 13.5).unsqueeze(1);  // [N, 1, 2]
+  const at::Tensor lo = at::min(b.slice(2, 0, 2), b.slice(2, 2, 4));         // [N, g, 2]
+  const at::Tensor hi = at::max(b.slice(2, 0, 2), b.slice(2, 2, 4));
+  return ((centre >= lo) & (centre <= hi)).all(2).any(1);
+}
+
 double AttentionLearningRate(const AttentionPreset& p, int64_t step, int64_t steps_per_epoch) {
   // Linear warmup: Adam's first steps move every weight by about lr at once
   // (bias-corrected moments of one gradient).
@@ -514,6 +554,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
     });
   }
   if (p.train_error) result.train_error = ErrorRate(model, data.train, device);
+  MeasureLocalisation(model, data.test, device, &result);
   if (absl::Status st = WriteGlimpseFigure(model, data.test,
                                            absl::StrCat(run_dir, "/", method, "_glimpses.csv"), device);
       !st.ok()) {
@@ -525,7 +566,8 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
 std::vector<std::string> AttentionSummaryColumns() {
   return {"method",     "steps",          "epochs",         "val_error",
           "test_error", "final_loss",     "seconds",        "seconds_per_epoch",
-          "best_step",  "best_val_error", "best_test_error", "train_error"};
+          "best_step",  "best_val_error", "best_test_error", "train_error",
+          "box_hit_rate", "error_given_hit", "error_given_miss"};
 }
 
 std::vector<std::string> AttentionSummaryRow(const AttentionRunResult& r) {
@@ -540,7 +582,10 @@ std::vector<std::string> AttentionSummaryRow(const AttentionRunResult& r) {
           absl::StrCat(r.best_step),
           absl::StrCat(r.best_validation_error),
           absl::StrCat(r.best_test_error),
-          absl::StrCat(r.train_error)};
+          absl::StrCat(r.train_error),
+          absl::StrCat(r.box_hit_rate),
+          absl::StrCat(r.error_given_hit),
+          absl::StrCat(r.error_given_miss)};
 }
 
 std::string AttentionSummaryMarkdown(const AttentionPreset& p,
@@ -555,11 +600,16 @@ std::string AttentionSummaryMarkdown(const AttentionPreset& p,
                     absl::StrFormat("%.2f %% (%d)", 100 * r.best_validation_error, r.best_step),
                     absl::StrFormat("%.2f %%", 100 * r.best_test_error)});
     if (any_train) rows.back().push_back(absl::StrFormat("%.2f %%", 100 * r.train_error));
+    rows.back().push_back(std::isnan(r.box_hit_rate)
+                              ? std::string("-")
+                              : absl::StrFormat("%.1f %% (%.2f %% / %.2f %%)", 100 * r.box_hit_rate,
+                                                100 * r.error_given_hit, 100 * r.error_given_miss));
   }
   std::vector<std::string> header = {"method",   "validation error", "test error",
                                      "epochs",   "s / epoch",        "best validation error (step)",
                                      "test error there"};
   if (any_train) header.push_back("training-set error");
+  header.push_back("digit centre in a box (test error there / elsewhere)");
   return absl::StrCat("Budget: ", DescribeAttentionPreset(p), ".\n\n", MarkdownTable(header, rows));
 }
 

@@ -139,7 +139,17 @@ struct AttentionRunResult {
   int64_t best_step = 0;
   double best_validation_error = 0, best_test_error = 0;
   double train_error = NAN;  // preset.train_error: on the training images; else NaN
+  // Localisation on the test images (evaluation mode; NaN for the ConvNet,
+  // and for an empty group): the fraction whose digit centre lies in one of
+  // the model's boxes (RAM: its finest patches), and the error rate among
+  // those and among the rest.
+  double box_hit_rate = NAN, error_given_hit = NAN, error_given_miss = NAN;
 };
+
+// Whether the digit centre, position + 13.5 px (the 28 x 28 digit's top-left
+// [N, 2] (row, column)), lies in at least one of the boxes [N, g, 4] (y0, x0,
+// y1, x1 in pixels, corners in either order, edges included): bool [N].
+at::Tensor DigitCentreInBox(const at::Tensor& boxes, const at::Tensor& positions);
 
 // Trains `method` under `preset` with `seed`; writes <run_dir>/<method>.csv
 // and .ckpt (resumed when present and `resume`), and
