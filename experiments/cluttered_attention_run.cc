@@ -178,50 +178,63 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
       "method must be sparse1, sparse8, ram or convnet, got '", method, "'"));
 }
 
-// Error rate (fraction) of the model in evaluation mode, batches of 250,
-// on the model's device.
-double ErrorRate(AttentionModel& model, const data::ClutteredSet& set,
-                 const c10::Device& device) {
+// Runs `fn(images, begin, end)` on `set` in batches of 250 (images on the
+// model's device), the model in evaluation mode without gradients.
+template <typename Fn>
+void ForEachEvalBatch(AttentionModel& model, const data::ClutteredSet& set,
+                      const c10::Device& device, Fn&& fn) {
   at::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
-  int64_t wrong = 0;
   const int64_t n = set.images.size(0);
   for (int64_t b = 0; b < n; b += 250) {
     const int64_t e = std::min(n, b + 250);
-    const at::Tensor pred =
-        model.Logits(ToModelImages(set.images.slice(0, b, e)).to(device)).argmax(1).cpu();
-    wrong += pred.ne(set.labels.slice(0, b, e)).sum().item<int64_t>();
+    fn(ToModelImages(set.images.slice(0, b, e)).to(device), b, e);
   }
   model.train(was_training);
-  return n == 0 ? 0.0 : double(wrong) / double(n);
 }
 
-// Fills r's localisation fields from `set` (batches of 250, as ErrorRate).
+// Per image of `set`: whether the evaluation-mode prediction is wrong, bool [N].
+at::Tensor WrongPredictions(AttentionModel& model, const data::ClutteredSet& set,
+                            const c10::Device& device) {
+  std::vector<at::Tensor> wrong;
+  ForEachEvalBatch(model, set, device, [&](const at::Tensor& images, int64_t b, int64_t e) {
+    wrong.push_back(model.Logits(images).argmax(1).cpu().ne(set.labels.slice(0, b, e)));
+  });
+  return wrong.empty() ? at::zeros({0}, at::kBool) : at::cat(wrong);
+}
+
+// The fraction of true entries of a bool [N] (0 for N = 0).
+double Fraction(const at::Tensor& flags) {
+  const int64_t n = flags.numel();
+  return n == 0 ? 0.0 : double(flags.sum().item<int64_t>()) / double(n);
+}
+
+// Error rate (fraction) of the model in evaluation mode.
+double ErrorRate(AttentionModel& model, const data::ClutteredSet& set,
+                 const c10::Device& device) {
+  return Fraction(WrongPredictions(model, set, device));
+}
+
+// Fills r's localisation fields from `set` and the model's wrong predictions
+// on it (`wrong`, bool [N]); a model without boxes leaves them NaN.
 void MeasureLocalisation(AttentionModel& model, const data::ClutteredSet& set,
-                         const c10::Device& device, AttentionRunResult* r) {
-  at::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  const int64_t n = set.images.size(0);
-  int64_t hits = 0, wrong_hit = 0, wrong_miss = 0;
-  for (int64_t b = 0; b < n; b += 250) {
-    const int64_t e = std::min(n, b + 250);
-    const at::Tensor images = ToModelImages(set.images.slice(0, b, e)).to(device);
+                         const at::Tensor& wrong, const c10::Device& device,
+                         AttentionRunResult* r) {
+  std::vector<at::Tensor> hits;
+  bool has_boxes = true;
+  ForEachEvalBatch(model, set, device, [&](const at::Tensor& images, int64_t b, int64_t e) {
+    if (!has_boxes) return;
     const at::Tensor boxes = model.Glimpses(images).first;
-    if (!boxes.defined()) break;  // no glimpses: the fields stay NaN
-    const at::Tensor hit = DigitCentreInBox(boxes.cpu(), set.positions.slice(0, b, e));
-    const at::Tensor wrong = model.Logits(images).argmax(1).cpu().ne(set.labels.slice(0, b, e));
-    hits += hit.sum().item<int64_t>();
-    wrong_hit += (wrong & hit).sum().item<int64_t>();
-    wrong_miss += (wrong & ~hit).sum().item<int64_t>();
-    if (e == n) {
-      r->box_hit_rate = double(hits) / double(n);
-      r->error_given_hit = hits > 0 ? double(wrong_hit) / double(hits) : NAN;
-      r->error_given_miss = hits < n ? double(wrong_miss) / double(n - hits) : NAN;
-    }
-  }
-  model.train(was_training);
+    has_boxes = boxes.defined();
+    if (has_boxes) hits.push_back(DigitCentreInBox(boxes.cpu(), set.positions.slice(0, b, e)));
+  });
+  if (!has_boxes || hits.empty()) return;
+  const at::Tensor hit = at::cat(hits);
+  const int64_t n = hit.numel(), in = hit.sum().item<int64_t>();
+  r->box_hit_rate = double(in) / double(n);
+  r->error_given_hit = in > 0 ? Fraction(wrong.masked_select(hit)) : NAN;
+  r->error_given_miss = in < n ? Fraction(wrong.masked_select(~hit)) : NAN;
 }
 
 // Rows: image,i,label,prediction,pixels... / box,i,g,y0,x0,y1,x1 /
@@ -541,7 +554,8 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   result.seconds_per_epoch = r->steps_done > 0 ? r->seconds * per_epoch / r->steps_done : 0;
   result.final_loss = r->last_train.empty() ? NAN : r->last_train[0];
   result.validation_error = ErrorRate(model, data.validation, device);
-  result.test_error = ErrorRate(model, data.test, device);
+  const at::Tensor wrong_on_test = WrongPredictions(model, data.test, device);
+  result.test_error = Fraction(wrong_on_test);
   result.best_step = r->steps_done;
   result.best_validation_error = result.validation_error;
   result.best_test_error = result.test_error;
@@ -554,7 +568,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
     });
   }
   if (p.train_error) result.train_error = ErrorRate(model, data.train, device);
-  MeasureLocalisation(model, data.test, device, &result);
+  MeasureLocalisation(model, data.test, wrong_on_test, device, &result);
   if (absl::Status st = WriteGlimpseFigure(model, data.test,
                                            absl::StrCat(run_dir, "/", method, "_glimpses.csv"), device);
       !st.ok()) {
@@ -563,29 +577,39 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   return result;
 }
 
+namespace {
+
+// summary.csv's (column, value) pairs of a run, in column order.
+std::vector<std::pair<std::string, std::string>> SummaryFields(const AttentionRunResult& r) {
+  return {{"method", r.method},
+          {"steps", absl::StrCat(r.steps_done)},
+          {"epochs", absl::StrCat(r.epochs)},
+          {"val_error", absl::StrCat(r.validation_error)},
+          {"test_error", absl::StrCat(r.test_error)},
+          {"final_loss", absl::StrCat(r.final_loss)},
+          {"seconds", absl::StrCat(r.seconds)},
+          {"seconds_per_epoch", absl::StrCat(r.seconds_per_epoch)},
+          {"best_step", absl::StrCat(r.best_step)},
+          {"best_val_error", absl::StrCat(r.best_validation_error)},
+          {"best_test_error", absl::StrCat(r.best_test_error)},
+          {"train_error", absl::StrCat(r.train_error)},
+          {"box_hit_rate", absl::StrCat(r.box_hit_rate)},
+          {"error_given_hit", absl::StrCat(r.error_given_hit)},
+          {"error_given_miss", absl::StrCat(r.error_given_miss)}};
+}
+
+}  // namespace
+
 std::vector<std::string> AttentionSummaryColumns() {
-  return {"method",     "steps",          "epochs",         "val_error",
-          "test_error", "final_loss",     "seconds",        "seconds_per_epoch",
-          "best_step",  "best_val_error", "best_test_error", "train_error",
-          "box_hit_rate", "error_given_hit", "error_given_miss"};
+  std::vector<std::string> columns;
+  for (const auto& [column, value] : SummaryFields(AttentionRunResult())) columns.push_back(column);
+  return columns;
 }
 
 std::vector<std::string> AttentionSummaryRow(const AttentionRunResult& r) {
-  return {r.method,
-          absl::StrCat(r.steps_done),
-          absl::StrCat(r.epochs),
-          absl::StrCat(r.validation_error),
-          absl::StrCat(r.test_error),
-          absl::StrCat(r.final_loss),
-          absl::StrCat(r.seconds),
-          absl::StrCat(r.seconds_per_epoch),
-          absl::StrCat(r.best_step),
-          absl::StrCat(r.best_validation_error),
-          absl::StrCat(r.best_test_error),
-          absl::StrCat(r.train_error),
-          absl::StrCat(r.box_hit_rate),
-          absl::StrCat(r.error_given_hit),
-          absl::StrCat(r.error_given_miss)};
+  std::vector<std::string> row;
+  for (const auto& [column, value] : SummaryFields(r)) row.push_back(value);
+  return row;
 }
 
 std::string AttentionSummaryMarkdown(const AttentionPreset& p,
