@@ -1,6 +1,8 @@
 #include "experiments/cluttered_attention_run.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/optim/adam.h>
 
 #include <algorithm>
@@ -32,13 +34,17 @@ constexpr int64_t kFigureImages = 8;
 // One interface over the four methods, so one loop trains them all.
 class AttentionModel : public torch::nn::Module {
  public:
+  // `positions` [B, 2] (CPU, int64) are the digits' recorded top-left
+  // corners: only the oracle reads them.
   // The scalar to minimise on a batch, and the training forward's logits.
   virtual std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+                                                 const at::Tensor& positions,
                                                  const at::Tensor& labels) = 0;
-  virtual at::Tensor Logits(const at::Tensor& images) = 0;
+  virtual at::Tensor Logits(const at::Tensor& images, const at::Tensor& positions) = 0;
   // Evaluation-mode boxes [B, g, 4] (y0, x0, y1, x1 in pixels) and glimpse
   // contents [B, g, k * k]; undefined for a model without glimpses.
-  virtual std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) = 0;
+  virtual std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
+                                                     const at::Tensor& positions) = 0;
   // Before each training step: step of total.
   virtual void SetProgress(int64_t /*step*/, int64_t /*total*/) {}
 };
@@ -47,15 +53,18 @@ class SparseModel : public AttentionModel {
  public:
   SparseModel(const sh::SparseAttentionOptions& o, double box_penalty)
       : net(register_module("net", sh::SparseAttention(o))), box_penalty_(box_penalty) {}
-  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor&,
                                          const at::Tensor& labels) override {
     const sh::SparseAttentionImpl::Output out = net->forward(images);
     at::Tensor loss = at::cross_entropy_loss(out.logits, labels);
     if (box_penalty_ > 0) loss = loss + box_penalty_ * sh::BoxSaturationPenalty(out.raw_boxes);
     return {loss, out.logits};
   }
-  at::Tensor Logits(const at::Tensor& images) override { return net->forward(images).logits; }
-  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
+  at::Tensor Logits(const at::Tensor& images, const at::Tensor&) override {
+    return net->forward(images).logits;
+  }
+  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
+                                             const at::Tensor&) override {
     const sh::SparseAttentionImpl::Output out = net->forward(images);
     return {sh::GlimpseBoxes(out.raw_boxes, images.size(2), images.size(3)),
             out.glimpses.reshape({images.size(0), net->options.glimpses(), -1})};
@@ -81,7 +90,7 @@ class RamModel : public AttentionModel {
     const double t = total > 0 ? std::min(1.0, double(step) / double(total)) : 1.0;
     net->options.location_std(std_start_ * std::pow(std_end_ / std_start_, t));
   }
-  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor&,
                                          const at::Tensor& labels) override {
     // m trajectories of each image, consecutive; the first one's logits
     // stand for the batch's error.
@@ -90,14 +99,15 @@ class RamModel : public AttentionModel {
     return {baselines::RamLosses(out, labels.repeat_interleave(m, 0), loss_).total,
             out.logits.view({images.size(0), m, -1}).select(1, 0)};
   }
-  at::Tensor Logits(const at::Tensor& images) override {
+  at::Tensor Logits(const at::Tensor& images, const at::Tensor&) override {
     if (eval_samples_ == 1) return net->forward(images).logits;
     // log of the mean class probabilities over eval_samples_ trajectories.
     at::Generator gen = at::detail::createCPUGenerator(kEvalSeed);
     return baselines::MeanProbabilityLogits(
         net->forward_sampled(images, eval_samples_, gen).logits, eval_samples_);
   }
-  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images) override {
+  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
+                                             const at::Tensor&) override {
     // The finest patch at each location, as a box and its contents.
     const baselines::RamImpl::Output out = net->forward(images);
     const int64_t b = images.size(0), t = out.locations.size(1), p = net->options.patch();
@@ -124,14 +134,50 @@ class ConvNetModel : public AttentionModel {
  public:
   explicit ConvNetModel(const sh::SourceNetworkOptions& o)
       : net(register_module("net", sh::SourceNetwork(o))) {}
-  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
+  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor&,
                                          const at::Tensor& labels) override {
     const at::Tensor logits = net->forward(images);
     return {at::cross_entropy_loss(logits, labels), logits};
   }
-  at::Tensor Logits(const at::Tensor& images) override { return net->forward(images); }
-  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor&) override { return {}; }
+  at::Tensor Logits(const at::Tensor& images, const at::Tensor&) override {
+    return net->forward(images);
+  }
+  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor&, const at::Tensor&) override {
+    return {};
+  }
   torch::nn::Sequential net;
+};
+
+// Perfect localisation: sparse1's classifier (k * k -> 128 ReLU -> 10, as
+// SparseAttention builds it) on the k x k crop centred on the digit at its
+// recorded position. What the one-glimpse model could reach if its box
+// were always right and its glimpse a plain crop.
+class OracleModel : public AttentionModel {
+ public:
+  OracleModel(int64_t size, int64_t hidden)
+      : classifier(register_module(
+            "classifier", torch::nn::Sequential(torch::nn::Linear(size * size, hidden),
+                                                torch::nn::ReLU(),
+                                                torch::nn::Linear(hidden, 10)))),
+        size_(size) {}
+  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor& positions,
+                                         const at::Tensor& labels) override {
+    const at::Tensor logits = Logits(images, positions);
+    return {at::cross_entropy_loss(logits, labels), logits};
+  }
+  at::Tensor Logits(const at::Tensor& images, const at::Tensor& positions) override {
+    return classifier->forward(DigitCrops(images, positions, size_).flatten(1));
+  }
+  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
+                                             const at::Tensor& positions) override {
+    const at::Tensor top_left = (positions.to(at::kDouble) + (14 - size_ / 2)).to(images.device());
+    const at::Tensor boxes = at::cat({top_left, top_left + (size_ - 1)}, 1).unsqueeze(1);
+    return {boxes, DigitCrops(images, positions, size_).reshape({images.size(0), 1, -1})};
+  }
+  torch::nn::Sequential classifier;
+
+ private:
+  int64_t size_;
 };
 
 absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& method,
@@ -174,8 +220,11 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .hidden(p.source_hidden)
             .outputs(10)));
   }
+  if (method == "oracle") {
+    return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(32, 128));
+  }
   return absl::InvalidArgumentError(absl::StrCat(
-      "method must be sparse1, sparse8, ram or convnet, got '", method, "'"));
+      "method must be sparse1, sparse8, ram, convnet or oracle, got '", method, "'"));
 }
 
 // Runs `fn(images, begin, end)` on `set` in batches of 250 (images on the
@@ -199,7 +248,10 @@ at::Tensor WrongPredictions(AttentionModel& model, const data::ClutteredSet& set
                             const c10::Device& device) {
   std::vector<at::Tensor> wrong;
   ForEachEvalBatch(model, set, device, [&](const at::Tensor& images, int64_t b, int64_t e) {
-    wrong.push_back(model.Logits(images).argmax(1).cpu().ne(set.labels.slice(0, b, e)));
+    wrong.push_back(model.Logits(images, set.positions.slice(0, b, e))
+                        .argmax(1)
+                        .cpu()
+                        .ne(set.labels.slice(0, b, e)));
   });
   return wrong.empty() ? at::zeros({0}, at::kBool) : at::cat(wrong);
 }
@@ -225,7 +277,7 @@ void MeasureLocalisation(AttentionModel& model, const data::ClutteredSet& set,
   bool has_boxes = true;
   ForEachEvalBatch(model, set, device, [&](const at::Tensor& images, int64_t b, int64_t e) {
     if (!has_boxes) return;
-    const at::Tensor boxes = model.Glimpses(images).first;
+    const at::Tensor boxes = model.Glimpses(images, set.positions.slice(0, b, e)).first;
     has_boxes = boxes.defined();
     if (has_boxes) hits.push_back(DigitCentreInBox(boxes.cpu(), set.positions.slice(0, b, e)));
   });
@@ -246,8 +298,9 @@ absl::Status WriteGlimpseFigure(AttentionModel& model, const data::ClutteredSet&
   const int64_t n = std::min<int64_t>(kFigureImages, test.images.size(0));
   const at::Tensor images = ToModelImages(test.images.slice(0, 0, n));
   const at::Tensor on_device = images.to(device);
-  const at::Tensor pred = model.Logits(on_device).argmax(1).cpu();
-  auto [boxes, glimpses] = model.Glimpses(on_device);
+  const at::Tensor positions = test.positions.slice(0, 0, n);
+  const at::Tensor pred = model.Logits(on_device, positions).argmax(1).cpu();
+  auto [boxes, glimpses] = model.Glimpses(on_device, positions);
   if (boxes.defined()) {
     boxes = boxes.cpu();
     glimpses = glimpses.cpu();
@@ -302,7 +355,8 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   };
   if (!o.methods.empty()) {
     const absl::Status st =
-        ParseChoices("methods", o.methods, {"sparse1", "sparse8", "ram", "convnet"}, &p->methods);
+        ParseChoices("methods", o.methods, {"sparse1", "sparse8", "ram", "convnet", "oracle"},
+                     &p->methods);
     if (!st.ok()) return st;
   }
   if (o.canvas >= 0) p->data.canvas = o.canvas;
@@ -452,6 +506,32 @@ absl::StatusOr<AttentionData> LoadAttentionData(const std::string& data_dir,
   return data;
 }
 
+at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int64_t size) {
+  TORCH_CHECK(images.dim() == 4 && images.size(2) == images.size(3) && images.size(2) >= 28,
+              "DigitCrops: images must be [N, C, S, S] with S >= 28, got ", images.sizes());
+  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 2 && positions.size(0) == images.size(0),
+              "DigitCrops: positions must be [N = ", images.size(0), ", 2], got ",
+              positions.sizes());
+  TORCH_CHECK(!at::isFloatingType(positions.scalar_type()),
+              "DigitCrops: positions must be integers, got ", positions.scalar_type());
+  TORCH_CHECK(size >= 1, "DigitCrops: size must be >= 1, got ", size);
+  const int64_t side = images.size(2);
+  const at::Tensor pos = positions.to(at::kCPU, at::kLong).contiguous();
+  const auto a = pos.accessor<int64_t, 2>();
+  // Padded by `size` on every side, so every crop lies inside.
+  const at::Tensor padded = at::constant_pad_nd(images, {size, size, size, size}, 0);
+  std::vector<at::Tensor> crops;
+  crops.reserve(images.size(0));
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    TORCH_CHECK(a[i][0] >= 0 && a[i][0] <= side - 28 && a[i][1] >= 0 && a[i][1] <= side - 28,
+                "DigitCrops: positions must lie in [0, ", side - 28, "], got (", a[i][0], ", ",
+                a[i][1], ") for image ", i);
+    const int64_t top = a[i][0] + 14 - size / 2 + size, left = a[i][1] + 14 - size / 2 + size;
+    crops.push_back(padded[i].narrow(1, top, size).narrow(2, left, size));
+  }
+  return at::stack(crops);
+}
+
 at::Tensor DigitCentreInBox(const at::Tensor& boxes, const at::Tensor& positions) {
   TORCH_CHECK(boxes.dim() == 3 && boxes.size(2) == 4,
               "DigitCentreInBox: boxes must be [N, g, 4], got ", boxes.sizes());
@@ -531,7 +611,8 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
         const at::Tensor images = ToModelImages(train.images.index_select(0, idx)).to(device);
         const at::Tensor labels = train.labels.index_select(0, idx).to(device);
         model.SetProgress(step, loop.steps);
-        const auto [loss, logits] = model.Loss(images, labels);
+        const auto [loss, logits] =
+            model.Loss(images, train.positions.index_select(0, idx), labels);
         SetLearningRate(adam, AttentionLearningRate(p, step, per_epoch));
         adam.zero_grad();
         loss.backward();

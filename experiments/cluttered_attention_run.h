@@ -5,6 +5,9 @@
 //   sparse8   sparse-hyperlayer attention, eight 12 x 12 glimpses
 //   ram       the Recurrent Attention Model (8 glimpses, 4 scales)
 //   convnet   the source network with a classification head (no attention)
+//   oracle    sparse1's classifier on a 32 x 32 crop centred on the digit's
+//             recorded position (perfect localisation; a reference, not a
+//             method: it reads the answer to where the digit is)
 // Presets:
 //   default   60 x 60 canvas with 4 distractors (the other standard
 //             setting), 6,000 training images, 3 epochs, batch 32, Adam lr
@@ -32,7 +35,7 @@ namespace indexgrad {
 namespace experiments {
 
 struct AttentionPreset {
-  std::vector<std::string> methods = {"sparse1", "sparse8", "ram", "convnet"};
+  std::vector<std::string> methods = {"sparse1", "sparse8", "ram", "convnet", "oracle"};
   data::ClutterOptions data = {/*canvas=*/60, /*distractors=*/4};
   int64_t train_size = 6000;
   int64_t val_size = 500;
@@ -145,6 +148,12 @@ struct AttentionRunResult {
   // those and among the rest.
   double box_hit_rate = NAN, error_given_hit = NAN, error_given_miss = NAN;
 };
+
+// Crops [N, C, size, size] of images [N, C, S, S] centred on each digit: the
+// 28 x 28 digit's top-left is positions[i] (integer [N, 2], row, column, in
+// [0, S - 28]); crop i's rows start at positions[i][0] + 14 - size / 2 (and
+// its columns likewise), zeros outside the image. The oracle's input.
+at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int64_t size);
 
 // Whether the digit centre, position + 13.5 px (the 28 x 28 digit's top-left
 // [N, 2] (row, column)), lies in at least one of the boxes [N, g, 4] (y0, x0,

@@ -48,7 +48,8 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   };
   AttentionFlagOverrides bad;
   bad.methods = "sparse1,glimpse";
-  EXPECT_EQ(message(bad), "--methods must be sparse1, sparse8, ram and/or convnet, got 'glimpse'");
+  EXPECT_EQ(message(bad),
+            "--methods must be sparse1, sparse8, ram, convnet and/or oracle, got 'glimpse'");
   bad = {};
   bad.train_size = 0;
   EXPECT_EQ(message(bad), "--train_size must be in [1, 60000], got 0");
@@ -199,7 +200,7 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
   const AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
   const std::string dir = testing::ScratchDir("attention_runs");
-  for (const std::string method : {"sparse1", "sparse8", "ram", "convnet"}) {
+  for (const std::string method : {"sparse1", "sparse8", "ram", "convnet", "oracle"}) {
     auto r = RunAttention(method, p, d, 0, dir, /*resume=*/true);
     ASSERT_TRUE(r.ok()) << method << ": " << r.status();
     EXPECT_EQ(r->steps_done, 4) << method;
@@ -226,7 +227,9 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
       boxes += line.rfind("box,", 0) == 0;
     }
     EXPECT_EQ(images, 8) << method;
-    const int expected_boxes = method == "sparse1" ? 8 : method == "sparse8" ? 64 : method == "ram" ? 64 : 0;
+    const int expected_boxes = method == "sparse1" || method == "oracle" ? 8
+                               : method == "sparse8" || method == "ram"  ? 64
+                                                                         : 0;
     EXPECT_EQ(boxes, expected_boxes) << method;
     // A second run resumes at the end: same errors, no further steps.
     auto again = RunAttention(method, p, d, 0, dir, /*resume=*/true);
@@ -316,16 +319,50 @@ TEST(DigitCentreInBox, AgainstALoopAndKnownCases) {
   EXPECT_THROW(DigitCentreInBox(rb, rp.slice(0, 0, 10)), c10::Error);
 }
 
+TEST(DigitCrops, AgainstALoopWithZerosOutsideTheImage) {
+  at::manual_seed(5);
+  const int64_t side = 40, size = 32;
+  const at::Tensor images = at::rand({6, 2, side, side}, at::kDouble);
+  // Corners and the middle: crops reach past every edge.
+  const at::Tensor pos = at::tensor({0, 0, 12, 12, 0, 12, 12, 0, 5, 7, 3, 11}, at::kLong).view({6, 2});
+  const at::Tensor got = DigitCrops(images, pos, size);
+  ASSERT_EQ(got.sizes(), (at::IntArrayRef{6, 2, size, size}));
+  for (int64_t i = 0; i < 6; ++i) {
+    for (int64_t c = 0; c < 2; ++c) {
+      for (int64_t y = 0; y < size; ++y) {
+        for (int64_t x = 0; x < size; ++x) {
+          // Crop pixel (y, x) is image pixel (row + 14 - 16 + y, column + 14 - 16 + x).
+          const int64_t iy = pos[i][0].item<int64_t>() - 2 + y, ix = pos[i][1].item<int64_t>() - 2 + x;
+          const double want = iy >= 0 && iy < side && ix >= 0 && ix < side
+                                  ? images[i][c][iy][ix].item<double>()
+                                  : 0.0;
+          ASSERT_EQ(got[i][c][y][x].item<double>(), want) << i << " " << c << " " << y << " " << x;
+        }
+      }
+    }
+  }
+  // Size 28: the digit's own square.
+  const at::Tensor digit = DigitCrops(images, pos, 28);
+  EXPECT_TRUE(at::equal(digit[4], images[4].narrow(1, 5, 28).narrow(2, 7, 28)));
+  EXPECT_THROW(DigitCrops(images, pos.slice(0, 0, 5), size), c10::Error);
+  EXPECT_THROW(DigitCrops(images, pos.to(at::kFloat), size), c10::Error);
+  EXPECT_THROW(DigitCrops(images, pos + 1, size), c10::Error);  // (13, 13): digit past the edge
+  EXPECT_THROW(DigitCrops(images.select(1, 0), pos, size), c10::Error);
+}
+
 TEST(RunAttention, LocalisationSplitsTheTestError) {
   const AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
   const std::string dir = testing::ScratchDir("attention_localisation");
-  for (const std::string method : {"sparse1", "sparse8", "ram", "convnet"}) {
+  for (const std::string method : {"sparse1", "sparse8", "ram", "convnet", "oracle"}) {
     auto r = RunAttention(method, p, d, 0, dir, /*resume=*/false);
     ASSERT_TRUE(r.ok()) << method;
     if (method == "convnet") {  // no boxes
       EXPECT_TRUE(std::isnan(r->box_hit_rate));
       continue;
+    }
+    if (method == "oracle") {
+      EXPECT_EQ(r->box_hit_rate, 1.0);  // its box is centred on the digit
     }
     ASSERT_GE(r->box_hit_rate, 0.0) << method;
     ASSERT_LE(r->box_hit_rate, 1.0) << method;
