@@ -30,8 +30,11 @@ namespace sh = sparse_hyper;
 namespace {
 
 constexpr int64_t kFigureImages = 8;
+// sparse1's glimpse side (the paper's one 32 x 32 glimpse), also the
+// oracle's crop.
+constexpr int64_t kOneGlimpseSize = 32;
 
-// One interface over the four methods, so one loop trains them all.
+// One interface over the methods, so one loop trains them all.
 class AttentionModel : public torch::nn::Module {
  public:
   // `positions` [B, 2] (CPU, int64) are the digits' recorded top-left
@@ -190,7 +193,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
         sh::SparseAttentionOptions()
             .side(side)
             .glimpses(one ? 1 : 8)
-            .glimpse_size(one ? 32 : 12)
+            .glimpse_size(one ? kOneGlimpseSize : 12)
             .source_width(p.source_width)
             .source_hidden(p.source_hidden)
             .initial_variance(p.initial_variance)
@@ -221,7 +224,8 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .outputs(10)));
   }
   if (method == "oracle") {
-    return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(32, 128));
+    return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(
+        kOneGlimpseSize, sh::SparseAttentionOptions().classifier_hidden()));
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "method must be sparse1, sparse8, ram, convnet or oracle, got '", method, "'"));
