@@ -33,7 +33,7 @@ ABSL_FLAG(std::string, preset, "default",
           "quarter-width source network, lr 1e-3 (minutes on 2 CPU cores, not converged); "
           "paper: 100 x 100, 8 distractors, 60,000 x 70 epochs, batch 128, lr 1e-4, the "
           "paper's source network. Explicit flags override the preset.");
-ABSL_FLAG(std::string, methods, "", "comma-separated: sparse1, sparse8, ram, convnet, oracle (all if empty)");
+ABSL_FLAG(std::string, methods, "", "comma-separated: sparse1, sparse8, ram, convnet, oracle, oracle_sampled (all if empty)");
 ABSL_FLAG(int64_t, canvas, -1, "cluttered canvas side (preset: default 60, paper 100)");
 ABSL_FLAG(int64_t, distractors, -1, "distractors per image (preset: default 4, paper 8)");
 ABSL_FLAG(int64_t, train_size, -1, "training images, first of the 60,000 (preset if < 0)");

@@ -152,35 +152,52 @@ class ConvNetModel : public AttentionModel {
 };
 
 // Perfect localisation: sparse1's classifier (k * k -> 128 ReLU -> 10, as
-// SparseAttention builds it) on the k x k crop centred on the digit at its
-// recorded position. What the one-glimpse model could reach if its box
-// were always right and its glimpse a plain crop.
+// SparseAttention builds it) on the k x k window centred on the digit at
+// its recorded position. What the one-glimpse model could reach if its box
+// were always right. `sampled` false: the window is a plain crop
+// (DigitCrops); true: sparse1's sampled glimpse (GlimpseLayer, its learned
+// variance and value) of the box on those k x k pixels (corners kept half
+// a pixel inside the image, so a window past an edge is squeezed in).
 class OracleModel : public AttentionModel {
  public:
-  OracleModel(int64_t size, int64_t hidden)
+  OracleModel(int64_t size, int64_t hidden, bool sampled, const sh::GlimpseOptions& glimpse)
       : classifier(register_module(
             "classifier", torch::nn::Sequential(torch::nn::Linear(size * size, hidden),
                                                 torch::nn::ReLU(),
                                                 torch::nn::Linear(hidden, 10)))),
-        size_(size) {}
+        size_(size) {
+    if (sampled) glimpse_ = register_module("glimpse", sh::GlimpseLayer(sh::GlimpseOptions(glimpse).size(size)));
+  }
   std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor& positions,
                                          const at::Tensor& labels) override {
     const at::Tensor logits = Logits(images, positions);
     return {at::cross_entropy_loss(logits, labels), logits};
   }
   at::Tensor Logits(const at::Tensor& images, const at::Tensor& positions) override {
-    return classifier->forward(DigitCrops(images, positions, size_).flatten(1));
+    return classifier->forward(Window(images, positions).flatten(1));
   }
   std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
                                              const at::Tensor& positions) override {
-    const at::Tensor top_left = (positions.to(at::kDouble) + (14 - size_ / 2)).to(images.device());
-    const at::Tensor boxes = at::cat({top_left, top_left + (size_ - 1)}, 1).unsqueeze(1);
-    return {boxes, DigitCrops(images, positions, size_).reshape({images.size(0), 1, -1})};
+    const int64_t side = images.size(2);
+    const at::Tensor boxes =
+        glimpse_ ? sh::GlimpseBoxes(Raw(images, positions), side, side)
+                 : (positions.to(at::kDouble) + double(14 - size_ / 2)).repeat({1, 2}).unsqueeze(1) +
+                       at::tensor({0.0, 0.0, double(size_ - 1), double(size_ - 1)}, at::kDouble);
+    return {boxes, Window(images, positions).reshape({images.size(0), 1, -1})};
   }
   torch::nn::Sequential classifier;
 
  private:
+  at::Tensor Raw(const at::Tensor& images, const at::Tensor& positions) const {
+    return DigitWindowRawBoxes(positions, size_, images.size(2))
+        .to(images.device(), images.scalar_type());
+  }
+  at::Tensor Window(const at::Tensor& images, const at::Tensor& positions) {
+    if (!glimpse_) return DigitCrops(images, positions, size_);
+    return glimpse_->forward(images, Raw(images, positions)).squeeze(1);  // [B, C, k, k]
+  }
   int64_t size_;
+  sh::GlimpseLayer glimpse_{nullptr};
 };
 
 absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& method,
@@ -225,10 +242,24 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
   }
   if (method == "oracle") {
     return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(
-        kOneGlimpseSize, sh::SparseAttentionOptions().classifier_hidden()));
+        kOneGlimpseSize, sh::SparseAttentionOptions().classifier_hidden(), /*sampled=*/false,
+        sh::GlimpseOptions()));
+  }
+  if (method == "oracle_sampled") {
+    // The glimpse sampled as SparseAttention samples it (its defaults).
+    const sh::SparseAttentionOptions a;
+    return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(
+        kOneGlimpseSize, a.classifier_hidden(), /*sampled=*/true,
+        sh::GlimpseOptions()
+            .num_global(a.num_global())
+            .num_local(a.num_local())
+            .region({a.region(), a.region()})
+            .seed(seed)
+            .eval_samples(p.glimpse_eval_samples)));
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "method must be sparse1, sparse8, ram, convnet or oracle, got '", method, "'"));
+      "method must be sparse1, sparse8, ram, convnet, oracle or oracle_sampled, got '", method,
+      "'"));
 }
 
 // Runs `fn(images, begin, end)` on `set` in batches of 250 (images on the
@@ -359,7 +390,8 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   };
   if (!o.methods.empty()) {
     const absl::Status st =
-        ParseChoices("methods", o.methods, {"sparse1", "sparse8", "ram", "convnet", "oracle"},
+        ParseChoices("methods", o.methods,
+                     {"sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"},
                      &p->methods);
     if (!st.ok()) return st;
   }
@@ -534,6 +566,17 @@ at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int
     crops.push_back(padded[i].narrow(1, top, size).narrow(2, left, size));
   }
   return at::stack(crops);
+}
+
+at::Tensor DigitWindowRawBoxes(const at::Tensor& positions, int64_t size, int64_t side) {
+  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 2,
+              "DigitWindowRawBoxes: positions must be [N, 2], got ", positions.sizes());
+  TORCH_CHECK(size >= 2 && side >= 28, "DigitWindowRawBoxes: size must be >= 2 and side >= 28, got ",
+              size, " and ", side);
+  const at::Tensor top_left = positions.to(at::kCPU, at::kDouble) + double(14 - size / 2);
+  const at::Tensor boxes =
+      at::cat({top_left, top_left + double(size - 1)}, 1).clamp(0.5, double(side) - 1.5);
+  return at::logit(boxes / double(side - 1)).unsqueeze(1);
 }
 
 at::Tensor DigitCentreInBox(const at::Tensor& boxes, const at::Tensor& positions) {

@@ -8,6 +8,8 @@
 //   oracle    sparse1's classifier on a 32 x 32 crop centred on the digit's
 //             recorded position (perfect localisation; a reference, not a
 //             method: it reads the answer to where the digit is)
+//   oracle_sampled  the same window read as sparse1 reads its glimpse
+//             (sampled, learned variance)
 // Presets:
 //   default   60 x 60 canvas with 4 distractors (the other standard
 //             setting), 6,000 training images, 3 epochs, batch 32, Adam lr
@@ -35,7 +37,8 @@ namespace indexgrad {
 namespace experiments {
 
 struct AttentionPreset {
-  std::vector<std::string> methods = {"sparse1", "sparse8", "ram", "convnet", "oracle"};
+  std::vector<std::string> methods = {"sparse1", "sparse8", "ram",
+                                      "convnet", "oracle",  "oracle_sampled"};
   data::ClutterOptions data = {/*canvas=*/60, /*distractors=*/4};
   int64_t train_size = 6000;
   int64_t val_size = 500;
@@ -154,6 +157,13 @@ struct AttentionRunResult {
 // [0, S - 28]); crop i's rows start at positions[i][0] + 14 - size / 2 (and
 // its columns likewise), zeros outside the image. The oracle's input.
 at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int64_t size);
+
+// The raw box values (before sparse_hyper::GlimpseBoxes' sigmoid) of the
+// size x size window DigitCrops cuts, [N, 1, 4] double: its corners (y0, x0,
+// y1, x1) = (row, column) + 14 - size / 2 and + size - 1, each kept in
+// [0.5, side - 1.5] (the sigmoid's range is open), so a window past an
+// edge is squeezed in. The sampled oracle's box.
+at::Tensor DigitWindowRawBoxes(const at::Tensor& positions, int64_t size, int64_t side);
 
 // Whether the digit centre, position + 13.5 px (the 28 x 28 digit's top-left
 // [N, 2] (row, column)), lies in at least one of the boxes [N, g, 4] (y0, x0,

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/testing/scratch.h"
+#include "sparse_hyper/glimpse.h"
 
 namespace indexgrad {
 namespace experiments {
@@ -49,7 +50,8 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   AttentionFlagOverrides bad;
   bad.methods = "sparse1,glimpse";
   EXPECT_EQ(message(bad),
-            "--methods must be sparse1, sparse8, ram, convnet and/or oracle, got 'glimpse'");
+            "--methods must be sparse1, sparse8, ram, convnet, oracle and/or oracle_sampled, got "
+            "'glimpse'");
   bad = {};
   bad.train_size = 0;
   EXPECT_EQ(message(bad), "--train_size must be in [1, 60000], got 0");
@@ -200,7 +202,8 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
   const AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
   const std::string dir = testing::ScratchDir("attention_runs");
-  for (const std::string method : {"sparse1", "sparse8", "ram", "convnet", "oracle"}) {
+  for (const std::string method :
+       {"sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"}) {
     auto r = RunAttention(method, p, d, 0, dir, /*resume=*/true);
     ASSERT_TRUE(r.ok()) << method << ": " << r.status();
     EXPECT_EQ(r->steps_done, 4) << method;
@@ -227,7 +230,9 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
       boxes += line.rfind("box,", 0) == 0;
     }
     EXPECT_EQ(images, 8) << method;
-    const int expected_boxes = method == "sparse1" || method == "oracle" ? 8
+    const int expected_boxes = method == "sparse1" || method == "oracle" ||
+                                       method == "oracle_sampled"
+                                   ? 8
                                : method == "sparse8" || method == "ram"  ? 64
                                                                          : 0;
     EXPECT_EQ(boxes, expected_boxes) << method;
@@ -350,18 +355,41 @@ TEST(DigitCrops, AgainstALoopWithZerosOutsideTheImage) {
   EXPECT_THROW(DigitCrops(images.select(1, 0), pos, size), c10::Error);
 }
 
+TEST(DigitWindowRawBoxes, TheWindowOfDigitCropsReadByAGlimpse) {
+  const int64_t side = 50, size = 32;
+  // Digits at (9, 11) and (22, 3): windows (7, 9)-(38, 40) inside the image
+  // and (20, 1)-(51, 32), past the bottom edge (49): squeezed to 48.5.
+  const at::Tensor pos = at::tensor({9, 11, 22, 3}, at::kLong).view({2, 2});
+  const at::Tensor raw = DigitWindowRawBoxes(pos, size, side);
+  ASSERT_EQ(raw.sizes(), (at::IntArrayRef{2, 1, 4}));
+  const at::Tensor want =
+      at::tensor({7.0, 9.0, 38.0, 40.0, 20.0, 1.0, 48.5, 32.0}, at::kDouble).view({2, 1, 4});
+  EXPECT_TRUE(at::allclose(sparse_hyper::GlimpseBoxes(raw, side, side), want, 0, 1e-9));
+  // Read at rounded positions, the glimpse of the first window is the crop.
+  at::manual_seed(4);
+  const at::Tensor images = at::rand({2, 1, side, side}, at::kDouble);
+  sparse_hyper::GlimpseLayer g(sparse_hyper::GlimpseOptions().size(size).eval_samples(0));
+  g->to(at::kDouble);
+  g->eval();
+  const at::Tensor glimpse = g->forward(images, raw).squeeze(1);  // [2, 1, 32, 32]
+  EXPECT_TRUE(at::allclose(glimpse[0], DigitCrops(images, pos, size)[0], 0, 1e-12));
+  EXPECT_FALSE(at::allclose(glimpse[1], DigitCrops(images, pos, size)[1], 0, 1e-3));
+  EXPECT_THROW(DigitWindowRawBoxes(pos.view({4}), size, side), c10::Error);
+}
+
 TEST(RunAttention, LocalisationSplitsTheTestError) {
   const AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
   const std::string dir = testing::ScratchDir("attention_localisation");
-  for (const std::string method : {"sparse1", "sparse8", "ram", "convnet", "oracle"}) {
+  for (const std::string method :
+       {"sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"}) {
     auto r = RunAttention(method, p, d, 0, dir, /*resume=*/false);
     ASSERT_TRUE(r.ok()) << method;
     if (method == "convnet") {  // no boxes
       EXPECT_TRUE(std::isnan(r->box_hit_rate));
       continue;
     }
-    if (method == "oracle") {
+    if (method == "oracle" || method == "oracle_sampled") {
       EXPECT_EQ(r->box_hit_rate, 1.0);  // its box is centred on the digit
     }
     ASSERT_GE(r->box_hit_rate, 0.0) << method;
