@@ -52,6 +52,8 @@ ABSL_FLAG(int64_t, lr_decay_epoch, -1,
 ABSL_FLAG(double, lr_decay_factor, -1, "see --lr_decay_epoch (preset if < 0; both presets: 0.1)");
 ABSL_FLAG(double, source_width, -1, "source network channel multiplier, 1 = the paper's (preset if < 0)");
 ABSL_FLAG(int64_t, source_hidden, -1, "source network linear units, 512 = the paper's (preset if < 0)");
+ABSL_FLAG(int64_t, classifier_hidden, -1,
+          "sparse models' and oracles' classifier units, 128 = the paper's (preset if < 0)");
 ABSL_FLAG(double, initial_variance, -1,
           "sparse glimpses' starting variance in px^2; 0: the paper's parametrisation at raw 0 "
           "(preset if < 0)");
@@ -126,6 +128,7 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   o.box_penalty = absl::GetFlag(FLAGS_box_penalty);
   o.source_width = absl::GetFlag(FLAGS_source_width);
   o.source_hidden = absl::GetFlag(FLAGS_source_hidden);
+  o.classifier_hidden = absl::GetFlag(FLAGS_classifier_hidden);
   o.evals_per_epoch = absl::GetFlag(FLAGS_evals_per_epoch);
   o.initial_variance = absl::GetFlag(FLAGS_initial_variance);
   o.ram_location_std = absl::GetFlag(FLAGS_ram_location_std);

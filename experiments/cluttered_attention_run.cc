@@ -213,6 +213,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .glimpse_size(one ? kOneGlimpseSize : 12)
             .source_width(p.source_width)
             .source_hidden(p.source_hidden)
+            .classifier_hidden(p.classifier_hidden)
             .initial_variance(p.initial_variance)
             .eval_samples(p.glimpse_eval_samples)
             .seed(seed),
@@ -242,14 +243,14 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
   }
   if (method == "oracle") {
     return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(
-        kOneGlimpseSize, sh::SparseAttentionOptions().classifier_hidden(), /*sampled=*/false,
+        kOneGlimpseSize, p.classifier_hidden, /*sampled=*/false,
         sh::GlimpseOptions()));
   }
   if (method == "oracle_sampled") {
     // The glimpse sampled as SparseAttention samples it (its defaults).
     const sh::SparseAttentionOptions a;
     return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(
-        kOneGlimpseSize, a.classifier_hidden(), /*sampled=*/true,
+        kOneGlimpseSize, p.classifier_hidden, /*sampled=*/true,
         sh::GlimpseOptions()
             .num_global(a.num_global())
             .num_local(a.num_local())
@@ -439,6 +440,8 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   }
   if (o.source_hidden >= 0) p->source_hidden = o.source_hidden;
   if (p->source_hidden < 1) return bad("source_hidden", ">= 1", p->source_hidden);
+  if (o.classifier_hidden >= 0) p->classifier_hidden = o.classifier_hidden;
+  if (p->classifier_hidden < 1) return bad("classifier_hidden", ">= 1", p->classifier_hidden);
   if (o.initial_variance >= 0) p->initial_variance = o.initial_variance;
   if (p->initial_variance != 0 && !(p->initial_variance > 0.1)) {
     return bad("initial_variance", "0 (the paper's) or > 0.1 px^2", p->initial_variance);
@@ -492,7 +495,8 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
       "(warmup %d steps%s), box penalty %g, RAM location std %g%s, init %s, policy %s and "
       "REINFORCE weight %g, %d trajectories per image, reward %s, evaluation %s, "
-      "source network width %g / hidden %d, glimpse variance %s, glimpses evaluated %s, "
+      "source network width %g / hidden %d, classifier hidden %d, glimpse variance %s, "
+      "glimpses evaluated %s, "
       "%d validation and %d test images%s",
       p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
       p.warmup_steps,
@@ -506,7 +510,7 @@ std::string DescribeAttentionPreset(const AttentionPreset& p) {
       p.ram_reinforce_weight, p.ram_samples, p.ram_reward,
       p.ram_eval_samples > 1 ? absl::StrFormat("over %d trajectories", p.ram_eval_samples)
                              : std::string("at the means"),
-      p.source_width, p.source_hidden,
+      p.source_width, p.source_hidden, p.classifier_hidden,
       p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
                              : std::string("the paper's"),
       p.glimpse_eval_samples == 0   ? std::string("at rounded positions")

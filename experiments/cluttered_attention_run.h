@@ -54,6 +54,9 @@ struct AttentionPreset {
   double box_penalty = 0.01;   // weight of sparse_hyper::BoxSaturationPenalty (our choice)
   double source_width = 0.25;
   int64_t source_hidden = 128;
+  // The sparse models' and oracles' classifier: glimpses -> this many ReLU
+  // units -> 10 (the paper's 128, both presets).
+  int64_t classifier_hidden = 128;
   double initial_variance = 0;  // glimpses' starting variance, px^2 (0: the paper's)
   // Sparse models' evaluations: the mean of this many sampled glimpses (0:
   // pixels at the rounded positions); sparse_hyper::GlimpseOptions. Both
@@ -95,7 +98,8 @@ struct AttentionFlagOverrides {
   bool fresh_clutter = false;  // true: on (both presets: off)
   bool train_error = false;    // true: on (both presets: off)
   int64_t canvas = -1, distractors = -1, train_size = -1, val_size = -1, test_size = -1,
-          epochs = -1, batch = -1, source_hidden = -1, evals_per_epoch = -1, warmup_steps = -1,
+          epochs = -1, batch = -1, source_hidden = -1, classifier_hidden = -1,
+          evals_per_epoch = -1, warmup_steps = -1,
           ram_samples = -1, ram_eval_samples = -1, glimpse_eval_samples = -1,
           lr_decay_epoch = -1;
   double lr = -1, lr_decay_factor = -1, source_width = -1, initial_variance = -1, box_penalty = -1,

@@ -101,6 +101,9 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   EXPECT_EQ(message(bad), "--lr_decay_factor must be in (0, 1], got 0");
   bad.lr_decay_factor = NAN;
   EXPECT_EQ(message(bad), "--lr_decay_factor must be in (0, 1], got nan");
+  bad = {};
+  bad.classifier_hidden = 0;
+  EXPECT_EQ(message(bad), "--classifier_hidden must be >= 1, got 0");
   // Set ones are applied; unset (negative) ones keep the preset's.
   AttentionFlagOverrides set;
   set.warmup_steps = 0;
@@ -114,7 +117,9 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   set.ram_reward = "log_likelihood";
   set.ram_eval_samples = 1;
   set.glimpse_eval_samples = 0;
+  set.classifier_hidden = 64;
   ASSERT_TRUE(ApplyAttentionOverrides(set, &*p).ok());
+  EXPECT_EQ(p->classifier_hidden, 64);
   EXPECT_EQ(p->warmup_steps, 0);
   EXPECT_EQ(p->box_penalty, 0.0);
   EXPECT_EQ(p->ram_location_std, 0.2);
@@ -129,6 +134,7 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   auto d = AttentionPresetNamed("default");
   ASSERT_TRUE(ApplyAttentionOverrides({}, &*d).ok());
   EXPECT_EQ(d->warmup_steps, 200);
+  EXPECT_EQ(d->classifier_hidden, 128);  // the paper's, both presets
   EXPECT_EQ(d->box_penalty, 0.01);
   EXPECT_EQ(d->ram_location_std, 0.4);
   EXPECT_EQ(d->ram_init, "irnn");
@@ -243,6 +249,19 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
     EXPECT_DOUBLE_EQ(again->validation_error, r->validation_error) << method;
   }
   EXPECT_FALSE(RunAttention("glimpse", p, d, 0, dir, false).ok());
+}
+
+TEST(RunAttention, ClassifierHiddenReachesTheSparseModelsAndOracles) {
+  AttentionPreset p = TinyPreset();
+  const AttentionData d = TinyData();
+  for (const std::string method : {"sparse1", "oracle", "oracle_sampled"}) {
+    p.classifier_hidden = 128;
+    auto wide = RunAttention(method, p, d, 0, testing::ScratchDir("attention_wide"), false);
+    p.classifier_hidden = 3;
+    auto narrow = RunAttention(method, p, d, 0, testing::ScratchDir("attention_narrow"), false);
+    ASSERT_TRUE(wide.ok() && narrow.ok()) << method;
+    EXPECT_NE(wide->final_loss, narrow->final_loss) << method;
+  }
 }
 
 TEST(RunAttention, FreshClutterTrainsOnNewImagesEachEpochDeterministically) {
