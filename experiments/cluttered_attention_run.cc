@@ -491,33 +491,43 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
 }
 
 std::string DescribeAttentionPreset(const AttentionPreset& p) {
-  return absl::StrFormat(
-      "%dx%d canvas, %d distractors, %d training images x %d epochs, batch %d, Adam lr %g "
-      "(warmup %d steps%s), box penalty %g, RAM location std %g%s, init %s, policy %s and "
-      "REINFORCE weight %g, %d trajectories per image, reward %s, evaluation %s, "
-      "source network width %g / hidden %d, classifier hidden %d, glimpse variance %s, "
-      "glimpses evaluated %s, "
-      "%d validation and %d test images%s",
-      p.data.canvas, p.data.canvas, p.data.distractors, p.train_size, p.epochs, p.batch, p.lr,
-      p.warmup_steps,
+  const std::string decay =
       p.lr_decay_epoch > 0
           ? absl::StrFormat(", times %g from epoch %d", p.lr_decay_factor, p.lr_decay_epoch)
-          : std::string(),
-      p.box_penalty, p.ram_location_std,
-      p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end)
-                                 : std::string(),
-      p.ram_init, p.ram_policy,
-      p.ram_reinforce_weight, p.ram_samples, p.ram_reward,
-      p.ram_eval_samples > 1 ? absl::StrFormat("over %d trajectories", p.ram_eval_samples)
-                             : std::string("at the means"),
-      p.source_width, p.source_hidden, p.classifier_hidden,
-      p.initial_variance > 0 ? absl::StrFormat("from %g px^2", p.initial_variance)
-                             : std::string("the paper's"),
-      p.glimpse_eval_samples == 0   ? std::string("at rounded positions")
-      : p.glimpse_eval_samples == 1 ? std::string("as one sampled draw")
+          : "";
+  const std::string std_end =
+      p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end) : "";
+  const std::string ram_eval = p.ram_eval_samples > 1
+                                   ? absl::StrFormat("over %d trajectories", p.ram_eval_samples)
+                                   : "at the means";
+  const std::string variance = p.initial_variance > 0
+                                   ? absl::StrFormat("from %g px^2", p.initial_variance)
+                                   : "the paper's";
+  const std::string glimpse_eval =
+      p.glimpse_eval_samples == 0   ? "at rounded positions"
+      : p.glimpse_eval_samples == 1 ? "as one sampled draw"
                                     : absl::StrFormat("as the mean of %d sampled draws",
-                                                      p.glimpse_eval_samples),
-      p.val_size, p.test_size, p.fresh_clutter ? ", new clutter every epoch" : "");
+                                                      p.glimpse_eval_samples);
+  std::vector<std::string> parts = {
+      absl::StrFormat("%dx%d canvas", p.data.canvas, p.data.canvas),
+      absl::StrFormat("%d distractors", p.data.distractors),
+      absl::StrFormat("%d training images x %d epochs", p.train_size, p.epochs),
+      absl::StrFormat("batch %d", p.batch),
+      absl::StrFormat("Adam lr %g (warmup %d steps%s)", p.lr, p.warmup_steps, decay),
+      absl::StrFormat("box penalty %g", p.box_penalty),
+      absl::StrFormat("RAM location std %g%s", p.ram_location_std, std_end),
+      absl::StrFormat("init %s", p.ram_init),
+      absl::StrFormat("policy %s and REINFORCE weight %g", p.ram_policy, p.ram_reinforce_weight),
+      absl::StrFormat("%d trajectories per image", p.ram_samples),
+      absl::StrFormat("reward %s", p.ram_reward),
+      absl::StrFormat("evaluation %s", ram_eval),
+      absl::StrFormat("source network width %g / hidden %d", p.source_width, p.source_hidden),
+      absl::StrFormat("classifier hidden %d", p.classifier_hidden),
+      absl::StrFormat("glimpse variance %s", variance),
+      absl::StrFormat("glimpses evaluated %s", glimpse_eval),
+      absl::StrFormat("%d validation and %d test images", p.val_size, p.test_size)};
+  if (p.fresh_clutter) parts.push_back("new clutter every epoch");
+  return absl::StrJoin(parts, ", ");
 }
 
 at::Tensor ToModelImages(const at::Tensor& bytes) {

@@ -204,6 +204,35 @@ TEST(AttentionLearningRate, WarmupThenConstantThenStepDecay) {
   EXPECT_NE(DescribeAttentionPreset(p).find("times 0.1 from epoch 1"), std::string::npos);
 }
 
+TEST(DescribeAttentionPreset, NamesEverySetting) {
+  auto p = AttentionPresetNamed("paper");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(DescribeAttentionPreset(*p),
+            "100x100 canvas, 8 distractors, 60000 training images x 70 epochs, batch 128, Adam lr "
+            "0.0001 (warmup 200 steps), box penalty 0.01, RAM location std 0.4, init irnn, policy "
+            "head and REINFORCE weight 1, 8 trajectories per image, reward correct, evaluation over "
+            "8 trajectories, source network width 1 / hidden 512, classifier hidden 128, glimpse "
+            "variance the paper's, glimpses evaluated as one sampled draw, 5000 validation and "
+            "10000 test images");
+  p->lr_decay_epoch = 40;
+  p->ram_location_std_end = 0.1;
+  p->ram_eval_samples = 1;
+  p->initial_variance = 2;
+  p->glimpse_eval_samples = 8;
+  p->fresh_clutter = true;
+  EXPECT_EQ(DescribeAttentionPreset(*p),
+            "100x100 canvas, 8 distractors, 60000 training images x 70 epochs, batch 128, Adam lr "
+            "0.0001 (warmup 200 steps, times 0.1 from epoch 40), box penalty 0.01, RAM location "
+            "std 0.4 falling to 0.1, init irnn, policy head and REINFORCE weight 1, 8 trajectories "
+            "per image, reward correct, evaluation at the means, source network width 1 / hidden "
+            "512, classifier hidden 128, glimpse variance from 2 px^2, glimpses evaluated as the "
+            "mean of 8 sampled draws, 5000 validation and 10000 test images, new clutter every "
+            "epoch");
+  p->glimpse_eval_samples = 0;
+  EXPECT_NE(DescribeAttentionPreset(*p).find("glimpses evaluated at rounded positions"),
+            std::string::npos);
+}
+
 TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
   const AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
