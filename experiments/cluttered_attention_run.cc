@@ -30,9 +30,6 @@ namespace sh = sparse_hyper;
 namespace {
 
 constexpr int64_t kFigureImages = 8;
-// sparse1's glimpse side (the paper's one 32 x 32 glimpse), also the
-// oracle's crop.
-constexpr int64_t kOneGlimpseSize = 32;
 
 // One interface over the methods, so one loop trains them all.
 class AttentionModel : public torch::nn::Module {
@@ -151,22 +148,24 @@ class ConvNetModel : public AttentionModel {
   torch::nn::Sequential net;
 };
 
-// Perfect localisation: sparse1's classifier (k * k -> 128 ReLU -> 10, as
-// SparseAttention builds it) on the k x k window centred on the digit at
-// its recorded position. What the one-glimpse model could reach if its box
-// were always right. `sampled` false: the window is a plain crop
-// (DigitCrops); true: sparse1's sampled glimpse (GlimpseLayer, its learned
-// variance and value) of the box on those k x k pixels (corners kept half
-// a pixel inside the image, so a window past an edge is squeezed in).
+// Perfect localisation: sparse1's classifier (SparseAttentionClassifier)
+// on the k x k window centred on the digit at its recorded position. What
+// the one-glimpse model could reach if its box were always right.
+// `sampled` false: the window is a plain crop (DigitCrops); true: sparse1's
+// sampled glimpse (its GlimpseLayer, learned variance and value) of the
+// window's box (DigitWindowRawBoxes: corners kept half a pixel inside the
+// image, so a window past an edge is squeezed in).
 class OracleModel : public AttentionModel {
  public:
-  OracleModel(int64_t size, int64_t hidden, bool sampled, const sh::GlimpseOptions& glimpse)
-      : classifier(register_module(
-            "classifier", torch::nn::Sequential(torch::nn::Linear(size * size, hidden),
-                                                torch::nn::ReLU(),
-                                                torch::nn::Linear(hidden, 10)))),
-        size_(size) {
-    if (sampled) glimpse_ = register_module("glimpse", sh::GlimpseLayer(sh::GlimpseOptions(glimpse).size(size)));
+  // `sparse1`: the one-glimpse model's options (glimpse size, classifier,
+  // sampling).
+  OracleModel(const sh::SparseAttentionOptions& sparse1, bool sampled)
+      : classifier(register_module("classifier", sh::SparseAttentionClassifier(sparse1))),
+        size_(sparse1.glimpse_size()) {
+    if (sampled) {
+      glimpse_ = register_module("glimpse",
+                                 sh::GlimpseLayer(sh::SparseAttentionGlimpseOptions(sparse1)));
+    }
   }
   std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor& positions,
                                          const at::Tensor& labels) override {
@@ -179,10 +178,8 @@ class OracleModel : public AttentionModel {
   std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
                                              const at::Tensor& positions) override {
     const int64_t side = images.size(2);
-    const at::Tensor boxes =
-        glimpse_ ? sh::GlimpseBoxes(Raw(images, positions), side, side)
-                 : (positions.to(at::kDouble) + double(14 - size_ / 2)).repeat({1, 2}).unsqueeze(1) +
-                       at::tensor({0.0, 0.0, double(size_ - 1), double(size_ - 1)}, at::kDouble);
+    const at::Tensor boxes = glimpse_ ? sh::GlimpseBoxes(Raw(images, positions), side, side)
+                                      : DigitWindowBoxes(positions, size_).unsqueeze(1);
     return {boxes, Window(images, positions).reshape({images.size(0), 1, -1})};
   }
   torch::nn::Sequential classifier;
@@ -204,20 +201,22 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
                                                           const AttentionPreset& p,
                                                           int64_t seed) {
   const int64_t side = p.data.canvas;
+  // The sparse models' options (one glimpse of 32 x 32, or eight of 12 x 12).
+  const auto sparse = [&](bool one) {
+    return sh::SparseAttentionOptions()
+        .side(side)
+        .glimpses(one ? 1 : 8)
+        .glimpse_size(one ? 32 : 12)
+        .source_width(p.source_width)
+        .source_hidden(p.source_hidden)
+        .classifier_hidden(p.classifier_hidden)
+        .initial_variance(p.initial_variance)
+        .eval_samples(p.glimpse_eval_samples)
+        .seed(seed);
+  };
   if (method == "sparse1" || method == "sparse8") {
-    const bool one = method == "sparse1";
-    return std::shared_ptr<AttentionModel>(std::make_shared<SparseModel>(
-        sh::SparseAttentionOptions()
-            .side(side)
-            .glimpses(one ? 1 : 8)
-            .glimpse_size(one ? kOneGlimpseSize : 12)
-            .source_width(p.source_width)
-            .source_hidden(p.source_hidden)
-            .classifier_hidden(p.classifier_hidden)
-            .initial_variance(p.initial_variance)
-            .eval_samples(p.glimpse_eval_samples)
-            .seed(seed),
-        p.box_penalty));
+    return std::shared_ptr<AttentionModel>(
+        std::make_shared<SparseModel>(sparse(method == "sparse1"), p.box_penalty));
   }
   if (method == "ram") {
     return std::shared_ptr<AttentionModel>(std::make_shared<RamModel>(
@@ -241,26 +240,14 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
             .hidden(p.source_hidden)
             .outputs(10)));
   }
-  if (method == "oracle") {
-    return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(
-        kOneGlimpseSize, p.classifier_hidden, /*sampled=*/false,
-        sh::GlimpseOptions()));
+  if (method == "oracle" || method == "oracle_sampled") {
+    return std::shared_ptr<AttentionModel>(
+        std::make_shared<OracleModel>(sparse(/*one=*/true), method == "oracle_sampled"));
   }
-  if (method == "oracle_sampled") {
-    // The glimpse sampled as SparseAttention samples it (its defaults).
-    const sh::SparseAttentionOptions a;
-    return std::shared_ptr<AttentionModel>(std::make_shared<OracleModel>(
-        kOneGlimpseSize, p.classifier_hidden, /*sampled=*/true,
-        sh::GlimpseOptions()
-            .num_global(a.num_global())
-            .num_local(a.num_local())
-            .region({a.region(), a.region()})
-            .seed(seed)
-            .eval_samples(p.glimpse_eval_samples)));
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "method must be sparse1, sparse8, ram, convnet, oracle or oracle_sampled, got '", method,
-      "'"));
+  const std::vector<std::string>& all = AttentionMethods();
+  return absl::InvalidArgumentError(
+      absl::StrCat("method must be ", absl::StrJoin(all.begin(), all.end() - 1, ", "), " or ",
+                   all.back(), ", got '", method, "'"));
 }
 
 // Runs `fn(images, begin, end)` on `set` in batches of 250 (images on the
@@ -365,6 +352,12 @@ absl::Status WriteGlimpseFigure(AttentionModel& model, const data::ClutteredSet&
 
 }  // namespace
 
+const std::vector<std::string>& AttentionMethods() {
+  static const std::vector<std::string>* const methods = new std::vector<std::string>{
+      "sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"};
+  return *methods;
+}
+
 absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name) {
   AttentionPreset p;
   if (name == "default") return p;
@@ -391,9 +384,7 @@ absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionP
   };
   if (!o.methods.empty()) {
     const absl::Status st =
-        ParseChoices("methods", o.methods,
-                     {"sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"},
-                     &p->methods);
+        ParseChoices("methods", o.methods, AttentionMethods(), &p->methods);
     if (!st.ok()) return st;
   }
   if (o.canvas >= 0) p->data.canvas = o.canvas;
@@ -568,6 +559,9 @@ at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int
   const int64_t side = images.size(2);
   const at::Tensor pos = positions.to(at::kCPU, at::kLong).contiguous();
   const auto a = pos.accessor<int64_t, 2>();
+  // The windows' top-left corners, integers (positions are), shifted by the padding.
+  const at::Tensor corners = (DigitWindowBoxes(pos, size) + double(size)).to(at::kLong);
+  const auto c = corners.accessor<int64_t, 2>();
   // Padded by `size` on every side, so every crop lies inside.
   const at::Tensor padded = at::constant_pad_nd(images, {size, size, size, size}, 0);
   std::vector<at::Tensor> crops;
@@ -576,20 +570,23 @@ at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int
     TORCH_CHECK(a[i][0] >= 0 && a[i][0] <= side - 28 && a[i][1] >= 0 && a[i][1] <= side - 28,
                 "DigitCrops: positions must lie in [0, ", side - 28, "], got (", a[i][0], ", ",
                 a[i][1], ") for image ", i);
-    const int64_t top = a[i][0] + 14 - size / 2 + size, left = a[i][1] + 14 - size / 2 + size;
-    crops.push_back(padded[i].narrow(1, top, size).narrow(2, left, size));
+    crops.push_back(padded[i].narrow(1, c[i][0], size).narrow(2, c[i][1], size));
   }
   return at::stack(crops);
 }
 
-at::Tensor DigitWindowRawBoxes(const at::Tensor& positions, int64_t size, int64_t side) {
+at::Tensor DigitWindowBoxes(const at::Tensor& positions, int64_t size) {
   TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 2,
-              "DigitWindowRawBoxes: positions must be [N, 2], got ", positions.sizes());
+              "DigitWindowBoxes: positions must be [N, 2], got ", positions.sizes());
+  TORCH_CHECK(size >= 1, "DigitWindowBoxes: size must be >= 1, got ", size);
+  const at::Tensor top_left = positions.to(at::kCPU, at::kDouble) + double(14 - size / 2);
+  return at::cat({top_left, top_left + double(size - 1)}, 1);
+}
+
+at::Tensor DigitWindowRawBoxes(const at::Tensor& positions, int64_t size, int64_t side) {
   TORCH_CHECK(size >= 2 && side >= 28, "DigitWindowRawBoxes: size must be >= 2 and side >= 28, got ",
               size, " and ", side);
-  const at::Tensor top_left = positions.to(at::kCPU, at::kDouble) + double(14 - size / 2);
-  const at::Tensor boxes =
-      at::cat({top_left, top_left + double(size - 1)}, 1).clamp(0.5, double(side) - 1.5);
+  const at::Tensor boxes = DigitWindowBoxes(positions, size).clamp(0.5, double(side) - 1.5);
   return at::logit(boxes / double(side - 1)).unsqueeze(1);
 }
 

@@ -36,9 +36,11 @@
 namespace indexgrad {
 namespace experiments {
 
+// Every method's name, in the order a run takes them.
+const std::vector<std::string>& AttentionMethods();
+
 struct AttentionPreset {
-  std::vector<std::string> methods = {"sparse1", "sparse8", "ram",
-                                      "convnet", "oracle",  "oracle_sampled"};
+  std::vector<std::string> methods = AttentionMethods();
   data::ClutterOptions data = {/*canvas=*/60, /*distractors=*/4};
   int64_t train_size = 6000;
   int64_t val_size = 500;
@@ -161,6 +163,11 @@ struct AttentionRunResult {
 // [0, S - 28]); crop i's rows start at positions[i][0] + 14 - size / 2 (and
 // its columns likewise), zeros outside the image. The oracle's input.
 at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int64_t size);
+
+// The size x size window DigitCrops cuts around each digit, as boxes [N, 4]
+// double (y0, x0, y1, x1 in pixels): (row, column) + 14 - size / 2, and
+// + size - 1 for the far corner; not clipped to the image.
+at::Tensor DigitWindowBoxes(const at::Tensor& positions, int64_t size);
 
 // The raw box values (before sparse_hyper::GlimpseBoxes' sigmoid) of the
 // size x size window DigitCrops cuts, [N, 1, 4] double: its corners (y0, x0,

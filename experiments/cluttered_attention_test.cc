@@ -237,8 +237,7 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
   const AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
   const std::string dir = testing::ScratchDir("attention_runs");
-  for (const std::string method :
-       {"sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"}) {
+  for (const std::string& method : AttentionMethods()) {
     auto r = RunAttention(method, p, d, 0, dir, /*resume=*/true);
     ASSERT_TRUE(r.ok()) << method << ": " << r.status();
     EXPECT_EQ(r->steps_done, 4) << method;
@@ -277,7 +276,10 @@ TEST(RunAttention, EveryMethodRunsWritesAndResumes) {
     EXPECT_EQ(again->steps_done, 4);
     EXPECT_DOUBLE_EQ(again->validation_error, r->validation_error) << method;
   }
-  EXPECT_FALSE(RunAttention("glimpse", p, d, 0, dir, false).ok());
+  const auto unknown = RunAttention("glimpse", p, d, 0, dir, false);
+  EXPECT_EQ(unknown.status().message(),
+            "method must be sparse1, sparse8, ram, convnet, oracle or oracle_sampled, got "
+            "'glimpse'");
 }
 
 TEST(RunAttention, ClassifierHiddenReachesTheSparseModelsAndOracles) {
@@ -429,8 +431,7 @@ TEST(RunAttention, LocalisationSplitsTheTestError) {
   const AttentionPreset p = TinyPreset();
   const AttentionData d = TinyData();
   const std::string dir = testing::ScratchDir("attention_localisation");
-  for (const std::string method :
-       {"sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"}) {
+  for (const std::string& method : AttentionMethods()) {
     auto r = RunAttention(method, p, d, 0, dir, /*resume=*/false);
     ASSERT_TRUE(r.ok()) << method;
     if (method == "convnet") {  // no boxes

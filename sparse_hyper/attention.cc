@@ -96,7 +96,7 @@ SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
   TORCH_CHECK(options.classifier_hidden() >= 1 && options.classes() >= 2, op,
               ": classifier_hidden must be >= 1 and classes >= 2, got ",
               options.classifier_hidden(), " and ", options.classes());
-  const int64_t g = options.glimpses(), k = options.glimpse_size();
+  const int64_t g = options.glimpses();
   source = register_module(
       "source", SourceNetwork(SourceNetworkOptions()
                                   .side(options.side())
@@ -123,14 +123,7 @@ SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
     }
     last->bias.copy_(at::tensor(bias));
   }
-  glimpse = register_module("glimpse", GlimpseLayer(GlimpseOptions()
-                                                        .glimpses(g)
-                                                        .size(k)
-                                                        .num_global(options.num_global())
-                                                        .num_local(options.num_local())
-                                                        .region({options.region(), options.region()})
-                                                        .seed(options.seed())
-                                                        .eval_samples(options.eval_samples())));
+  glimpse = register_module("glimpse", GlimpseLayer(SparseAttentionGlimpseOptions(options)));
   if (options.initial_variance() > 0) {
     // Invert variance = softplus(raw + 2) * side * scale + min.
     const GlimpseOptions& go = glimpse->options;
@@ -141,12 +134,26 @@ SparseAttentionImpl::SparseAttentionImpl(SparseAttentionOptions options_)
     at::NoGradGuard no_grad;
     glimpse->raw_variance.fill_(std::log(std::expm1(excess)) - 2);
   }
-  classifier = register_module(
-      "classifier",
-      torch::nn::Sequential(torch::nn::Linear(g * options.channels() * k * k,
-                                              options.classifier_hidden()),
-                            torch::nn::ReLU(),
-                            torch::nn::Linear(options.classifier_hidden(), options.classes())));
+  classifier = register_module("classifier", SparseAttentionClassifier(options));
+}
+
+GlimpseOptions SparseAttentionGlimpseOptions(const SparseAttentionOptions& options) {
+  return GlimpseOptions()
+      .glimpses(options.glimpses())
+      .size(options.glimpse_size())
+      .num_global(options.num_global())
+      .num_local(options.num_local())
+      .region({options.region(), options.region()})
+      .seed(options.seed())
+      .eval_samples(options.eval_samples());
+}
+
+torch::nn::Sequential SparseAttentionClassifier(const SparseAttentionOptions& options) {
+  const int64_t k = options.glimpse_size();
+  return torch::nn::Sequential(
+      torch::nn::Linear(options.glimpses() * options.channels() * k * k,
+                        options.classifier_hidden()),
+      torch::nn::ReLU(), torch::nn::Linear(options.classifier_hidden(), options.classes()));
 }
 
 at::Tensor BoxSaturationPenalty(const at::Tensor& raw_boxes, double bound) {

@@ -82,6 +82,13 @@ class SparseAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SparseAttention);
 
+// The glimpse layer's options and the classifier (flattened glimpses ->
+// classifier_hidden ReLU -> classes) that SparseAttention builds from
+// `options`; for models that read the same glimpses from boxes placed
+// otherwise (the attention experiment's oracles).
+GlimpseOptions SparseAttentionGlimpseOptions(const SparseAttentionOptions& options);
+torch::nn::Sequential SparseAttentionClassifier(const SparseAttentionOptions& options);
+
 // Keeps raw box values (before the sigmoid of GlimpseBoxes) out of
 // saturation: mean over boxes of sum_i relu(|raw_i| - bound)^2. Without it,
 // Adam can drive a raw value far past where the sigmoid is flat (it
