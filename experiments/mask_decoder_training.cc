@@ -7,23 +7,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/train_loop.h"
-
-ABSL_FLAG(std::string, decoder_path, "",
-          "MLP mask operator: decoder file (default "
-          "<workspace>/out/mask_decoder/decoder_<H>x<W>.pt)");
-ABSL_FLAG(int64_t, decoder_steps, 4000, "MLP mask operator: decoder training steps");
-ABSL_FLAG(int64_t, decoder_batch, 256,
-          "MLP mask operator: random points per decoder training step");
-ABSL_FLAG(double, decoder_lr, 3e-3,
-          "MLP mask operator: peak Adam learning rate of the decoder (cosine decay)");
-ABSL_FLAG(int64_t, decoder_hidden, 256, "MLP mask operator: decoder width");
-ABSL_FLAG(int64_t, decoder_blocks, 3,
-          "MLP mask operator: decoder blocks after the first");
 
 namespace indexgrad {
 namespace experiments {
@@ -32,26 +19,27 @@ namespace dm = indexgrad::diff_masks;
 
 namespace {
 
-dm::MaskDecoderOptions FlagOptions(int64_t height, int64_t width) {
+dm::MaskDecoderOptions DecoderOptions(int64_t height, int64_t width,
+                                      const MaskDecoderTraining& training) {
   return dm::MaskDecoderOptions(height, width)
-      .hidden(absl::GetFlag(FLAGS_decoder_hidden))
-      .blocks(absl::GetFlag(FLAGS_decoder_blocks));
+      .hidden(training.hidden)
+      .blocks(training.blocks);
 }
 
 }  // namespace
 
-std::string MaskDecoderPath(int64_t height, int64_t width) {
-  const std::string flag = absl::GetFlag(FLAGS_decoder_path);
-  if (!flag.empty()) return UserPath(flag);
+std::string DefaultMaskDecoderPath(int64_t height, int64_t width) {
   return absl::StrFormat("%s/decoder_%dx%d.pt", OutputDir("", "mask_decoder"), height,
                          width);
 }
 
 absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
+                                                 const MaskDecoderTraining& training,
                                                  bool resume) {
-  const int64_t steps = absl::GetFlag(FLAGS_decoder_steps);
-  const int64_t batch = absl::GetFlag(FLAGS_decoder_batch);
-  const double peak_lr = absl::GetFlag(FLAGS_decoder_lr);
+  const int64_t steps = training.steps;
+  const int64_t batch = training.batch;
+  const double peak_lr = training.lr;
+  if (training.path.empty()) return absl::InvalidArgumentError("--decoder_path must not be empty");
   if (steps < 1) return absl::InvalidArgumentError(absl::StrCat("--decoder_steps must be >= 1, got ", steps));
   if (batch < 2) return absl::InvalidArgumentError(absl::StrCat("--decoder_batch must be >= 2, got ", batch));
   if (!(peak_lr > 0)) return absl::InvalidArgumentError(absl::StrCat("--decoder_lr must be > 0, got ", peak_lr));
@@ -65,11 +53,11 @@ absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
   at::manual_seed(0);
   dm::MaskDecoder decoder{nullptr};
   try {
-    decoder = dm::MaskDecoder(FlagOptions(height, width));
+    decoder = dm::MaskDecoder(DecoderOptions(height, width, training));
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(e.what_without_backtrace());
   }
-  const std::string path = MaskDecoderPath(height, width);
+  const std::string& path = training.path;
   const std::string stem = path.substr(0, path.rfind(".pt") == std::string::npos
                                               ? path.size()
                                               : path.rfind(".pt"));
@@ -118,14 +106,14 @@ absl::StatusOr<dm::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
   return decoder;
 }
 
-absl::StatusOr<dm::MaskDecoder> LoadOrTrainMaskDecoder(int64_t height, int64_t width) {
-  const std::string path = MaskDecoderPath(height, width);
-  if (!std::ifstream(path).good()) {
-    std::printf("no mask decoder at %s: training one first\n", path.c_str());
+absl::StatusOr<dm::MaskDecoder> LoadOrTrainMaskDecoder(int64_t height, int64_t width,
+                                                       const MaskDecoderTraining& training) {
+  if (!std::ifstream(training.path).good()) {
+    std::printf("no mask decoder at %s: training one first\n", training.path.c_str());
     std::fflush(stdout);
-    return TrainMaskDecoder(height, width);
+    return TrainMaskDecoder(height, width, training);
   }
-  return dm::LoadMaskDecoder(path, FlagOptions(height, width));
+  return dm::LoadMaskDecoder(training.path, DecoderOptions(height, width, training));
 }
 
 }  // namespace experiments

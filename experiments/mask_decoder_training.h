@@ -1,13 +1,11 @@
 // Training of the MLP mask operator's decoder (diff_masks/mask_decoder.h),
 // shared by //experiments:train_mask_decoder and //experiments:mask_recovery
-// (which trains it first when the decoder file is missing). Flags:
-//   --decoder_path   decoder file (default
-//                    <workspace>/out/mask_decoder/decoder_<H>x<W>.pt)
-//   --decoder_steps, --decoder_batch, --decoder_lr, --decoder_hidden,
-//   --decoder_blocks
-// Writes beside the decoder file: decoder_<H>x<W>.csv (per step loss and
-// learning rate; IoU and pixel accuracy at evaluations) and a checkpoint
-// to resume an interrupted training from.
+// (which trains it first when the decoder file is missing). Both binaries
+// fill MaskDecoderTraining from the --decoder_* flags
+// (experiments/mask_decoder_flags.h); this library reads no flags.
+// Writes beside the decoder file <stem>.pt: <stem>.csv (per step loss and
+// learning rate; IoU and pixel accuracy at evaluations) and <stem>.ckpt, a
+// checkpoint to resume an interrupted training from.
 #pragma once
 
 #include <cstdint>
@@ -19,17 +17,28 @@
 namespace indexgrad {
 namespace experiments {
 
-// The decoder file for an H x W decoder under the flags.
-std::string MaskDecoderPath(int64_t height, int64_t width);
+struct MaskDecoderTraining {
+  std::string path;     // the decoder file (required)
+  int64_t steps = 4000;  // training steps, >= 1
+  int64_t batch = 256;   // random points per step, >= 2
+  double lr = 3e-3;      // peak Adam learning rate (short warm-up, cosine decay)
+  int64_t hidden = 256;  // decoder width (MaskDecoderOptions::hidden)
+  int64_t blocks = 3;    // decoder blocks after the first
+};
 
-// Trains a decoder with the flags' settings (resuming from its checkpoint
-// if `resume`) and saves it to MaskDecoderPath().
+// <workspace>/out/mask_decoder/decoder_<H>x<W>.pt
+std::string DefaultMaskDecoderPath(int64_t height, int64_t width);
+
+// Trains an H x W decoder (seeded: the same settings give the same weights,
+// whatever the process drew before), resuming from <stem>.ckpt if `resume`,
+// and saves it to training.path. Errors name the flag and the value seen.
 absl::StatusOr<diff_masks::MaskDecoder> TrainMaskDecoder(int64_t height, int64_t width,
+                                                         const MaskDecoderTraining& training,
                                                          bool resume = true);
 
-// Loads MaskDecoderPath(); trains one first when the file is missing.
-absl::StatusOr<diff_masks::MaskDecoder> LoadOrTrainMaskDecoder(int64_t height,
-                                                               int64_t width);
+// Loads training.path; trains one first when the file is missing.
+absl::StatusOr<diff_masks::MaskDecoder> LoadOrTrainMaskDecoder(
+    int64_t height, int64_t width, const MaskDecoderTraining& training);
 
 }  // namespace experiments
 }  // namespace indexgrad

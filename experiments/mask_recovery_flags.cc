@@ -11,6 +11,7 @@
 #include "datasets/idx.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/device.h"
+#include "experiments/mask_decoder_flags.h"
 #include "experiments/mask_decoder_training.h"
 
 ABSL_FLAG(std::string, operators, "gaussian,gumbel,gumbel_net,mlp,reinforce",
@@ -184,7 +185,8 @@ absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
   s.settings.noise_fraction = absl::GetFlag(FLAGS_noise_fraction);
   s.settings.gumbel_endgame = absl::GetFlag(FLAGS_gumbel_endgame);
   if (std::find(s.ops.begin(), s.ops.end(), "mlp") != s.ops.end()) {
-    auto loaded = LoadOrTrainMaskDecoder(s.size, s.size);
+    auto loaded = LoadOrTrainMaskDecoder(s.size, s.size,
+                                         MaskDecoderTrainingFromFlags(s.size, s.size));
     if (!loaded.ok()) return loaded.status();
     s.settings.decoder = *loaded;  // shared by the runs; only points train
   }

@@ -13,6 +13,7 @@
 #include "experiments/common/csv.h"
 #include "experiments/common/main.h"
 #include "experiments/common/threads.h"
+#include "experiments/mask_decoder_flags.h"
 #include "experiments/mask_decoder_training.h"
 
 ABSL_FLAG(int64_t, size, 32, "mask height and width");
@@ -28,15 +29,17 @@ int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   indexgrad::experiments::ApplyThreadsFlag();
   const int64_t size = absl::GetFlag(FLAGS_size);
-  auto decoder = indexgrad::experiments::TrainMaskDecoder(size, size, absl::GetFlag(FLAGS_resume));
+  const indexgrad::experiments::MaskDecoderTraining training =
+      indexgrad::experiments::MaskDecoderTrainingFromFlags(size, size);
+  auto decoder =
+      indexgrad::experiments::TrainMaskDecoder(size, size, training, absl::GetFlag(FLAGS_resume));
   if (!decoder.ok()) {
     std::fprintf(stderr, "train_mask_decoder: %s\n",
                  std::string(decoder.status().message()).c_str());
     return 1;
   }
   if (absl::GetFlag(FLAGS_plot)) {
-    const std::string path = indexgrad::experiments::MaskDecoderPath(size, size);
-    std::string dir = std::filesystem::path(path).parent_path().string();
+    std::string dir = std::filesystem::path(training.path).parent_path().string();
     if (dir.empty()) dir = ".";
     if (auto st = indexgrad::experiments::RunPlot("decoder", dir); !st.ok()) {
       std::fprintf(stderr, "train_mask_decoder: %s\n", std::string(st.message()).c_str());
