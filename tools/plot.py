@@ -282,14 +282,25 @@ def plot_attention(out_dir):
     if not paths:
         sys.exit("plot.py: no runs under %s/runs" % out_dir)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    all_err = []
     for path in paths:
         method = os.path.basename(path)[:-4]
         steps, loss = read_eval_curve(path, "loss")
         axes[0].plot(steps, smooth(loss, 25), label=method)
         steps, err = read_eval_curve(path, "val_error")
+        all_err += err
         axes[1].plot(steps, [100 * e for e in err], marker="o", ms=3, label=method)
     axes[0].set_ylabel("training loss (smoothed)")
     axes[1].set_ylabel("validation error (%)")
+    if all_err and min(all_err) > 0:
+        # Errors fall from 90 % to a few per cent: a log axis keeps the tail,
+        # where long runs differ, readable.
+        axes[1].set_yscale("log")
+        ticks = [t for t in (0.5, 1, 2, 5, 10, 20, 50, 100)
+                 if 50 * min(all_err) <= t <= 200 * max(all_err)]
+        axes[1].set_yticks(ticks)
+        axes[1].set_yticklabels(["%g" % t for t in ticks])
+        axes[1].grid(True, which="major", axis="y", alpha=0.3)
     for ax in axes:
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
