@@ -5,16 +5,20 @@
 #include "absl/flags/flag.h"
 #include "experiments/common/csv.h"
 
+// Defaults: MaskDecoderTraining's (one place for them).
+using indexgrad::experiments::MaskDecoderTraining;
 ABSL_FLAG(std::string, decoder_path, "",
           "MLP mask operator: decoder file (default "
           "<workspace>/out/mask_decoder/decoder_<H>x<W>.pt)");
-ABSL_FLAG(int64_t, decoder_steps, 4000, "MLP mask operator: decoder training steps");
-ABSL_FLAG(int64_t, decoder_batch, 256,
+ABSL_FLAG(int64_t, decoder_steps, MaskDecoderTraining().steps,
+          "MLP mask operator: decoder training steps");
+ABSL_FLAG(int64_t, decoder_batch, MaskDecoderTraining().batch,
           "MLP mask operator: random points per decoder training step");
-ABSL_FLAG(double, decoder_lr, 3e-3,
+ABSL_FLAG(double, decoder_lr, MaskDecoderTraining().lr,
           "MLP mask operator: peak Adam learning rate of the decoder (cosine decay)");
-ABSL_FLAG(int64_t, decoder_hidden, 256, "MLP mask operator: decoder width");
-ABSL_FLAG(int64_t, decoder_blocks, 3,
+ABSL_FLAG(int64_t, decoder_hidden, MaskDecoderTraining().hidden,
+          "MLP mask operator: decoder width");
+ABSL_FLAG(int64_t, decoder_blocks, MaskDecoderTraining().blocks,
           "MLP mask operator: decoder blocks after the first");
 
 namespace indexgrad {

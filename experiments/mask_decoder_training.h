@@ -22,8 +22,9 @@ struct MaskDecoderTraining {
   int64_t steps = 4000;  // training steps, >= 1
   int64_t batch = 256;   // random points per step, >= 2
   double lr = 3e-3;      // peak Adam learning rate (short warm-up, cosine decay)
-  int64_t hidden = 256;  // decoder width (MaskDecoderOptions::hidden)
-  int64_t blocks = 3;    // decoder blocks after the first
+  // The decoder's shape, MaskDecoderOptions' defaults unless set.
+  int64_t hidden = diff_masks::MaskDecoderOptions(2, 2).hidden();  // width of every block
+  int64_t blocks = diff_masks::MaskDecoderOptions(2, 2).blocks();  // blocks after the first
 };
 
 // <workspace>/out/mask_decoder/decoder_<H>x<W>.pt
