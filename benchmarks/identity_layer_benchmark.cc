@@ -82,10 +82,12 @@ void BM_IdentityLayerCuda(benchmark::State& state, double tolerance, int64_t chu
   state.SetItemsProcessed(state.iterations() * kBatch * n * 12);
   state.counters["n"] = n;
 }
-BENCHMARK_CAPTURE(BM_IdentityLayerCuda, sparse, 1e-6, 0)
-    ->RangeMultiplier(4)->Range(64, 65536)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_IdentityLayerCuda, chunk1, 0.0, 1)
-    ->RangeMultiplier(4)->Range(64, 65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+const cuda_bench::RegisterIfCuda kCudaCases([] {
+  benchmark::RegisterBenchmark("BM_IdentityLayerCuda/sparse", BM_IdentityLayerCuda, 1e-6, 0)
+      ->RangeMultiplier(4)->Range(64, 65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_IdentityLayerCuda/chunk1", BM_IdentityLayerCuda, 0.0, 1)
+      ->RangeMultiplier(4)->Range(64, 65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+});
 
 }  // namespace
 }  // namespace indexgrad

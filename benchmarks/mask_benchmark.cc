@@ -115,9 +115,11 @@ void BM_SplatCuda(benchmark::State& state) {
   state.counters["size"] = size;
   state.counters["k"] = k;
 }
-BENCHMARK(BM_SplatCuda)
-    ->Args({256, 10000})->Args({1024, 100000})->Args({4096, 1000000})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+const cuda_bench::RegisterIfCuda kCudaCases([] {
+  benchmark::RegisterBenchmark("BM_SplatCuda", BM_SplatCuda)
+      ->Args({256, 10000})->Args({1024, 100000})->Args({4096, 1000000})
+      ->Unit(benchmark::kMillisecond)->UseRealTime();
+});
 
 }  // namespace
 }  // namespace indexgrad

@@ -106,8 +106,10 @@ void BM_QuickSortCuda(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch * n);
   state.counters["n"] = n;
 }
-BENCHMARK(BM_QuickSortCuda)
-    ->RangeMultiplier(4)->Range(16, 65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+const cuda_bench::RegisterIfCuda kCudaCases([] {
+  benchmark::RegisterBenchmark("BM_QuickSortCuda", BM_QuickSortCuda)
+      ->RangeMultiplier(4)->Range(16, 65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+});
 
 }  // namespace
 }  // namespace indexgrad

@@ -9,7 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "diff_masks/mask_operator.h"
+#include "diff_masks/mlp_mask.h"
+#include "diff_masks/optimizer_state.h"
 #include "diff_masks/oracle.h"
 #include "diff_masks/pixel_masses.h"
 #include "kernels/testing/expect_error.h"

@@ -19,7 +19,9 @@ MaskOperatorFactory::MaskOperatorFactory() {
                                  .rescue_every(s.rescue_every)
                                  .rescue_steps(s.rescue_steps)
                                  .rescue_stddev(s.rescue_stddev)
-                                 .rescue_peak(s.rescue_peak))
+                                 .rescue_peak(s.rescue_peak)
+                                 .lr_end(s.lr_end)
+                                 .adam_eps(s.point_eps))
             .ptr());
   });
   for (bool network : {false, true}) {
@@ -31,7 +33,9 @@ MaskOperatorFactory::MaskOperatorFactory() {
                                      .temperature(s.temperature)
                                      .noise_fraction(s.noise_fraction)
                                      .clamp(network)
-                                     .endgame(!network && s.gumbel_endgame))
+                                     .endgame(!network && s.gumbel_endgame)
+                                     .endgame_lr(s.gumbel_endgame_lr)
+                                     .cosine_lr(!network && s.gumbel_cosine))
                   .ptr());
         });
   }
@@ -48,7 +52,8 @@ MaskOperatorFactory::MaskOperatorFactory() {
                             .rescue_every(s.rescue_every)
                             .rescue_steps(s.rescue_steps)
                             .rescue_stddev(s.rescue_stddev)
-                            .rescue_peak(s.rescue_peak),
+                            .rescue_peak(s.rescue_peak)
+                            .adam_eps(s.point_eps),
                         s.decoder)
             .ptr());
   });

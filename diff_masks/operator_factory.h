@@ -20,7 +20,10 @@
 
 #include "absl/status/statusor.h"
 #include "diff_masks/mask_decoder.h"
+#include "diff_masks/gaussian_mask.h"
+#include "diff_masks/gumbel_mask.h"
 #include "diff_masks/mask_operator.h"
+#include "diff_masks/mlp_mask.h"
 
 namespace indexgrad {
 namespace diff_masks {
@@ -39,8 +42,15 @@ struct OperatorSettings {
   // gumbel, gumbel_net (the paper's network): softmax temperature, share
   // of the steps over which the Gumbel noise fades.
   double temperature = 0.5, noise_fraction = 0.8;
-  // gumbel (the table): GumbelMaskOptions::endgame.
+  // gaussian: the learning rate falls with the stddev to lr_end
+  // (GaussianMaskOptions::lr_end; 0: constant).
+  double lr_end = 0;
+  // gaussian and mlp: Adam's epsilon for the points (adam_eps).
+  double point_eps = 1e-16;
+  // gumbel (the table): GumbelMaskOptions::endgame, endgame_lr, cosine_lr.
   bool gumbel_endgame = true;
+  double gumbel_endgame_lr = 0.05;
+  bool gumbel_cosine = false;
   // mlp: the trained decoder (mask_decoder.h; required).
   MaskDecoder decoder{nullptr};
 };

@@ -18,6 +18,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "datasets/cluttered_mnist.h"
@@ -104,11 +105,6 @@ namespace {
 namespace ig = indexgrad;
 namespace ex = indexgrad::experiments;
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "cluttered_attention: %s\n", message.c_str());
-  return 1;
-}
-
 absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   absl::StatusOr<ex::AttentionPreset> p = ex::AttentionPresetNamed(absl::GetFlag(FLAGS_preset));
   if (!p.ok()) return p.status();
@@ -146,26 +142,26 @@ absl::StatusOr<ex::AttentionPreset> PresetFromFlags() {
   return p;
 }
 
-int Main(int argc, char** argv) {
+absl::Status Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Attention on cluttered MNIST: sparse-hyperlayer glimpses vs RAM vs a ConvNet "
       "(Bloem et al. 2018 section 3.2).");
   absl::ParseCommandLine(argc, argv);
   ex::ApplyThreadsFlag();
   absl::StatusOr<ex::AttentionPreset> preset = PresetFromFlags();
-  if (!preset.ok()) return Fail(std::string(preset.status().message()));
+  if (!preset.ok()) return preset.status();
   const absl::StatusOr<torch::Device> device = ex::DeviceFromFlag();
-  if (!device.ok()) return Fail(std::string(device.status().message()));
+  if (!device.ok()) return device.status();
   std::string data_dir = ex::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
   const absl::StatusOr<ex::AttentionData> data =
       ex::LoadAttentionData(data_dir, *preset, absl::GetFlag(FLAGS_generate_data));
-  if (!data.ok()) return Fail(std::string(data.status().message()));
+  if (!data.ok()) return data.status();
   const std::string out_dir =
       ex::OutputDir(absl::GetFlag(FLAGS_out_dir), "cluttered_attention");
-  if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return Fail(std::string(st.message()));
+  if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return st;
   auto summary_csv = ex::CsvWriter::Open(out_dir + "/summary.csv", ex::AttentionSummaryColumns());
-  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+  if (!summary_csv.ok()) return summary_csv.status();
   std::printf("cluttered_attention: preset %s, %s, output in %s\n",
               absl::GetFlag(FLAGS_preset).c_str(), ex::DescribeAttentionPreset(*preset).c_str(),
               out_dir.c_str());
@@ -174,20 +170,20 @@ int Main(int argc, char** argv) {
   for (const std::string& method : preset->methods) {
     auto r = ex::RunAttention(method, *preset, *data, absl::GetFlag(FLAGS_seed),
                               out_dir + "/runs", absl::GetFlag(FLAGS_resume), *device);
-    if (!r.ok()) return Fail(std::string(r.status().message()));
+    if (!r.ok()) return r.status();
     summary_csv->TextRow(ex::AttentionSummaryRow(*r));
     runs.push_back(*r);
   }
   const std::string md = ex::AttentionSummaryMarkdown(*preset, runs);
   if (auto st = ex::WriteSummaryMarkdown(out_dir, md); !st.ok()) {
-    return Fail(std::string(st.message()));
+    return st;
   }
   if (absl::GetFlag(FLAGS_plot)) {
     if (auto st = ex::RunPlot("attention", out_dir); !st.ok()) {
       std::fprintf(stderr, "cluttered_attention: %s\n", std::string(st.message()).c_str());
     }
   }
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <cstdio>
 
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/common/csv.h"
@@ -28,30 +29,25 @@ namespace {
 
 namespace ex = indexgrad::experiments;
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "identity: %s\n", message.c_str());
-  return 1;
-}
-
-int Main(int argc, char** argv) {
+absl::Status Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Learns the n x n identity with the sampled sparse layer and the "
       "REINFORCE baseline (Bloem et al. 2018, section 3.1).");
   absl::ParseCommandLine(argc, argv);
   indexgrad::experiments::ApplyThreadsFlag();
   absl::StatusOr<ex::IdentityPlan> plan = ex::IdentityPlanFromFlags();
-  if (!plan.ok()) return Fail(std::string(plan.status().message()));
+  if (!plan.ok()) return plan.status();
 
   const std::string& out_dir = plan->out_dir;
   const std::string run_dir = out_dir + "/runs";
   if (auto st = ex::MakeDirs(run_dir); !st.ok()) {
-    return Fail(std::string(st.message()));
+    return st;
   }
   auto summary_csv = ex::CsvWriter::Open(
       out_dir + "/summary.csv",
       {"method", "n", "repeat", "converged", "steps_to_identity", "steps_done",
        "final_loss", "final_eval_mse", "seconds"});
-  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+  if (!summary_csv.ok()) return summary_csv.status();
   std::printf("identity: preset %s, sizes", plan->preset.c_str());
   for (int64_t n : plan->sizes) std::printf(" %lld", static_cast<long long>(n));
   std::printf(", %lld repeats, output in %s\n", static_cast<long long>(plan->repeats),
@@ -63,7 +59,7 @@ int Main(int argc, char** argv) {
       for (int64_t r = 0; r < plan->repeats; ++r) {
         absl::StatusOr<ex::IdentityRunSummary> run =
             ex::RunIdentity(ex::IdentityConfigFromFlags(*plan, method, n, r, run_dir));
-        if (!run.ok()) return Fail(std::string(run.status().message()));
+        if (!run.ok()) return run.status();
         summary_csv->TextRow(
             {run->method, absl::StrCat(run->n), absl::StrCat(run->repeat),
              run->converged ? "1" : "0", absl::StrCat(run->steps_to_identity),
@@ -76,7 +72,7 @@ int Main(int argc, char** argv) {
 
   const std::string md = ex::IdentitySummaryMarkdown(plan->methods, plan->sizes, runs);
   if (auto st = ex::WriteSummaryMarkdown(out_dir, md); !st.ok()) {
-    return Fail(std::string(st.message()));
+    return st;
   }
 
   if (plan->plot) {
@@ -84,7 +80,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "identity: %s\n", std::string(st.message()).c_str());
     }
   }
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace

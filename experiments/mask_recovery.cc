@@ -15,6 +15,7 @@
 #include <cstdio>
 
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/common/csv.h"
@@ -28,30 +29,25 @@ namespace {
 
 namespace ig = indexgrad;
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "mask_recovery: %s\n", message.c_str());
-  return 1;
-}
-
-int Main(int argc, char** argv) {
+absl::Status Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Recovers hidden masks through an MSE-only oracle with differentiable "
       "mask operators (Shekhar et al. 2023).");
   absl::ParseCommandLine(argc, argv);
   ig::experiments::ApplyThreadsFlag();
   auto setup = ig::experiments::MaskRecoverySetupFromFlags();
-  if (!setup.ok()) return Fail(std::string(setup.status().message()));
+  if (!setup.ok()) return setup.status();
   auto summary_csv = ig::experiments::CsvWriter::Open(
       setup->out_dir + "/summary.csv",
       {"operator", "target", "seed", "final_iou", "final_accuracy",
        "final_index_iou", "final_mse", "steps_to_iou_0.99", "seconds"});
-  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+  if (!summary_csv.ok()) return summary_csv.status();
   std::vector<ig::experiments::MaskRunSummary> runs;
   for (const std::string& op_name : setup->ops) {
     for (const ig::experiments::MaskTarget& target : setup->targets) {
       for (int64_t seed = 0; seed < ig::experiments::SeedsFromFlags(); ++seed) {
         auto r = ig::experiments::RunMaskRecovery(*setup, op_name, target, seed);
-        if (!r.ok()) return Fail(std::string(r.status().message()));
+        if (!r.ok()) return r.status();
         summary_csv->TextRow({r->op, r->target, absl::StrCat(r->seed),
                               absl::StrCat(r->iou), absl::StrCat(r->accuracy),
                               absl::StrCat(r->index_iou), absl::StrCat(r->mse),
@@ -62,14 +58,14 @@ int Main(int argc, char** argv) {
   }
   const std::string md = ig::experiments::MaskRecoverySummaryMarkdown(*setup, runs);
   if (auto st = ig::experiments::WriteSummaryMarkdown(setup->out_dir, md); !st.ok()) {
-    return Fail(std::string(st.message()));
+    return st;
   }
   if (ig::experiments::PlotFromFlags()) {
     if (auto st = ig::experiments::RunPlot("masks", setup->out_dir); !st.ok()) {
       std::fprintf(stderr, "mask_recovery: %s\n", std::string(st.message()).c_str());
     }
   }
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace

@@ -134,19 +134,19 @@ absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
     return Invalid(absl::StrCat("--gumbel_lr_schedule must be constant or cosine, got '",
                                 schedule, "'"));
   }
-  s.gumbel_cosine = schedule == "cosine";
-  s.gumbel_endgame_lr = absl::GetFlag(FLAGS_gumbel_endgame_lr);
-  if (!(s.gumbel_endgame_lr > 0) || !std::isfinite(s.gumbel_endgame_lr)) {
+  s.settings.gumbel_cosine = schedule == "cosine";
+  s.settings.gumbel_endgame_lr = absl::GetFlag(FLAGS_gumbel_endgame_lr);
+  if (!(s.settings.gumbel_endgame_lr > 0) || !std::isfinite(s.settings.gumbel_endgame_lr)) {
     return Invalid(absl::StrCat("--gumbel_endgame_lr must be a finite number > 0, got ",
-                                s.gumbel_endgame_lr));
+                                s.settings.gumbel_endgame_lr));
   }
-  s.lr_end = absl::GetFlag(FLAGS_lr_end);
-  s.point_eps = absl::GetFlag(FLAGS_point_eps);
-  if (!(s.lr_end > 0) || !std::isfinite(s.lr_end)) {
-    return Invalid(absl::StrCat("--lr_end must be a finite number > 0, got ", s.lr_end));
+  s.settings.lr_end = absl::GetFlag(FLAGS_lr_end);
+  s.settings.point_eps = absl::GetFlag(FLAGS_point_eps);
+  if (!(s.settings.lr_end > 0) || !std::isfinite(s.settings.lr_end)) {
+    return Invalid(absl::StrCat("--lr_end must be a finite number > 0, got ", s.settings.lr_end));
   }
-  if (!(s.point_eps >= 0) || !std::isfinite(s.point_eps)) {
-    return Invalid(absl::StrCat("--point_eps must be a finite number >= 0, got ", s.point_eps));
+  if (!(s.settings.point_eps >= 0) || !std::isfinite(s.settings.point_eps)) {
+    return Invalid(absl::StrCat("--point_eps must be a finite number >= 0, got ", s.settings.point_eps));
   }
   double stddev_start = absl::GetFlag(FLAGS_stddev_start);
   if (stddev_start < 0) {

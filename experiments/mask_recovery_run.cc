@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "diff_masks/mask_image.h"
 #include "diff_masks/mask_operator.h"
+#include "diff_masks/optimizer_state.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/summary.h"
 #include "experiments/common/train_loop.h"
@@ -84,36 +85,8 @@ absl::StatusOr<MaskRunSummary> RunMaskRecovery(const MaskRecoverySetup& s,
   if (!made.ok()) return made.status();
   const std::shared_ptr<dm::MaskOperator> op = *made;
   op->to(s.device);  // before the optimizer takes the parameters
-  const bool points = op_name == "gaussian" || op_name == "mlp";
   const double lr = s.learning_rates.at(op_name);
-  torch::optim::Adam adam(op->parameters(),
-                          torch::optim::AdamOptions(lr).eps(points ? s.point_eps : 1e-8));
-  // The Gaussian operator's learning rate follows its stddev down to lr_end;
-  // the Gumbel table's falls to 0 along a cosine, and in its endgame (after
-  // the noise) along a new one from gumbel_endgame_lr.
-  const auto* gumbel = dynamic_cast<const dm::GumbelMaskOperatorImpl*>(op.get());
-  const auto set_lr = [&](int64_t step) {
-    double now = lr;
-    if (op_name == "gaussian" && lr > s.lr_end) {
-      const double fraction = std::min(
-          1.0, static_cast<double>(step) /
-                   (s.settings.stddev_anneal_fraction * static_cast<double>(s.steps)));
-      now = lr * std::pow(s.lr_end / lr, fraction);
-    } else if (op_name == "gumbel" && s.settings.gumbel_endgame && gumbel != nullptr &&
-               gumbel->noise_scale() == 0) {
-      // From the first step without noise: a cosine from the endgame's rate
-      // to 0 at the end (so that the last steps' momentum moves no channel
-      // off its pixel).
-      const int64_t start = gumbel->first_quiet_step(s.steps);
-      now = CosineLearningRate(s.gumbel_endgame_lr, step - start,
-                                                std::max<int64_t>(1, s.steps - start));
-    } else if (op_name == "gumbel" && s.gumbel_cosine) {
-      now = CosineLearningRate(lr, step, s.steps);
-    } else {
-      return;
-    }
-    SetLearningRate(adam, now);
-  };
+  torch::optim::Adam adam(op->parameters(), torch::optim::AdamOptions(lr).eps(op->AdamEpsilon()));
   TrainLoopOptions loop;
   loop.label = "mask " + name;
   loop.steps = s.steps;
@@ -128,7 +101,7 @@ absl::StatusOr<MaskRunSummary> RunMaskRecovery(const MaskRecoverySetup& s,
       loop, *op, adam,
       [&](int64_t step) {
         op->SetProgress(step, s.steps);
-        set_lr(step);
+        SetLearningRate(adam, op->LearningRate(step, s.steps, lr));
         const at::Tensor mask = op->Mask();
         const at::Tensor mse = oracle->Mse(mask);
         adam.zero_grad();

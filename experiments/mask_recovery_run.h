@@ -41,9 +41,6 @@ struct MaskRecoverySetup {
   diff_masks::MaskOperatorFactory factory;
   diff_masks::OperatorSettings settings;
   std::map<std::string, double> learning_rates;  // per operator name
-  double lr_end = 0.1, point_eps = 1e-16;
-  bool gumbel_cosine = true;
-  double gumbel_endgame_lr = 0.05;
   bool resume = true;
   std::string out_dir;  // with runs/ and masks/ made
   c10::Device device = c10::kCPU;

@@ -13,6 +13,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "experiments/common/csv.h"
@@ -37,16 +38,11 @@ ABSL_FLAG(std::string, out_dir, "",
 
 namespace {
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "mnist_sparse_demo: %s\n", message.c_str());
-  return 1;
-}
-
 }  // namespace
 
 namespace {
 
-int Main(int argc, char** argv) {
+absl::Status Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Trains a sparse random-connection linear classifier on MNIST through "
       "indexgrad::sparse_contract.");
@@ -58,21 +54,21 @@ int Main(int argc, char** argv) {
   const int64_t batch = absl::GetFlag(FLAGS_batch);
   const double lr = absl::GetFlag(FLAGS_lr);
   if (connections < 1 || connections > 784) {
-    return Fail(absl::StrFormat("--connections must be in [1, 784], got %d",
+    return absl::InvalidArgumentError(absl::StrFormat("--connections must be in [1, 784], got %d",
                                 connections));
   }
-  if (steps < 0) return Fail(absl::StrFormat("--steps must be >= 0, got %d", steps));
-  if (batch < 1) return Fail(absl::StrFormat("--batch must be >= 1, got %d", batch));
-  if (!(lr > 0)) return Fail(absl::StrFormat("--lr must be > 0, got %g", lr));
+  if (steps < 0) return absl::InvalidArgumentError(absl::StrFormat("--steps must be >= 0, got %d", steps));
+  if (batch < 1) return absl::InvalidArgumentError(absl::StrFormat("--batch must be >= 1, got %d", batch));
+  if (!(lr > 0)) return absl::InvalidArgumentError(absl::StrFormat("--lr must be > 0, got %g", lr));
 
   std::string data_dir = ig::experiments::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
   auto train = ig::data::LoadImageSet(data_dir, absl::GetFlag(FLAGS_dataset),
                                       ig::data::Split::kTrain);
-  if (!train.ok()) return Fail(std::string(train.status().message()));
+  if (!train.ok()) return train.status();
   auto test = ig::data::LoadImageSet(data_dir, absl::GetFlag(FLAGS_dataset),
                                      ig::data::Split::kTest);
-  if (!test.ok()) return Fail(std::string(test.status().message()));
+  if (!test.ok()) return test.status();
   std::printf("loaded %s from %s: %lld train, %lld test digits of 28x28\n",
               absl::GetFlag(FLAGS_dataset).c_str(), data_dir.c_str(),
               static_cast<long long>(train->images.size(0)),
@@ -105,11 +101,11 @@ int Main(int argc, char** argv) {
   const std::string out_dir =
       ig::experiments::OutputDir(absl::GetFlag(FLAGS_out_dir), "mnist_sparse_demo");
   if (auto s = ig::experiments::MakeDirs(out_dir); !s.ok()) {
-    return Fail(std::string(s.message()));
+    return s;
   }
   auto csv = ig::experiments::CsvWriter::Open(out_dir + "/metrics.csv",
                                               {"step", "loss", "batch_accuracy"});
-  if (!csv.ok()) return Fail(std::string(csv.status().message()));
+  if (!csv.ok()) return csv.status();
 
   ig::experiments::Progress progress("mnist_sparse_demo", steps);
   const int64_t n_train = train->images.size(0);
@@ -139,7 +135,7 @@ int Main(int argc, char** argv) {
               static_cast<long long>(steps), seconds, test_acc,
               static_cast<long long>(test->images.size(0)),
               csv->path().c_str());
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace

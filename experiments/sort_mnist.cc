@@ -18,6 +18,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -63,11 +64,6 @@ namespace {
 namespace ig = indexgrad;
 namespace ex = indexgrad::experiments;
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "sort_mnist: %s\n", message.c_str());
-  return 1;
-}
-
 absl::StatusOr<ex::SortPreset> PresetFromFlags() {
   absl::StatusOr<ex::SortPreset> p = ex::SortPresetNamed(absl::GetFlag(FLAGS_preset));
   if (!p.ok()) return p.status();
@@ -90,36 +86,36 @@ absl::StatusOr<ex::SortPreset> PresetFromFlags() {
   return p;
 }
 
-int Main(int argc, char** argv) {
+absl::Status Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Learns to sort MNIST numbers through differentiable sorts (Bloem et al. "
       "2018 section 3.3; NeuralSort's benchmark).");
   absl::ParseCommandLine(argc, argv);
   ex::ApplyThreadsFlag();
   absl::StatusOr<ex::SortPreset> preset = PresetFromFlags();
-  if (!preset.ok()) return Fail(std::string(preset.status().message()));
+  if (!preset.ok()) return preset.status();
   const absl::StatusOr<torch::Device> device = ex::DeviceFromFlag();
-  if (!device.ok()) return Fail(std::string(device.status().message()));
+  if (!device.ok()) return device.status();
 
   std::string data_dir = ex::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
   auto train = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTrain);
-  if (!train.ok()) return Fail(std::string(train.status().message()));
+  if (!train.ok()) return train.status();
   auto val = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kValidation);
-  if (!val.ok()) return Fail(std::string(val.status().message()));
+  if (!val.ok()) return val.status();
   auto test = ig::data::LoadImageSet(data_dir, "mnist", ig::data::Split::kTest);
-  if (!test.ok()) return Fail(std::string(test.status().message()));
+  if (!test.ok()) return test.status();
   const auto train_pool = ig::sparse_hyper::DigitPool::FromImages(train->images, train->labels);
   const auto val_pool = ig::sparse_hyper::DigitPool::FromImages(val->images, val->labels);
   const auto test_pool = ig::sparse_hyper::DigitPool::FromImages(test->images, test->labels);
 
   const std::string out_dir = ex::OutputDir(absl::GetFlag(FLAGS_out_dir), "sort_mnist");
-  if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return Fail(std::string(st.message()));
+  if (auto st = ex::MakeDirs(out_dir + "/runs"); !st.ok()) return st;
   auto summary_csv = ex::CsvWriter::Open(
       out_dir + "/summary.csv",
       {"method", "n", "digits", "seed", "steps", "test_exact", "test_elementwise",
        "test_spearman", "val_exact", "final_loss", "seconds"});
-  if (!summary_csv.ok()) return Fail(std::string(summary_csv.status().message()));
+  if (!summary_csv.ok()) return summary_csv.status();
   std::printf("sort_mnist: preset %s, %s, output in %s\n", absl::GetFlag(FLAGS_preset).c_str(),
               ex::DescribeSortPreset(*preset).c_str(), out_dir.c_str());
 
@@ -141,11 +137,11 @@ int Main(int argc, char** argv) {
         if (method == "quicksort" && s == 0 && n >= 2) {
           const std::string path = absl::StrCat(out_dir, "/levels_n", n, ".csv");
           if (auto st = ex::WriteLevelsFigure(c, val_seqs, path); !st.ok()) {
-            return Fail(std::string(st.message()));
+            return st;
           }
         }
         absl::StatusOr<ex::SortRunResult> r = ex::RunSortMnist(c, train_pool, val_seqs, test_seqs);
-        if (!r.ok()) return Fail(std::string(r.status().message()));
+        if (!r.ok()) return r.status();
         summary_csv->TextRow({method, absl::StrCat(n), absl::StrCat(c.digits),
                               absl::StrCat(c.seed), absl::StrCat(r->steps_done),
                               absl::StrCat(r->test.exact), absl::StrCat(r->test.elementwise),
@@ -157,14 +153,14 @@ int Main(int argc, char** argv) {
   }
   const std::string md = ex::SortSummaryMarkdown(runs);
   if (auto st = ex::WriteSummaryMarkdown(out_dir, md); !st.ok()) {
-    return Fail(std::string(st.message()));
+    return st;
   }
   if (absl::GetFlag(FLAGS_plot)) {
     if (auto st = ex::RunPlot("sort", out_dir); !st.ok()) {
       std::fprintf(stderr, "sort_mnist: %s\n", std::string(st.message()).c_str());
     }
   }
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace

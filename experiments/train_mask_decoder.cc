@@ -8,6 +8,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/common/csv.h"
@@ -22,7 +23,7 @@ ABSL_FLAG(bool, plot, true, "draw decoder_<H>x<W>.png with tools/plot.py");
 
 namespace {
 
-int Main(int argc, char** argv) {
+absl::Status Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Trains the MLP mask operator's decoder (random points -> their masks) "
       "and saves it.");
@@ -33,11 +34,7 @@ int Main(int argc, char** argv) {
       indexgrad::experiments::MaskDecoderTrainingFromFlags(size, size);
   auto decoder =
       indexgrad::experiments::TrainMaskDecoder(size, size, training, absl::GetFlag(FLAGS_resume));
-  if (!decoder.ok()) {
-    std::fprintf(stderr, "train_mask_decoder: %s\n",
-                 std::string(decoder.status().message()).c_str());
-    return 1;
-  }
+  if (!decoder.ok()) return decoder.status();
   if (absl::GetFlag(FLAGS_plot)) {
     std::string dir = std::filesystem::path(training.path).parent_path().string();
     if (dir.empty()) dir = ".";
@@ -45,7 +42,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "train_mask_decoder: %s\n", std::string(st.message()).c_str());
     }
   }
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace

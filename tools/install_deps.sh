@@ -11,11 +11,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(
   bazel-bootstrap        # Bazel 4.2.3 (offline via third_party/ stand-ins)
   g++ pkg-config
+  cmake                  # tools/check_cmake_sources.sh configures the CMake build
   libtorch-dev           # LibTorch 1.13.1, CPU
   python3-torch          # the same torch build, for torch.ops.load_library
   libopenblas0-openmp    # BLAS for LibTorch's matmuls: without it Debian's
                          # torch falls back to reference BLAS (measured 21x
-                         # slower, README); the OpenMP build matches torch's
+                         # slower, docs/development.md); the OpenMP build matches torch's
   libabsl-dev            # Abseil flags / status / strings
   libgtest-dev           # GoogleTest (static)
   libbenchmark-dev       # Google Benchmark

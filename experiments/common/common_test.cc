@@ -63,11 +63,11 @@ TEST(KeepFreedMemory, LargeBlocksComeFromTheHeap) {
 // The probe's output with GOMP_SPINCOUNT and OMP_WAIT_POLICY removed from
 // the environment and `env` (NAME=value ...) added; "" when the probe is
 // not built (CMake builds no probe).
-std::string RunProbe(const std::string& env) {
+std::string RunProbe(const std::string& env, const std::string& args = "--a 'b c'") {
   const std::string probe = "experiments/common/main_probe";
   if (access(probe.c_str(), X_OK) != 0) return "";
   const std::string command =
-      "env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY " + env + " " + probe + " --a 'b c'";
+      "env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY " + env + " " + probe + " " + args;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return "popen failed";
   std::string out;
@@ -83,6 +83,14 @@ TEST(RunMain, ShortensOpenMpSpinsUnlessTheEnvironmentChose) {
   EXPECT_EQ(RunProbe(""), "GOMP_SPINCOUNT=3000 --a b c\n");
   EXPECT_EQ(RunProbe("GOMP_SPINCOUNT=77"), "GOMP_SPINCOUNT=77 --a b c\n");
   EXPECT_EQ(RunProbe("OMP_WAIT_POLICY=active"), "GOMP_SPINCOUNT=(unset) --a b c\n");
+}
+
+TEST(RunMain, AnErrorStatusIsOneLineOnStderrAndExitStatusOne) {
+  if (RunProbe("").empty()) GTEST_SKIP() << "main_probe not built (Bazel builds it)";
+  // stderr joined to stdout, then the exit status.
+  EXPECT_EQ(RunProbe("", "--fail 2>&1; echo \"exit $?\""),
+            "main_probe: --fail was given\nexit 1\n");
+  EXPECT_EQ(RunProbe("", "--ok; echo \"exit $?\""), "GOMP_SPINCOUNT=3000 --ok\nexit 0\n");
 }
 
 TEST(CsvWriter, WritesHeaderOnceAndAppendsOnResume) {

@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -36,16 +37,20 @@ void KeepFreedMemory() {
 #endif
 }
 
-int RunMain(const char* program, int (*body)(int, char**), int argc, char** argv) {
+int RunMain(const char* program, absl::Status (*body)(int, char**), int argc, char** argv) {
   ShortOpenMpSpins(argv);
   KeepFreedMemory();
+  std::string error;
   try {
-    return body(argc, argv);
+    const absl::Status status = body(argc, argv);
+    if (status.ok()) return 0;
+    error = std::string(status.message());
   } catch (const c10::Error& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "%s: %s\n", program, e.what_without_backtrace());
-    return 1;
+    error = e.what_without_backtrace();
   }
+  std::fflush(stdout);
+  std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+  return 1;
 }
 
 }  // namespace experiments

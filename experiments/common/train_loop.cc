@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "experiments/common/csv.h"
 #include "experiments/common/progress.h"
+#include "kernels/common/schedules.h"
 
 namespace indexgrad {
 namespace experiments {
@@ -234,7 +235,7 @@ void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
 }
 
 double CosineLearningRate(double lr, int64_t step, int64_t steps) {
-  return lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(steps)));
+  return CosineDecay(lr, step, steps);
 }
 
 std::vector<at::Tensor> BestModel::State() const {

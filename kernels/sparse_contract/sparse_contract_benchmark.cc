@@ -165,10 +165,13 @@ void BM_SparseContractCuda(benchmark::State& state, bool backward) {
   cuda_bench::Bandwidth(state, double(entries) * (backward ? 2 : 1) * bytes_per_entry());
   state.counters["nnz"] = entries;
 }
-BENCHMARK_CAPTURE(BM_SparseContractCuda, forward, false)
-    ->RangeMultiplier(10)->Range(100000, 100000000)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_SparseContractCuda, forward_backward, true)
-    ->RangeMultiplier(10)->Range(100000, 100000000)->Unit(benchmark::kMillisecond)->UseRealTime();
+const cuda_bench::RegisterIfCuda kCudaCases([] {
+  benchmark::RegisterBenchmark("BM_SparseContractCuda/forward", BM_SparseContractCuda, false)
+      ->RangeMultiplier(10)->Range(100000, 100000000)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_SparseContractCuda/forward_backward", BM_SparseContractCuda,
+                               true)
+      ->RangeMultiplier(10)->Range(100000, 100000000)->Unit(benchmark::kMillisecond)->UseRealTime();
+});
 
 #define NNZ_RANGE RangeMultiplier(10)->Range(1000, 10000000)->Unit(benchmark::kMillisecond)
 BENCHMARK(BM_SparseContractForward)->NNZ_RANGE;

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace indexgrad {
 
@@ -25,11 +26,31 @@ inline double MaxRssMb() {
   return u.ru_maxrss / 1024.0;
 }
 
-// CUDA benchmarks: Skip() at the top of the benchmark, Sync() at the end of
-// every iteration (kernels are asynchronous), Bandwidth() after the loop:
-// bytes per second as a fraction of the card's memory bandwidth, from env
+// CUDA benchmarks are registered through a RegisterIfCuda object, so that
+// on a machine without a CUDA device they are absent from the output
+// instead of reported as errors:
+//
+//   const cuda_bench::RegisterIfCuda kCudaCases([] {
+//     benchmark::RegisterBenchmark("BM_FooCuda", BM_FooCuda)->Range(16, 1024);
+//   });
+//
+// Inside: Skip() at the top of the benchmark, Sync() at the end of every
+// iteration (kernels are asynchronous), Bandwidth() after the loop: bytes
+// per second as a fraction of the card's memory bandwidth, from env
 // INDEXGRAD_PEAK_GBPS (tools/gpu_check.sh sets it: H100 SXM 3350, H200 4800).
 namespace cuda_bench {
+// Registration functions INDEXGRAD_BENCHMARK_MAIN runs when a device exists.
+inline std::vector<void (*)()>& Registrations() {
+  static std::vector<void (*)()> registrations;
+  return registrations;
+}
+struct RegisterIfCuda {
+  explicit RegisterIfCuda(void (*register_cases)()) { Registrations().push_back(register_cases); }
+};
+inline void RegisterWhereADeviceExists() {
+  if (!torch::cuda::is_available()) return;
+  for (void (*register_cases)() : Registrations()) register_cases();
+}
 inline bool Skip(benchmark::State& state) {
   if (torch::cuda::is_available()) return false;
   state.SkipWithError("no CUDA device");
@@ -63,6 +84,7 @@ inline void ConfigureBenchmarkContext() {
 #define INDEXGRAD_BENCHMARK_MAIN()                        \
   int main(int argc, char** argv) {                       \
     indexgrad::ConfigureBenchmarkContext();               \
+    indexgrad::cuda_bench::RegisterWhereADeviceExists();  \
     benchmark::Initialize(&argc, argv);                   \
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1; \
     benchmark::RunSpecifiedBenchmarks();                  \
