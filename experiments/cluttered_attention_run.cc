@@ -1,201 +1,30 @@
 #include "experiments/cluttered_attention_run.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/optim/adam.h>
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <memory>
 #include <tuple>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "experiments/common/flags.h"
+#include "baselines/ram_model.h"
+#include "experiments/cluttered_attention_eval.h"
 #include "experiments/common/summary.h"
-#include "baselines/ram.h"
 #include "experiments/common/train_loop.h"
 #include "sparse_hyper/attention.h"
+#include "sparse_hyper/attention_model.h"
 
 namespace indexgrad {
 namespace experiments {
 
 namespace sh = sparse_hyper;
+using sh::AttentionModel;
 
 namespace {
-
-constexpr int64_t kFigureImages = 8;
-
-// One interface over the methods, so one loop trains them all.
-class AttentionModel : public torch::nn::Module {
- public:
-  // `positions` [B, 2] (CPU, int64) are the digits' recorded top-left
-  // corners: only the oracle reads them.
-  // The scalar to minimise on a batch, and the training forward's logits.
-  virtual std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images,
-                                                 const at::Tensor& positions,
-                                                 const at::Tensor& labels) = 0;
-  virtual at::Tensor Logits(const at::Tensor& images, const at::Tensor& positions) = 0;
-  // Evaluation-mode boxes [B, g, 4] (y0, x0, y1, x1 in pixels) and glimpse
-  // contents [B, g, k * k]; undefined for a model without glimpses.
-  virtual std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
-                                                     const at::Tensor& positions) = 0;
-  // Before each training step: step of total.
-  virtual void SetProgress(int64_t /*step*/, int64_t /*total*/) {}
-};
-
-class SparseModel : public AttentionModel {
- public:
-  SparseModel(const sh::SparseAttentionOptions& o, double box_penalty)
-      : net(register_module("net", sh::SparseAttention(o))), box_penalty_(box_penalty) {}
-  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor&,
-                                         const at::Tensor& labels) override {
-    const sh::SparseAttentionImpl::Output out = net->forward(images);
-    at::Tensor loss = at::cross_entropy_loss(out.logits, labels);
-    if (box_penalty_ > 0) loss = loss + box_penalty_ * sh::BoxSaturationPenalty(out.raw_boxes);
-    return {loss, out.logits};
-  }
-  at::Tensor Logits(const at::Tensor& images, const at::Tensor&) override {
-    return net->forward(images).logits;
-  }
-  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
-                                             const at::Tensor&) override {
-    const sh::SparseAttentionImpl::Output out = net->forward(images);
-    return {sh::GlimpseBoxes(out.raw_boxes, images.size(2), images.size(3)),
-            out.glimpses.reshape({images.size(0), net->options.glimpses(), -1})};
-  }
-  sh::SparseAttention net;
-
- private:
-  double box_penalty_;
-};
-
-class RamModel : public AttentionModel {
- public:
-  // std_end > 0: the policy's std falls geometrically from o.location_std()
-  // to std_end over the run.
-  RamModel(const baselines::RamOptions& o, const baselines::RamLossOptions& loss, double std_end,
-           int64_t eval_samples)
-      : net(register_module("net", baselines::Ram(o))),
-        loss_(loss),
-        eval_samples_(eval_samples),
-        std_start_(o.location_std()),
-        std_end_(std_end > 0 ? std_end : o.location_std()) {}
-  void SetProgress(int64_t step, int64_t total) override {
-    const double t = total > 0 ? std::min(1.0, double(step) / double(total)) : 1.0;
-    net->options.location_std(std_start_ * std::pow(std_end_ / std_start_, t));
-  }
-  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor&,
-                                         const at::Tensor& labels) override {
-    // m trajectories of each image, consecutive; the first one's logits
-    // stand for the batch's error.
-    const int64_t m = loss_.samples();
-    const baselines::RamImpl::Output out = net->forward(images, m);
-    return {baselines::RamLosses(out, labels.repeat_interleave(m, 0), loss_).total,
-            out.logits.view({images.size(0), m, -1}).select(1, 0)};
-  }
-  at::Tensor Logits(const at::Tensor& images, const at::Tensor&) override {
-    if (eval_samples_ == 1) return net->forward(images).logits;
-    // log of the mean class probabilities over eval_samples_ trajectories.
-    at::Generator gen = at::detail::createCPUGenerator(kEvalSeed);
-    return baselines::MeanProbabilityLogits(
-        net->forward_sampled(images, eval_samples_, gen).logits, eval_samples_);
-  }
-  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
-                                             const at::Tensor&) override {
-    // The finest patch at each location, as a box and its contents.
-    const baselines::RamImpl::Output out = net->forward(images);
-    const int64_t b = images.size(0), t = out.locations.size(1), p = net->options.patch();
-    const at::Tensor loc = out.locations.reshape({b * t, 2});
-    const at::Tensor top_left =  // [b t, 2], as the retina centres its patches
-        baselines::LocationPixels(loc, images.size(2), images.size(3)).to(loc.scalar_type()) -
-        p / 2;
-    const at::Tensor boxes = at::cat({top_left, top_left + (p - 1)}, 1).view({b, t, 4});
-    const at::Tensor repeated = images.unsqueeze(1).expand({b, t, -1, -1, -1})
-                                    .reshape({b * t, images.size(1), images.size(2), images.size(3)});
-    const at::Tensor patches = baselines::Retina(repeated, loc, p, 1).view({b, t, -1});
-    return {boxes, patches};
-  }
-  baselines::Ram net;
-
- private:
-  static constexpr uint64_t kEvalSeed = 20141210;
-  baselines::RamLossOptions loss_;
-  int64_t eval_samples_;
-  double std_start_, std_end_;
-};
-
-class ConvNetModel : public AttentionModel {
- public:
-  explicit ConvNetModel(const sh::SourceNetworkOptions& o)
-      : net(register_module("net", sh::SourceNetwork(o))) {}
-  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor&,
-                                         const at::Tensor& labels) override {
-    const at::Tensor logits = net->forward(images);
-    return {at::cross_entropy_loss(logits, labels), logits};
-  }
-  at::Tensor Logits(const at::Tensor& images, const at::Tensor&) override {
-    return net->forward(images);
-  }
-  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor&, const at::Tensor&) override {
-    return {};
-  }
-  torch::nn::Sequential net;
-};
-
-// Perfect localisation: sparse1's classifier (SparseAttentionClassifier)
-// on the k x k window centred on the digit at its recorded position. What
-// the one-glimpse model could reach if its box were always right.
-// `sampled` false: the window is a plain crop (DigitCrops); true: sparse1's
-// sampled glimpse (its GlimpseLayer, learned variance and value) of the
-// window's box (DigitWindowRawBoxes: corners kept half a pixel inside the
-// image, so a window past an edge is squeezed in).
-class OracleModel : public AttentionModel {
- public:
-  // `sparse1`: the one-glimpse model's options (glimpse size, classifier,
-  // sampling).
-  OracleModel(const sh::SparseAttentionOptions& sparse1, bool sampled)
-      : classifier(register_module("classifier", sh::SparseAttentionClassifier(sparse1))),
-        size_(sparse1.glimpse_size()) {
-    if (sampled) {
-      glimpse_ = register_module("glimpse",
-                                 sh::GlimpseLayer(sh::SparseAttentionGlimpseOptions(sparse1)));
-    }
-  }
-  std::pair<at::Tensor, at::Tensor> Loss(const at::Tensor& images, const at::Tensor& positions,
-                                         const at::Tensor& labels) override {
-    const at::Tensor logits = Logits(images, positions);
-    return {at::cross_entropy_loss(logits, labels), logits};
-  }
-  at::Tensor Logits(const at::Tensor& images, const at::Tensor& positions) override {
-    return classifier->forward(Window(images, positions).flatten(1));
-  }
-  std::pair<at::Tensor, at::Tensor> Glimpses(const at::Tensor& images,
-                                             const at::Tensor& positions) override {
-    const int64_t side = images.size(2);
-    const at::Tensor boxes = glimpse_ ? sh::GlimpseBoxes(Raw(images, positions), side, side)
-                                      : DigitWindowBoxes(positions, size_).unsqueeze(1);
-    return {boxes, Window(images, positions).reshape({images.size(0), 1, -1})};
-  }
-  torch::nn::Sequential classifier;
-
- private:
-  at::Tensor Raw(const at::Tensor& images, const at::Tensor& positions) const {
-    return DigitWindowRawBoxes(positions, size_, images.size(2))
-        .to(images.device(), images.scalar_type());
-  }
-  at::Tensor Window(const at::Tensor& images, const at::Tensor& positions) {
-    if (!glimpse_) return DigitCrops(images, positions, size_);
-    return glimpse_->forward(images, Raw(images, positions)).squeeze(1);  // [B, C, k, k]
-  }
-  int64_t size_;
-  sh::GlimpseLayer glimpse_{nullptr};
-};
 
 absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& method,
                                                           const AttentionPreset& p,
@@ -216,10 +45,10 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
   };
   if (method == "sparse1" || method == "sparse8") {
     return std::shared_ptr<AttentionModel>(
-        std::make_shared<SparseModel>(sparse(method == "sparse1"), p.box_penalty));
+        std::make_shared<sh::SparseAttentionModel>(sparse(method == "sparse1"), p.box_penalty));
   }
   if (method == "ram") {
-    return std::shared_ptr<AttentionModel>(std::make_shared<RamModel>(
+    return std::shared_ptr<AttentionModel>(std::make_shared<baselines::RamModel>(
         baselines::RamOptions()
             .side(side)
             .scales(side > 60 ? 4 : 3)
@@ -233,7 +62,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
         p.ram_location_std_end, p.ram_eval_samples));
   }
   if (method == "convnet") {
-    return std::shared_ptr<AttentionModel>(std::make_shared<ConvNetModel>(
+    return std::shared_ptr<AttentionModel>(std::make_shared<sh::ConvNetModel>(
         sh::SourceNetworkOptions()
             .side(side)
             .width(p.source_width)
@@ -242,7 +71,7 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
   }
   if (method == "oracle" || method == "oracle_sampled") {
     return std::shared_ptr<AttentionModel>(
-        std::make_shared<OracleModel>(sparse(/*one=*/true), method == "oracle_sampled"));
+        std::make_shared<sh::OracleModel>(sparse(/*one=*/true), method == "oracle_sampled"));
   }
   const std::vector<std::string>& all = AttentionMethods();
   return absl::InvalidArgumentError(
@@ -250,276 +79,55 @@ absl::StatusOr<std::shared_ptr<AttentionModel>> MakeModel(const std::string& met
                    all.back(), ", got '", method, "'"));
 }
 
-// Runs `fn(images, begin, end)` on `set` in batches of 250 (images on the
-// model's device), the model in evaluation mode without gradients.
-template <typename Fn>
-void ForEachEvalBatch(AttentionModel& model, const data::ClutteredSet& set,
-                      const c10::Device& device, Fn&& fn) {
-  at::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  const int64_t n = set.images.size(0);
-  for (int64_t b = 0; b < n; b += 250) {
-    const int64_t e = std::min(n, b + 250);
-    fn(ToModelImages(set.images.slice(0, b, e)).to(device), b, e);
+// The training loop's settings: `per_epoch` steps an epoch, evaluations
+// (and checkpoints) evals_per_epoch times an epoch.
+TrainLoopOptions AttentionLoopOptions(const std::string& method, const AttentionPreset& p,
+                                      int64_t per_epoch, const std::string& run_dir, bool resume) {
+  TrainLoopOptions loop;
+  loop.label = absl::StrFormat("cluttered_attention %s", method);
+  loop.steps = per_epoch * p.epochs;
+  loop.eval_every = std::max<int64_t>(1, per_epoch / p.evals_per_epoch);
+  loop.checkpoint_every = loop.eval_every;
+  loop.checkpoint_path = absl::StrCat(run_dir, "/", method, ".ckpt");
+  loop.resume = resume;
+  loop.csv_path = absl::StrCat(run_dir, "/", method, ".csv");
+  loop.train_columns = {"loss", "batch_error"};
+  loop.eval_columns = {"val_error"};
+  return loop;
+}
+
+// The run's result: the final model's errors and localisation, and those of
+// the best validation model when it is another.
+AttentionRunResult Evaluate(const std::string& method, const AttentionPreset& p,
+                            const AttentionData& data, const TrainResult& r, int64_t per_epoch,
+                            AttentionModel& model, BestModel& best, const c10::Device& device) {
+  AttentionRunResult result;
+  result.method = method;
+  result.steps_done = r.steps_done;
+  result.epochs = double(r.steps_done) / double(per_epoch);
+  result.seconds = r.seconds;
+  result.seconds_per_epoch = r.steps_done > 0 ? r.seconds * per_epoch / r.steps_done : 0;
+  result.final_loss = r.last_train.empty() ? NAN : r.last_train[0];
+  result.validation_error = ErrorRate(model, data.validation, device);
+  const at::Tensor wrong_on_test = WrongPredictions(model, data.test, device);
+  result.test_error = Fraction(wrong_on_test);
+  result.best_step = r.steps_done;
+  result.best_validation_error = result.validation_error;
+  result.best_test_error = result.test_error;
+  if (best.has_best() && best.step() != r.steps_done) {
+    // The glimpse figure and the checkpoint stay the final model's.
+    best.WithBest([&] {
+      result.best_step = best.step();
+      result.best_validation_error = ErrorRate(model, data.validation, device);
+      result.best_test_error = ErrorRate(model, data.test, device);
+    });
   }
-  model.train(was_training);
-}
-
-// Per image of `set`: whether the evaluation-mode prediction is wrong, bool [N].
-at::Tensor WrongPredictions(AttentionModel& model, const data::ClutteredSet& set,
-                            const c10::Device& device) {
-  std::vector<at::Tensor> wrong;
-  ForEachEvalBatch(model, set, device, [&](const at::Tensor& images, int64_t b, int64_t e) {
-    wrong.push_back(model.Logits(images, set.positions.slice(0, b, e))
-                        .argmax(1)
-                        .cpu()
-                        .ne(set.labels.slice(0, b, e)));
-  });
-  return wrong.empty() ? at::zeros({0}, at::kBool) : at::cat(wrong);
-}
-
-// The fraction of true entries of a bool [N] (0 for N = 0).
-double Fraction(const at::Tensor& flags) {
-  const int64_t n = flags.numel();
-  return n == 0 ? 0.0 : double(flags.sum().item<int64_t>()) / double(n);
-}
-
-// Error rate (fraction) of the model in evaluation mode.
-double ErrorRate(AttentionModel& model, const data::ClutteredSet& set,
-                 const c10::Device& device) {
-  return Fraction(WrongPredictions(model, set, device));
-}
-
-// Fills r's localisation fields from `set` and the model's wrong predictions
-// on it (`wrong`, bool [N]); a model without boxes leaves them NaN.
-void MeasureLocalisation(AttentionModel& model, const data::ClutteredSet& set,
-                         const at::Tensor& wrong, const c10::Device& device,
-                         AttentionRunResult* r) {
-  std::vector<at::Tensor> hits;
-  bool has_boxes = true;
-  ForEachEvalBatch(model, set, device, [&](const at::Tensor& images, int64_t b, int64_t e) {
-    if (!has_boxes) return;
-    const at::Tensor boxes = model.Glimpses(images, set.positions.slice(0, b, e)).first;
-    has_boxes = boxes.defined();
-    if (has_boxes) hits.push_back(DigitCentreInBox(boxes.cpu(), set.positions.slice(0, b, e)));
-  });
-  if (!has_boxes || hits.empty()) return;
-  const at::Tensor hit = at::cat(hits);
-  const int64_t n = hit.numel(), in = hit.sum().item<int64_t>();
-  r->box_hit_rate = double(in) / double(n);
-  r->error_given_hit = in > 0 ? Fraction(wrong.masked_select(hit)) : NAN;
-  r->error_given_miss = in < n ? Fraction(wrong.masked_select(~hit)) : NAN;
-}
-
-// Rows: image,i,label,prediction,pixels... / box,i,g,y0,x0,y1,x1 /
-// glimpse,i,g,k,values...
-absl::Status WriteGlimpseFigure(AttentionModel& model, const data::ClutteredSet& test,
-                                const std::string& path, const c10::Device& device) {
-  at::NoGradGuard no_grad;
-  model.eval();
-  const int64_t n = std::min<int64_t>(kFigureImages, test.images.size(0));
-  const at::Tensor images = ToModelImages(test.images.slice(0, 0, n));
-  const at::Tensor on_device = images.to(device);
-  const at::Tensor positions = test.positions.slice(0, 0, n);
-  const at::Tensor pred = model.Logits(on_device, positions).argmax(1).cpu();
-  auto [boxes, glimpses] = model.Glimpses(on_device, positions);
-  if (boxes.defined()) {
-    boxes = boxes.cpu();
-    glimpses = glimpses.cpu();
-  }
-  model.train();
-  std::ofstream out(path);
-  if (!out) return absl::InternalError(absl::StrCat("could not write '", path, "'"));
-  for (int64_t i = 0; i < n; ++i) {
-    const at::Tensor px = images[i].reshape({-1}).contiguous();
-    out << "image," << i << "," << test.labels[i].item<int64_t>() << ","
-        << pred[i].item<int64_t>() << ","
-        << absl::StrJoin(px.data_ptr<float>(), px.data_ptr<float>() + px.numel(), ",") << "\n";
-    if (!boxes.defined()) continue;
-    for (int64_t g = 0; g < boxes.size(1); ++g) {
-      const at::Tensor b = boxes[i][g].to(at::kDouble).contiguous();
-      out << "box," << i << "," << g << ","
-          << absl::StrJoin(b.data_ptr<double>(), b.data_ptr<double>() + 4, ",") << "\n";
-      const at::Tensor v = glimpses[i][g].to(at::kDouble).contiguous();
-      const int64_t k = std::lround(std::sqrt(double(v.numel())));
-      out << "glimpse," << i << "," << g << "," << k << ","
-          << absl::StrJoin(v.data_ptr<double>(), v.data_ptr<double>() + v.numel(), ",") << "\n";
-    }
-  }
-  return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("could not write '", path, "'"));
+  if (p.train_error) result.train_error = ErrorRate(model, data.train, device);
+  MeasureLocalisation(model, data.test, wrong_on_test, device, &result);
+  return result;
 }
 
 }  // namespace
-
-const std::vector<std::string>& AttentionMethods() {
-  static const std::vector<std::string>* const methods = new std::vector<std::string>{
-      "sparse1", "sparse8", "ram", "convnet", "oracle", "oracle_sampled"};
-  return *methods;
-}
-
-absl::StatusOr<AttentionPreset> AttentionPresetNamed(const std::string& name) {
-  AttentionPreset p;
-  if (name == "default") return p;
-  if (name != "paper") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--preset must be default or paper, got '", name, "'"));
-  }
-  p.data.canvas = 100;
-  p.data.distractors = 8;
-  p.train_size = 60000;
-  p.val_size = 5000;
-  p.test_size = 10000;
-  p.epochs = 70;
-  p.batch = 128;
-  p.lr = 1e-4;
-  p.source_width = 1.0;
-  p.source_hidden = 512;
-  return p;
-}
-
-absl::Status ApplyAttentionOverrides(const AttentionFlagOverrides& o, AttentionPreset* p) {
-  const auto bad = [](const char* flag, const std::string& what, const auto& got) {
-    return FlagError(flag, what, got);
-  };
-  if (!o.methods.empty()) {
-    const absl::Status st =
-        ParseChoices("methods", o.methods, AttentionMethods(), &p->methods);
-    if (!st.ok()) return st;
-  }
-  if (o.canvas >= 0) p->data.canvas = o.canvas;
-  if (o.distractors >= 0) p->data.distractors = o.distractors;
-  if (p->data.canvas < 32 || p->data.canvas > 255) {
-    return bad("canvas", "in [32, 255]", p->data.canvas);
-  }
-  const int64_t max_split[3] = {60000, data::kValidationSize, 10000};
-  const char* size_flags[3] = {"train_size", "val_size", "test_size"};
-  int64_t* sizes[3] = {&p->train_size, &p->val_size, &p->test_size};
-  const int64_t given[3] = {o.train_size, o.val_size, o.test_size};
-  for (int i = 0; i < 3; ++i) {
-    if (given[i] >= 0) *sizes[i] = given[i];
-    if (*sizes[i] < 1 || *sizes[i] > max_split[i]) {
-      return bad(size_flags[i], absl::StrCat("in [1, ", max_split[i], "]"), *sizes[i]);
-    }
-  }
-  if (o.epochs >= 0) p->epochs = o.epochs;
-  if (p->epochs < 1) return bad("epochs", ">= 1", p->epochs);
-  if (o.batch >= 0) p->batch = o.batch;
-  if (p->batch < 1 || p->batch > p->train_size) {
-    return bad("batch", absl::StrCat("in [1, train_size = ", p->train_size, "]"), p->batch);
-  }
-  if (o.lr >= 0) p->lr = o.lr;
-  if (!(p->lr > 0) || !std::isfinite(p->lr)) return bad("lr", "> 0", p->lr);
-  if (o.warmup_steps >= 0) p->warmup_steps = o.warmup_steps;
-  if (o.lr_decay_epoch >= 0) p->lr_decay_epoch = o.lr_decay_epoch;
-  if (p->lr_decay_epoch >= p->epochs) {
-    return bad("lr_decay_epoch", absl::StrCat("0 (none) or below epochs = ", p->epochs),
-               p->lr_decay_epoch);
-  }
-  if (!(o.lr_decay_factor < 0)) p->lr_decay_factor = o.lr_decay_factor;
-  if (!(p->lr_decay_factor > 0 && p->lr_decay_factor <= 1)) {
-    return bad("lr_decay_factor", "in (0, 1]", p->lr_decay_factor);
-  }
-  // Negative: unset; NaN is not, and is refused below.
-  if (!(o.box_penalty < 0)) p->box_penalty = o.box_penalty;
-  if (!(p->box_penalty >= 0) || !std::isfinite(p->box_penalty)) {
-    return bad("box_penalty", "a finite number >= 0", p->box_penalty);
-  }
-  if (o.source_width >= 0) p->source_width = o.source_width;
-  if (!(p->source_width > 0) || p->source_width > 4) {
-    return bad("source_width", "in (0, 4]", p->source_width);
-  }
-  if (o.source_hidden >= 0) p->source_hidden = o.source_hidden;
-  if (p->source_hidden < 1) return bad("source_hidden", ">= 1", p->source_hidden);
-  if (o.classifier_hidden >= 0) p->classifier_hidden = o.classifier_hidden;
-  if (p->classifier_hidden < 1) return bad("classifier_hidden", ">= 1", p->classifier_hidden);
-  if (o.initial_variance >= 0) p->initial_variance = o.initial_variance;
-  if (p->initial_variance != 0 && !(p->initial_variance > 0.1)) {
-    return bad("initial_variance", "0 (the paper's) or > 0.1 px^2", p->initial_variance);
-  }
-  if (!(o.ram_location_std < 0)) p->ram_location_std = o.ram_location_std;
-  if (!(p->ram_location_std > 0) || !(p->ram_location_std <= 2)) {
-    return bad("ram_location_std", "in (0, 2]", p->ram_location_std);
-  }
-  if (!(o.ram_location_std_end < 0)) p->ram_location_std_end = o.ram_location_std_end;
-  if (!(p->ram_location_std_end == 0) &&
-      !(p->ram_location_std_end > 0 && p->ram_location_std_end <= 2)) {
-    return bad("ram_location_std_end", "0 (constant) or in (0, 2]", p->ram_location_std_end);
-  }
-  if (!o.ram_init.empty()) p->ram_init = o.ram_init;
-  if (p->ram_init != "irnn" && p->ram_init != "default") {
-    return bad("ram_init", "irnn or default", p->ram_init);
-  }
-  if (o.fresh_clutter) p->fresh_clutter = true;
-  if (o.train_error) p->train_error = true;
-  if (!o.ram_policy.empty()) p->ram_policy = o.ram_policy;
-  if (p->ram_policy != "head" && p->ram_policy != "all") {
-    return bad("ram_policy", "head or all", p->ram_policy);
-  }
-  if (!(o.ram_reinforce_weight < 0)) p->ram_reinforce_weight = o.ram_reinforce_weight;
-  if (!(p->ram_reinforce_weight >= 0) || !std::isfinite(p->ram_reinforce_weight)) {
-    return bad("ram_reinforce_weight", "a finite number >= 0", p->ram_reinforce_weight);
-  }
-  if (o.ram_samples >= 0) p->ram_samples = o.ram_samples;
-  if (p->ram_samples < 1 || p->ram_samples > 64) {
-    return bad("ram_samples", "in [1, 64]", p->ram_samples);
-  }
-  if (o.ram_eval_samples >= 0) p->ram_eval_samples = o.ram_eval_samples;
-  if (p->ram_eval_samples < 1 || p->ram_eval_samples > 64) {
-    return bad("ram_eval_samples", "in [1, 64]", p->ram_eval_samples);
-  }
-  if (!o.ram_reward.empty()) p->ram_reward = o.ram_reward;
-  if (p->ram_reward != "correct" && p->ram_reward != "log_likelihood") {
-    return bad("ram_reward", "correct or log_likelihood", p->ram_reward);
-  }
-  if (o.glimpse_eval_samples >= 0) p->glimpse_eval_samples = o.glimpse_eval_samples;
-  if (p->glimpse_eval_samples > 64) {
-    return bad("glimpse_eval_samples", "in [0, 64]", p->glimpse_eval_samples);
-  }
-  if (o.evals_per_epoch >= 0) p->evals_per_epoch = o.evals_per_epoch;
-  if (p->evals_per_epoch < 1) return bad("evals_per_epoch", ">= 1", p->evals_per_epoch);
-  return absl::OkStatus();
-}
-
-std::string DescribeAttentionPreset(const AttentionPreset& p) {
-  const std::string decay =
-      p.lr_decay_epoch > 0
-          ? absl::StrFormat(", times %g from epoch %d", p.lr_decay_factor, p.lr_decay_epoch)
-          : "";
-  const std::string std_end =
-      p.ram_location_std_end > 0 ? absl::StrFormat(" falling to %g", p.ram_location_std_end) : "";
-  const std::string ram_eval = p.ram_eval_samples > 1
-                                   ? absl::StrFormat("over %d trajectories", p.ram_eval_samples)
-                                   : "at the means";
-  const std::string variance = p.initial_variance > 0
-                                   ? absl::StrFormat("from %g px^2", p.initial_variance)
-                                   : "the paper's";
-  const std::string glimpse_eval =
-      p.glimpse_eval_samples == 0   ? "at rounded positions"
-      : p.glimpse_eval_samples == 1 ? "as one sampled draw"
-                                    : absl::StrFormat("as the mean of %d sampled draws",
-                                                      p.glimpse_eval_samples);
-  std::vector<std::string> parts = {
-      absl::StrFormat("%dx%d canvas", p.data.canvas, p.data.canvas),
-      absl::StrFormat("%d distractors", p.data.distractors),
-      absl::StrFormat("%d training images x %d epochs", p.train_size, p.epochs),
-      absl::StrFormat("batch %d", p.batch),
-      absl::StrFormat("Adam lr %g (warmup %d steps%s)", p.lr, p.warmup_steps, decay),
-      absl::StrFormat("box penalty %g", p.box_penalty),
-      absl::StrFormat("RAM location std %g%s", p.ram_location_std, std_end),
-      absl::StrFormat("init %s", p.ram_init),
-      absl::StrFormat("policy %s and REINFORCE weight %g", p.ram_policy, p.ram_reinforce_weight),
-      absl::StrFormat("%d trajectories per image", p.ram_samples),
-      absl::StrFormat("reward %s", p.ram_reward),
-      absl::StrFormat("evaluation %s", ram_eval),
-      absl::StrFormat("source network width %g / hidden %d", p.source_width, p.source_hidden),
-      absl::StrFormat("classifier hidden %d", p.classifier_hidden),
-      absl::StrFormat("glimpse variance %s", variance),
-      absl::StrFormat("glimpses evaluated %s", glimpse_eval),
-      absl::StrFormat("%d validation and %d test images", p.val_size, p.test_size)};
-  if (p.fresh_clutter) parts.push_back("new clutter every epoch");
-  return absl::StrJoin(parts, ", ");
-}
 
 at::Tensor ToModelImages(const at::Tensor& bytes) {
   return bytes.to(at::kFloat).div_(255.0f).unsqueeze(1);
@@ -547,71 +155,6 @@ absl::StatusOr<AttentionData> LoadAttentionData(const std::string& data_dir,
   return data;
 }
 
-at::Tensor DigitCrops(const at::Tensor& images, const at::Tensor& positions, int64_t size) {
-  TORCH_CHECK(images.dim() == 4 && images.size(2) == images.size(3) && images.size(2) >= 28,
-              "DigitCrops: images must be [N, C, S, S] with S >= 28, got ", images.sizes());
-  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 2 && positions.size(0) == images.size(0),
-              "DigitCrops: positions must be [N = ", images.size(0), ", 2], got ",
-              positions.sizes());
-  TORCH_CHECK(!at::isFloatingType(positions.scalar_type()),
-              "DigitCrops: positions must be integers, got ", positions.scalar_type());
-  TORCH_CHECK(size >= 1, "DigitCrops: size must be >= 1, got ", size);
-  const int64_t side = images.size(2);
-  const at::Tensor pos = positions.to(at::kCPU, at::kLong).contiguous();
-  const auto a = pos.accessor<int64_t, 2>();
-  // The windows' top-left corners, integers (positions are), shifted by the padding.
-  const at::Tensor corners = (DigitWindowBoxes(pos, size) + double(size)).to(at::kLong);
-  const auto c = corners.accessor<int64_t, 2>();
-  // Padded by `size` on every side, so every crop lies inside.
-  const at::Tensor padded = at::constant_pad_nd(images, {size, size, size, size}, 0);
-  std::vector<at::Tensor> crops;
-  crops.reserve(images.size(0));
-  for (int64_t i = 0; i < images.size(0); ++i) {
-    TORCH_CHECK(a[i][0] >= 0 && a[i][0] <= side - 28 && a[i][1] >= 0 && a[i][1] <= side - 28,
-                "DigitCrops: positions must lie in [0, ", side - 28, "], got (", a[i][0], ", ",
-                a[i][1], ") for image ", i);
-    crops.push_back(padded[i].narrow(1, c[i][0], size).narrow(2, c[i][1], size));
-  }
-  return at::stack(crops);
-}
-
-at::Tensor DigitWindowBoxes(const at::Tensor& positions, int64_t size) {
-  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 2,
-              "DigitWindowBoxes: positions must be [N, 2], got ", positions.sizes());
-  TORCH_CHECK(size >= 1, "DigitWindowBoxes: size must be >= 1, got ", size);
-  const at::Tensor top_left = positions.to(at::kCPU, at::kDouble) + double(14 - size / 2);
-  return at::cat({top_left, top_left + double(size - 1)}, 1);
-}
-
-at::Tensor DigitWindowRawBoxes(const at::Tensor& positions, int64_t size, int64_t side) {
-  TORCH_CHECK(size >= 2 && side >= 28, "DigitWindowRawBoxes: size must be >= 2 and side >= 28, got ",
-              size, " and ", side);
-  const at::Tensor boxes = DigitWindowBoxes(positions, size).clamp(0.5, double(side) - 1.5);
-  return at::logit(boxes / double(side - 1)).unsqueeze(1);
-}
-
-at::Tensor DigitCentreInBox(const at::Tensor& boxes, const at::Tensor& positions) {
-  TORCH_CHECK(boxes.dim() == 3 && boxes.size(2) == 4,
-              "DigitCentreInBox: boxes must be [N, g, 4], got ", boxes.sizes());
-  TORCH_CHECK(positions.dim() == 2 && positions.size(1) == 2 && positions.size(0) == boxes.size(0),
-              "DigitCentreInBox: positions must be [N = ", boxes.size(0), ", 2], got ",
-              positions.sizes());
-  const at::Tensor b = boxes.to(at::kDouble);
-  const at::Tensor centre = (positions.to(at::kDouble) + 13.5).unsqueeze(1);  // [N, 1, 2]
-  const at::Tensor lo = at::min(b.slice(2, 0, 2), b.slice(2, 2, 4));         // [N, g, 2]
-  const at::Tensor hi = at::max(b.slice(2, 0, 2), b.slice(2, 2, 4));
-  return ((centre >= lo) & (centre <= hi)).all(2).any(1);
-}
-
-double AttentionLearningRate(const AttentionPreset& p, int64_t step, int64_t steps_per_epoch) {
-  // Linear warmup: Adam's first steps move every weight by about lr at once
-  // (bias-corrected moments of one gradient).
-  const double warm =
-      p.warmup_steps > 0 ? std::min(1.0, double(step + 1) / double(p.warmup_steps)) : 1.0;
-  const bool decayed = p.lr_decay_epoch > 0 && step >= p.lr_decay_epoch * steps_per_epoch;
-  return p.lr * warm * (decayed ? p.lr_decay_factor : 1.0);
-}
-
 absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
                                                 const AttentionPreset& p,
                                                 const AttentionData& data, int64_t seed,
@@ -631,16 +174,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
   const int64_t n = data.train.images.size(0);
   const int64_t per_epoch = (n + p.batch - 1) / p.batch;
 
-  TrainLoopOptions loop;
-  loop.label = absl::StrFormat("cluttered_attention %s", method);
-  loop.steps = per_epoch * p.epochs;
-  loop.eval_every = std::max<int64_t>(1, per_epoch / p.evals_per_epoch);
-  loop.checkpoint_every = loop.eval_every;
-  loop.checkpoint_path = absl::StrCat(run_dir, "/", method, ".ckpt");
-  loop.resume = resume;
-  loop.csv_path = absl::StrCat(run_dir, "/", method, ".csv");
-  loop.train_columns = {"loss", "batch_error"};
-  loop.eval_columns = {"val_error"};
+  TrainLoopOptions loop = AttentionLoopOptions(method, p, per_epoch, run_dir, resume);
   BestModel best(model);  // of the validation error; kept in the checkpoint
   loop.best = &best;
 
@@ -685,29 +219,7 @@ absl::StatusOr<AttentionRunResult> RunAttention(const std::string& method,
         return std::vector<double>{val};
       });
   if (!r.ok()) return r.status();
-  AttentionRunResult result;
-  result.method = method;
-  result.steps_done = r->steps_done;
-  result.epochs = double(r->steps_done) / double(per_epoch);
-  result.seconds = r->seconds;
-  result.seconds_per_epoch = r->steps_done > 0 ? r->seconds * per_epoch / r->steps_done : 0;
-  result.final_loss = r->last_train.empty() ? NAN : r->last_train[0];
-  result.validation_error = ErrorRate(model, data.validation, device);
-  const at::Tensor wrong_on_test = WrongPredictions(model, data.test, device);
-  result.test_error = Fraction(wrong_on_test);
-  result.best_step = r->steps_done;
-  result.best_validation_error = result.validation_error;
-  result.best_test_error = result.test_error;
-  if (best.has_best() && best.step() != r->steps_done) {
-    // The glimpse figure and the checkpoint stay the final model's.
-    best.WithBest([&] {
-      result.best_step = best.step();
-      result.best_validation_error = ErrorRate(model, data.validation, device);
-      result.best_test_error = ErrorRate(model, data.test, device);
-    });
-  }
-  if (p.train_error) result.train_error = ErrorRate(model, data.train, device);
-  MeasureLocalisation(model, data.test, wrong_on_test, device, &result);
+  AttentionRunResult result = Evaluate(method, p, data, *r, per_epoch, model, best, device);
   if (absl::Status st = WriteGlimpseFigure(model, data.test,
                                            absl::StrCat(run_dir, "/", method, "_glimpses.csv"), device);
       !st.ok()) {
@@ -778,3 +290,4 @@ std::string AttentionSummaryMarkdown(const AttentionPreset& p,
 
 }  // namespace experiments
 }  // namespace indexgrad
+
