@@ -4,6 +4,7 @@
 #include <torch/optim/adam.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -81,14 +82,16 @@ absl::Status CheckIdentityConfig(const IdentityConfig& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
-  if (absl::Status st = CheckIdentityConfig(c); !st.ok()) return st;
-  const int64_t n = c.n;
-  const int64_t seed = c.seed * 7919 + n * 131 + c.repeat;
-  at::manual_seed(seed);
-  const std::string name = absl::StrFormat("%s_n%d_r%d", c.method, n, c.repeat);
+namespace {
+
+// Evaluates rounded tuples [n, 2] and values [n] of the layer after
+// `step` steps: expected MSE, on-diagonal fraction, exact (1/0); sets *stop.
+using EvaluateTuples = std::function<std::vector<double>(
+    int64_t step, const at::Tensor& tuples, const at::Tensor& values, bool* stop)>;
+
+TrainLoopOptions IdentityLoopOptions(const IdentityConfig& c, const std::string& name) {
   TrainLoopOptions loop;
-  loop.label = absl::StrFormat("identity %s n=%d r=%d", c.method, n, c.repeat);
+  loop.label = absl::StrFormat("identity %s n=%d r=%d", c.method, c.n, c.repeat);
   loop.steps = c.steps;
   loop.eval_every = c.eval_every;
   loop.checkpoint_every = 1000;
@@ -97,10 +100,95 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
   loop.csv_path = c.run_dir + "/" + name + ".csv";
   loop.train_columns = {"loss"};
   loop.eval_columns = {"eval_mse", "on_diagonal", "exact"};
+  return loop;
+}
+
+// The sampled sparse layer, with the variance floor's anneal, the cosine
+// learning rate, the mean margin and the rescue of doubled tuples as set.
+absl::StatusOr<TrainResult> TrainSparse(const IdentityConfig& c, int64_t seed,
+                                        const TrainLoopOptions& loop,
+                                        const EvaluateTuples& evaluate_tuples) {
+  const int64_t n = c.n;
+  sparse_hyper::SparseLayer layer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
+                                      .num_global(c.num_global)
+                                      .num_local(c.num_local)
+                                      .region({c.region, c.region})
+                                      .sigma_scale(c.sigma_scale)
+                                      .min_sigma(c.min_sigma)
+                                      .tolerance(c.tolerance)
+                                      .learn_values(c.learn_values)
+                                      .shared_samples(c.shared_samples)
+                                      .seed(seed));
+  layer->to(c.device);
+  torch::optim::Adam adam(layer->parameters(),
+                          torch::optim::AdamOptions(c.lr).eps(c.adam_eps));
+  return RunTrainLoop(
+      loop, *layer, adam,
+      [&](int64_t step) {
+        layer->options.min_sigma(VarianceFloor(c, step));
+        if (c.cosine) {
+          SetLearningRate(adam, CosineLearningRate(c.lr, step, c.steps));
+        }
+        const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
+        const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();
+        adam.zero_grad();
+        loss.backward();
+        adam.step();
+        if (c.mean_margin > 0) layer->ClampMeans(c.mean_margin);
+        if (c.rescue_every > 0) {
+          layer->LowerExtraFloor(c.rescue_floor / double(c.rescue_steps));
+          if (step >= c.anneal_steps && (step + 1) % c.rescue_every == 0 &&
+              step + 1 + 2 * c.rescue_steps <= c.steps) {
+            layer->WidenDoubledTuples(c.rescue_floor);
+          }
+        }
+        return std::vector<double>{loss.item<double>()};
+      },
+      [&](int64_t steps_done, bool* stop) {
+        return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
+      });
+}
+
+// The REINFORCE layer (the same parametrisation, score-function gradients).
+absl::StatusOr<TrainResult> TrainReinforce(const IdentityConfig& c, const TrainLoopOptions& loop,
+                                           const EvaluateTuples& evaluate_tuples) {
+  const int64_t n = c.n;
+  baselines::ReinforceSparseLayer layer(baselines::ReinforceSparseLayerOptions({n}, {n}, n)
+                                            .sigma_scale(c.sigma_scale)
+                                            .min_sigma(c.min_sigma)
+                                            .learn_values(c.learn_values)
+                                            .use_baseline(c.reinforce_baseline));
+  layer->to(c.device);
+  torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(c.reinforce_lr));
+  return RunTrainLoop(
+      loop, *layer, adam,
+      [&](int64_t) {
+        const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
+        const at::Tensor per_row = (layer->forward(x) - x).pow(2).mean(1);
+        const at::Tensor loss = per_row.mean();
+        adam.zero_grad();
+        (loss + layer->score_surrogate(per_row)).backward();
+        adam.step();
+        return std::vector<double>{loss.item<double>()};
+      },
+      [&](int64_t steps_done, bool* stop) {
+        return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
+      });
+}
+
+}  // namespace
+
+absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
+  if (absl::Status st = CheckIdentityConfig(c); !st.ok()) return st;
+  const int64_t n = c.n;
+  const int64_t seed = c.seed * 7919 + n * 131 + c.repeat;
+  at::manual_seed(seed);
+  const std::string name = absl::StrFormat("%s_n%d_r%d", c.method, n, c.repeat);
+  const TrainLoopOptions loop = IdentityLoopOptions(c, name);
 
   int64_t steps_to_identity = -1;
-  auto evaluate_tuples = [&](int64_t step, const at::Tensor& tuples, const at::Tensor& values,
-                             bool* stop) {
+  const EvaluateTuples evaluate_tuples = [&](int64_t step, const at::Tensor& tuples,
+                                             const at::Tensor& values, bool* stop) {
     const sparse_hyper::IdentityEval e =
         sparse_hyper::EvaluateIdentity(tuples.cpu(), values.detach().cpu(), n);
     if (e.exact && steps_to_identity < 0) steps_to_identity = step;
@@ -110,66 +198,9 @@ absl::StatusOr<IdentityRunSummary> RunIdentity(const IdentityConfig& c) {
 
   absl::StatusOr<TrainResult> result;
   if (c.method == "sparse") {
-    sparse_hyper::SparseLayer layer(sparse_hyper::SparseLayerOptions({n}, {n}, n)
-                                        .num_global(c.num_global)
-                                        .num_local(c.num_local)
-                                        .region({c.region, c.region})
-                                        .sigma_scale(c.sigma_scale)
-                                        .min_sigma(c.min_sigma)
-                                        .tolerance(c.tolerance)
-                                        .learn_values(c.learn_values)
-                                        .shared_samples(c.shared_samples)
-                                        .seed(seed));
-    layer->to(c.device);
-    torch::optim::Adam adam(layer->parameters(),
-                            torch::optim::AdamOptions(c.lr).eps(c.adam_eps));
-    result = RunTrainLoop(
-        loop, *layer, adam,
-        [&](int64_t step) {
-          layer->options.min_sigma(VarianceFloor(c, step));
-          if (c.cosine) {
-            SetLearningRate(adam, CosineLearningRate(c.lr, step, c.steps));
-          }
-          const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
-          const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();
-          adam.zero_grad();
-          loss.backward();
-          adam.step();
-          if (c.mean_margin > 0) layer->ClampMeans(c.mean_margin);
-          if (c.rescue_every > 0) {
-            layer->LowerExtraFloor(c.rescue_floor / double(c.rescue_steps));
-            if (step >= c.anneal_steps && (step + 1) % c.rescue_every == 0 &&
-                step + 1 + 2 * c.rescue_steps <= c.steps) {
-              layer->WidenDoubledTuples(c.rescue_floor);
-            }
-          }
-          return std::vector<double>{loss.item<double>()};
-        },
-        [&](int64_t steps_done, bool* stop) {
-          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
-        });
+    result = TrainSparse(c, seed, loop, evaluate_tuples);
   } else if (c.method == "reinforce") {
-    baselines::ReinforceSparseLayer layer(baselines::ReinforceSparseLayerOptions({n}, {n}, n)
-                                              .sigma_scale(c.sigma_scale)
-                                              .min_sigma(c.min_sigma)
-                                              .learn_values(c.learn_values)
-                                              .use_baseline(c.reinforce_baseline));
-    layer->to(c.device);
-    torch::optim::Adam adam(layer->parameters(), torch::optim::AdamOptions(c.reinforce_lr));
-    result = RunTrainLoop(
-        loop, *layer, adam,
-        [&](int64_t) {
-          const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
-          const at::Tensor per_row = (layer->forward(x) - x).pow(2).mean(1);
-          const at::Tensor loss = per_row.mean();
-          adam.zero_grad();
-          (loss + layer->score_surrogate(per_row)).backward();
-          adam.step();
-          return std::vector<double>{loss.item<double>()};
-        },
-        [&](int64_t steps_done, bool* stop) {
-          return evaluate_tuples(steps_done, layer->rounded_tuples(), layer->values, stop);
-        });
+    result = TrainReinforce(c, loop, evaluate_tuples);
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("method must be sparse or reinforce, got '", c.method, "'"));

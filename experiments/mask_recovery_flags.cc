@@ -98,8 +98,10 @@ absl::Status Invalid(const std::string& message) {
 int64_t SeedsFromFlags() { return absl::GetFlag(FLAGS_seeds); }
 bool PlotFromFlags() { return absl::GetFlag(FLAGS_plot); }
 
-absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
-  MaskRecoverySetup s;
+namespace {
+
+// Device, size, steps, evaluations, snapshots, resume.
+absl::Status RunSettingsFromFlags(MaskRecoverySetup& s) {
   absl::StatusOr<torch::Device> device = DeviceFromFlag();
   if (!device.ok()) return device.status();
   s.device = *device;
@@ -116,6 +118,11 @@ absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
   s.resume = absl::GetFlag(FLAGS_resume);
   s.snap_every = std::max<int64_t>(
       1, s.steps / std::max<int64_t>(1, absl::GetFlag(FLAGS_snapshots)));
+  return absl::OkStatus();
+}
+
+// Each operator's learning rate and schedule settings.
+absl::Status LearningRatesFromFlags(MaskRecoverySetup& s) {
   double gaussian_lr = absl::GetFlag(FLAGS_lr);
   if (gaussian_lr == 0) gaussian_lr = 0.1 * std::max(1.0, static_cast<double>(s.size) / 32);
   s.learning_rates = {{"gaussian", gaussian_lr},
@@ -148,6 +155,11 @@ absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
   if (!(s.settings.point_eps >= 0) || !std::isfinite(s.settings.point_eps)) {
     return Invalid(absl::StrCat("--point_eps must be a finite number >= 0, got ", s.settings.point_eps));
   }
+  return absl::OkStatus();
+}
+
+// --operators, --targets (and the MNIST digit when a target needs it).
+absl::Status OperatorsAndTargetsFromFlags(MaskRecoverySetup& s) {
   double stddev_start = absl::GetFlag(FLAGS_stddev_start);
   if (stddev_start < 0) {
     return Invalid(absl::StrCat("--stddev_start must be >= 0 (0: automatic), got ",
@@ -175,6 +187,11 @@ absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
     s.digit = test->images[0];  // the first test digit, fixed
   }
   s.settings.stddev_start = stddev_start;
+  return absl::OkStatus();
+}
+
+// The operators' own settings; the MLP operator's decoder, loaded or trained.
+absl::Status OperatorSettingsFromFlags(MaskRecoverySetup& s) {
   s.settings.stddev_end = absl::GetFlag(FLAGS_stddev_end);
   s.settings.stddev_anneal_fraction = absl::GetFlag(FLAGS_stddev_anneal_fraction);
   s.settings.rescue_every = absl::GetFlag(FLAGS_rescue_every);
@@ -189,6 +206,18 @@ absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
                                          MaskDecoderTrainingFromFlags(s.size, s.size));
     if (!loaded.ok()) return loaded.status();
     s.settings.decoder = *loaded;  // shared by the runs; only points train
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<MaskRecoverySetup> MaskRecoverySetupFromFlags() {
+  MaskRecoverySetup s;
+  for (absl::Status (*part)(MaskRecoverySetup&) :
+       {RunSettingsFromFlags, LearningRatesFromFlags, OperatorsAndTargetsFromFlags,
+        OperatorSettingsFromFlags}) {
+    if (absl::Status st = part(s); !st.ok()) return st;
   }
   s.out_dir = OutputDir(absl::GetFlag(FLAGS_out_dir), "mask_recovery");
   for (const char* sub : {"/runs", "/masks"}) {

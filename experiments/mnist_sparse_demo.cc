@@ -38,9 +38,33 @@ ABSL_FLAG(std::string, out_dir, "",
 
 namespace {
 
-}  // namespace
+// Flag values out of range: an error naming the flag and the value.
+absl::Status CheckFlags(int64_t connections, int64_t steps, int64_t batch, double lr) {
+  if (connections < 1 || connections > 784) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--connections must be in [1, 784], got %d", connections));
+  }
+  if (steps < 0) return absl::InvalidArgumentError(absl::StrFormat("--steps must be >= 0, got %d", steps));
+  if (batch < 1) return absl::InvalidArgumentError(absl::StrFormat("--batch must be >= 1, got %d", batch));
+  if (!(lr > 0)) return absl::InvalidArgumentError(absl::StrFormat("--lr must be > 0, got %g", lr));
+  return absl::OkStatus();
+}
 
-namespace {
+// The fraction of rows of logits [B, 10] whose argmax is the label [B].
+double Accuracy(const at::Tensor& logits, const at::Tensor& labels) {
+  return logits.argmax(1).eq(labels).to(at::kFloat).mean().item<double>();
+}
+
+// Index tuples (class, pixel): each class reads `connections` distinct
+// random pixels (the global generator's draws). [10 * connections, 2]
+at::Tensor RandomConnections(int64_t connections) {
+  std::vector<at::Tensor> rows;
+  for (int64_t c = 0; c < 10; ++c) {
+    const at::Tensor pixels = at::randperm(784, at::kLong).slice(0, 0, connections);
+    rows.push_back(at::stack({at::full_like(pixels, c), pixels}, 1));
+  }
+  return at::cat(rows, 0);
+}
 
 absl::Status Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -53,13 +77,7 @@ absl::Status Main(int argc, char** argv) {
   const int64_t steps = absl::GetFlag(FLAGS_steps);
   const int64_t batch = absl::GetFlag(FLAGS_batch);
   const double lr = absl::GetFlag(FLAGS_lr);
-  if (connections < 1 || connections > 784) {
-    return absl::InvalidArgumentError(absl::StrFormat("--connections must be in [1, 784], got %d",
-                                connections));
-  }
-  if (steps < 0) return absl::InvalidArgumentError(absl::StrFormat("--steps must be >= 0, got %d", steps));
-  if (batch < 1) return absl::InvalidArgumentError(absl::StrFormat("--batch must be >= 1, got %d", batch));
-  if (!(lr > 0)) return absl::InvalidArgumentError(absl::StrFormat("--lr must be > 0, got %g", lr));
+  if (absl::Status st = CheckFlags(connections, steps, batch, lr); !st.ok()) return st;
 
   std::string data_dir = ig::experiments::UserPath(absl::GetFlag(FLAGS_data_dir));
   if (data_dir.empty()) data_dir = ig::data::DefaultDataDir();
@@ -75,14 +93,7 @@ absl::Status Main(int argc, char** argv) {
               static_cast<long long>(test->images.size(0)));
 
   at::manual_seed(absl::GetFlag(FLAGS_seed));
-  // Index tuples (class, pixel): each class reads `connections` distinct
-  // random pixels. [10 * connections, 2]
-  std::vector<at::Tensor> rows;
-  for (int64_t c = 0; c < 10; ++c) {
-    const at::Tensor pixels = at::randperm(784, at::kLong).slice(0, 0, connections);
-    rows.push_back(at::stack({at::full_like(pixels, c), pixels}, 1));
-  }
-  const at::Tensor tuples = at::cat(rows, 0);
+  const at::Tensor tuples = RandomConnections(connections);
   const int64_t nnz = tuples.size(0);
   at::Tensor values = (at::randn({nnz}) * 0.01).requires_grad_();  // [nnz]
   at::Tensor bias = at::zeros({10}).requires_grad_();
@@ -117,19 +128,14 @@ absl::Status Main(int argc, char** argv) {
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
-    const double acc = logits.argmax(1).eq(labels).to(at::kFloat).mean().item<double>();
+    const double acc = Accuracy(logits, labels);
     csv->Row({static_cast<double>(step + 1), loss.item<double>(), acc});
     progress.Update(step + 1, absl::StrFormat("loss %.4f", loss.item<double>()));
   }
   const double seconds = progress.Finish();
 
   at::NoGradGuard no_grad;
-  const double test_acc = logits_of(test->images)
-                              .argmax(1)
-                              .eq(test->labels)
-                              .to(at::kFloat)
-                              .mean()
-                              .item<double>();
+  const double test_acc = Accuracy(logits_of(test->images), test->labels);
   std::printf("trained %lld steps in %.1f s; test accuracy %.4f on %lld "
               "digits (chance 0.10); metrics in %s\n",
               static_cast<long long>(steps), seconds, test_acc,

@@ -93,95 +93,133 @@ std::string JoinValues(const std::vector<double>& values, size_t expected) {
 
 }  // namespace
 
+namespace {
+
+// Restores model, optimizer, options.best, the step reached, the wall time
+// so far and whether the run had stopped early from options.checkpoint_path.
+absl::Status LoadCheckpoint(const TrainLoopOptions& options, torch::nn::Module& model,
+                            torch::optim::Optimizer& optimizer, TrainResult* result,
+                            int64_t* start, double* previous_seconds) {
+  try {
+    torch::serialize::InputArchive archive, model_archive, optimizer_archive;
+    // Onto the model's device, whichever device the checkpoint came from.
+    const std::vector<at::Tensor> params = model.parameters();
+    archive.load_from(options.checkpoint_path,
+                      params.empty() ? c10::optional<c10::Device>()
+                                     : c10::optional<c10::Device>(params[0].device()));
+    archive.read("model", model_archive);
+    archive.read("optimizer", optimizer_archive);
+    // Module::load replaces tensors whatever their shape: a checkpoint of
+    // another configuration (say another image size under the same run
+    // name) would load silently and fail later. Compare shapes first.
+    if (std::string bad = ShapeMismatch(model, model_archive, ""); !bad.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint '", options.checkpoint_path, "' does not match this run: ", bad,
+          " (another configuration under the same name?); delete it, pass "
+          "--resume=false, or use another output folder"));
+    }
+    torch::serialize::InputArchive best_archive;
+    if (options.best != nullptr && archive.try_read("best", best_archive)) {
+      if (absl::Status st = options.best->Load(best_archive); !st.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("checkpoint '", options.checkpoint_path, "': ", st.message()));
+      }
+    }
+    model.load(model_archive);
+    optimizer.load(optimizer_archive);
+    at::Tensor step, finished, seconds;
+    archive.read("step", step);
+    archive.read("finished", finished);
+    archive.read("seconds", seconds);
+    *previous_seconds = seconds.item<double>();
+    *start = step.item<int64_t>();
+    result->resumed = true;
+    // A run stopped by evaluate(), or one that already has all its steps,
+    // is only evaluated; one that finished fewer steps than now asked
+    // continues.
+    result->stopped_early = finished.item<int64_t>() == 2;
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("cannot resume from checkpoint '",
+                                            options.checkpoint_path,
+                                            "' (delete it to start over): ",
+                                            e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+// A resumed run with nothing left to train: evaluated once; its last
+// training values are the CSV's last row.
+absl::StatusOr<TrainResult> EvaluateOnly(
+    const TrainLoopOptions& options, torch::nn::Module& model, TrainResult result,
+    int64_t start, double previous_seconds,
+    const std::function<std::vector<double>(int64_t steps_done, bool* stop)>& evaluate) {
+  result.steps_done = start;
+  result.seconds = previous_seconds;
+  model.eval();
+  bool ignored = false;
+  result.last_eval = evaluate(start, &ignored);
+  model.train();
+  if (!options.csv_path.empty()) {
+    auto last = LastRowValues(options.csv_path, options.train_columns);
+    if (!last.ok()) return last.status();
+    result.last_train = *last;
+  }
+  return result;
+}
+
+// The run's CSV (step, train_columns, eval_columns), with the rows after
+// `start` dropped when resumed; none when options.csv_path is empty.
+absl::StatusOr<std::optional<CsvWriter>> OpenRunCsv(const TrainLoopOptions& options,
+                                                    bool resumed, int64_t start) {
+  if (options.csv_path.empty()) return std::optional<CsvWriter>();
+  std::vector<std::string> columns{"step"};
+  columns.insert(columns.end(), options.train_columns.begin(), options.train_columns.end());
+  columns.insert(columns.end(), options.eval_columns.begin(), options.eval_columns.end());
+  if (resumed) {
+    if (absl::Status st = DropRowsAfterStep(options.csv_path, start); !st.ok()) return st;
+  }
+  auto opened = CsvWriter::Open(options.csv_path, columns, /*append=*/resumed);
+  if (!opened.ok()) return opened.status();
+  return std::optional<CsvWriter>(std::move(*opened));
+}
+
+// "loss 0.1234  val_error 0.05  " for the progress line.
+std::string StatusLine(const TrainLoopOptions& options, const TrainResult& result) {
+  std::string status;
+  for (size_t i = 0; i < options.train_columns.size() && i < result.last_train.size(); ++i) {
+    absl::StrAppendFormat(&status, "%s %.4g  ", options.train_columns[i], result.last_train[i]);
+  }
+  for (size_t i = 0; i < options.eval_columns.size() && i < result.last_eval.size(); ++i) {
+    absl::StrAppendFormat(&status, "%s %.4g  ", options.eval_columns[i], result.last_eval[i]);
+  }
+  return status;
+}
+
+}  // namespace
+
 absl::StatusOr<TrainResult> RunTrainLoop(
     const TrainLoopOptions& options, torch::nn::Module& model,
     torch::optim::Optimizer& optimizer,
     const std::function<std::vector<double>(int64_t step)>& train_step,
     const std::function<std::vector<double>(int64_t steps_done, bool* stop)>& evaluate) {
   if (options.steps < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("steps must be >= 0, got ", options.steps));
+    return absl::InvalidArgumentError(absl::StrCat("steps must be >= 0, got ", options.steps));
   }
   TrainResult result;
   int64_t start = 0;
   double previous_seconds = 0;  // wall time of earlier invocations
-  if (!options.checkpoint_path.empty() && options.resume &&
-      FileExists(options.checkpoint_path)) {
-    try {
-      torch::serialize::InputArchive archive, model_archive, optimizer_archive;
-      // Onto the model's device, whichever device the checkpoint came from.
-      const std::vector<at::Tensor> params = model.parameters();
-      archive.load_from(options.checkpoint_path,
-                        params.empty() ? c10::optional<c10::Device>()
-                                       : c10::optional<c10::Device>(params[0].device()));
-      archive.read("model", model_archive);
-      archive.read("optimizer", optimizer_archive);
-      // Module::load replaces tensors whatever their shape: a checkpoint of
-      // another configuration (say another image size under the same run
-      // name) would load silently and fail later. Compare shapes first.
-      if (std::string bad = ShapeMismatch(model, model_archive, ""); !bad.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "checkpoint '", options.checkpoint_path, "' does not match this run: ", bad,
-            " (another configuration under the same name?); delete it, pass "
-            "--resume=false, or use another output folder"));
-      }
-      torch::serialize::InputArchive best_archive;
-      if (options.best != nullptr && archive.try_read("best", best_archive)) {
-        if (absl::Status st = options.best->Load(best_archive); !st.ok()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "checkpoint '", options.checkpoint_path, "': ", st.message()));
-        }
-      }
-      model.load(model_archive);
-      optimizer.load(optimizer_archive);
-      at::Tensor step, finished, seconds;
-      archive.read("step", step);
-      archive.read("finished", finished);
-      archive.read("seconds", seconds);
-      previous_seconds = seconds.item<double>();
-      start = step.item<int64_t>();
-      result.resumed = true;
-      // A run stopped by evaluate(), or one that already has all its steps,
-      // is only evaluated; one that finished fewer steps than now asked
-      // continues.
-      result.stopped_early = finished.item<int64_t>() == 2;
-    } catch (const c10::Error& e) {
-      return absl::DataLossError(absl::StrCat(
-          "cannot resume from checkpoint '", options.checkpoint_path,
-          "' (delete it to start over): ", e.what_without_backtrace()));
+  if (!options.checkpoint_path.empty() && options.resume && FileExists(options.checkpoint_path)) {
+    if (absl::Status st =
+            LoadCheckpoint(options, model, optimizer, &result, &start, &previous_seconds);
+        !st.ok()) {
+      return st;
     }
     if (result.stopped_early || start >= options.steps) {
-      result.steps_done = start;
-      result.seconds = previous_seconds;
-      model.eval();
-      bool ignored = false;
-      result.last_eval = evaluate(start, &ignored);
-      model.train();
-      // Nothing was trained now: the last training values are the CSV's.
-      if (!options.csv_path.empty()) {
-        auto last = LastRowValues(options.csv_path, options.train_columns);
-        if (!last.ok()) return last.status();
-        result.last_train = *last;
-      }
-      return result;
+      return EvaluateOnly(options, model, result, start, previous_seconds, evaluate);
     }
   }
-
-  std::optional<CsvWriter> csv;
-  if (!options.csv_path.empty()) {
-    std::vector<std::string> columns{"step"};
-    columns.insert(columns.end(), options.train_columns.begin(),
-                   options.train_columns.end());
-    columns.insert(columns.end(), options.eval_columns.begin(),
-                   options.eval_columns.end());
-    if (result.resumed) {
-      if (absl::Status st = DropRowsAfterStep(options.csv_path, start); !st.ok()) return st;
-    }
-    auto opened = CsvWriter::Open(options.csv_path, columns,
-                                  /*append=*/result.resumed);
-    if (!opened.ok()) return opened.status();
-    csv.emplace(std::move(*opened));
-  }
+  absl::StatusOr<std::optional<CsvWriter>> csv = OpenRunCsv(options, result.resumed, start);
+  if (!csv.ok()) return csv.status();
 
   Progress progress(options.label, options.steps, start);
   model.train();
@@ -199,21 +237,12 @@ absl::StatusOr<TrainResult> RunTrainLoop(
       model.train();
       result.last_eval = eval_values;
     }
-    if (csv) {
-      csv->TextRow({absl::StrCat(step),
-                    JoinValues(result.last_train, options.train_columns.size()),
-                    JoinValues(eval_values, options.eval_columns.size())});
+    if (*csv) {
+      (*csv)->TextRow({absl::StrCat(step),
+                       JoinValues(result.last_train, options.train_columns.size()),
+                       JoinValues(eval_values, options.eval_columns.size())});
     }
-    std::string status;
-    for (size_t i = 0; i < options.train_columns.size() && i < result.last_train.size(); ++i) {
-      absl::StrAppendFormat(&status, "%s %.4g  ", options.train_columns[i],
-                            result.last_train[i]);
-    }
-    for (size_t i = 0; i < options.eval_columns.size() && i < result.last_eval.size(); ++i) {
-      absl::StrAppendFormat(&status, "%s %.4g  ", options.eval_columns[i],
-                            result.last_eval[i]);
-    }
-    progress.Update(step, status);
+    progress.Update(step, StatusLine(options, result));
     if (!options.checkpoint_path.empty() && options.checkpoint_every > 0 &&
         step % options.checkpoint_every == 0) {
       SaveCheckpoint(options.checkpoint_path, model, optimizer, options.best, step, 0,
