@@ -10,15 +10,14 @@
 // operator anneals s exactly as the Gaussian operator does and its points
 // feel targets far away.
 //
-// Earlier (README): the decoder rendered only the point's own pixel
-// (sigmoid logits, union of the K masks). Exact, but flat away from the
-// point (logits -6 to -12 with no trend): index IoU 0.04-0.41 at 32 x 32.
+// A decoder of the point's own pixel only (sigmoid logits, the union of
+// the K masks) is exact but flat away from the point, so points far from
+// the target feel nothing; hence distributions at an annealed stddev.
 //
 // The reference concatenates all K coordinate pairs into one 2K-input MLP
 // (2K -> 512 -> 3 x 512 -> H*W). That network has to be retrained for each
-// K, is not invariant to the order of the points, and learns slowly: in a
-// Python prototype at 8 x 8 with K = 4 it reached IoU 0.24 after 1,000
-// steps where a per-point network reached 0.78 (README). The body is the
+// K, is not invariant to the order of the points, and learns more slowly
+// than a per-point network (docs/mask_recovery.md). The body is the
 // same: a Linear + BatchNorm + PReLU block, then `blocks` more, then Linear
 // to H*W logits. Its input is the coordinate pair, a fixed Fourier encoding
 // of it in pixel units (periods 2, 4, ..., >= 2 max(H, W)), which turns

@@ -105,7 +105,7 @@ TEST(GaussianMaskOperator, RecoversSmallTargetsIndexByIndex) {
   }
 }
 
-// Isolated pixels were the gap (README): points pair up on one pixel, or
+// Isolated pixels are the hard case (docs/mask_recovery.md): points pair up on one pixel, or
 // park on a pixel corner, while another target pixel stays empty. Rescues
 // (a wide stddev of their own again, and fresh Adam moments) find them;
 // without the fresh moments a rescued point barely moves while it is wide.
@@ -442,7 +442,7 @@ TEST(GumbelMaskOperator, EndgameRecoversSmallTargetsIndexByIndex) {
   }
 }
 
-// The paper's network: learns, far less well (README).
+// The paper's network: learns, far less well (docs/mask_recovery.md).
 TEST(GumbelMaskOperator, NetworkLearnsASmallTarget) {
   at::manual_seed(3);
   auto oracle = *MaskOracle::Create(TargetKind::kLeftHalf, 8, 8, 0);

@@ -95,7 +95,7 @@ ABSL_FLAG(int64_t, glimpse_eval_samples, -1,
 ABSL_FLAG(int64_t, evals_per_epoch, -1, "validations per epoch (preset if < 0)");
 ABSL_FLAG(int64_t, seed, 0, "random seed of the models and batches");
 ABSL_FLAG(bool, generate_data, true, "generate missing cluttered data files");
-ABSL_FLAG(std::string, data_dir, "", "data folder (default: see README)");
+ABSL_FLAG(std::string, data_dir, "", "data folder (default: $INDEXGRAD_DATA_DIR, else <workspace>/data)");
 ABSL_FLAG(std::string, out_dir, "", "output folder (default <workspace>/out/cluttered_attention)");
 ABSL_FLAG(bool, resume, true, "resume runs from their checkpoints");
 ABSL_FLAG(bool, plot, true, "draw the figures with tools/plot.py");

@@ -1,5 +1,5 @@
 // The identity experiment's run: the default n = 8 run reaches exactly I in
-// the steps README's table gives, writes its CSV, resumes; the paper's
+// the steps docs/identity.md's table gives, writes its CSV, resumes; the paper's
 // per-n settings; clear errors.
 #include "experiments/identity_run.h"
 
@@ -24,7 +24,7 @@ TEST(RunIdentity, DefaultRunOfEightReachesIdentityAndResumes) {
   auto r = RunIdentity(c);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->converged);
-  EXPECT_EQ(r->steps_to_identity, 250);  // README's table, seed 0, repeat 0
+  EXPECT_EQ(r->steps_to_identity, 250);  // docs/identity.md's table, seed 0, repeat 0
   EXPECT_EQ(r->final_eval_mse, 0.0);
   EXPECT_TRUE(std::ifstream(c.run_dir + "/sparse_n8_r0.csv").good());
   c.resume = true;  // the checkpoint says it stopped at exact I: no more steps

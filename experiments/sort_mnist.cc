@@ -54,7 +54,7 @@ ABSL_FLAG(int64_t, eval_every, -1, "steps between validations (preset if < 0)");
 ABSL_FLAG(int64_t, val_size, -1, "validation sequences (preset if < 0)");
 ABSL_FLAG(int64_t, test_size, -1, "test sequences, from the 10,000 test digits (preset if < 0)");
 ABSL_FLAG(int64_t, seed, 0, "base random seed");
-ABSL_FLAG(std::string, data_dir, "", "folder with mnist/ IDX files (default: see README)");
+ABSL_FLAG(std::string, data_dir, "", "folder with mnist/ IDX files (default: $INDEXGRAD_DATA_DIR, else <workspace>/data)");
 ABSL_FLAG(std::string, out_dir, "", "output folder (default <workspace>/out/sort_mnist)");
 ABSL_FLAG(bool, resume, true, "resume runs from their checkpoints");
 ABSL_FLAG(bool, plot, true, "draw the figures with tools/plot.py");

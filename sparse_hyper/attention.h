@@ -34,8 +34,8 @@ struct SourceNetworkOptions {
   TORCH_ARG(int64_t, outputs) = 4;
   // Convolution weights stored channels-last (NHWC): oneDNN then runs the
   // whole convolution stack in that layout. Same function, different
-  // summation order (outputs equal to float rounding); on this CPU the
-  // paper-width network's step is 1.5-1.7x faster (README, attention).
+  // summation order (outputs equal to float rounding), faster on CPUs
+  // where oneDNN prefers it (docs/attention.md).
   TORCH_ARG(bool, channels_last) = true;
 };
 torch::nn::Sequential SourceNetwork(const SourceNetworkOptions& options);

@@ -86,7 +86,7 @@ int64_t StepsToIdentity(int64_t n, int64_t seed, int64_t max_steps) {
 TEST(IdentityTraining, SmallSizesConvergeInNoMoreStepsThanBefore) {
   // The default preset's runs (the experiment seeds run r of size n with
   // n * 131 + r) against the steps they took before this kernel and these
-  // settings (README: n = 8 in 500 and 750, n = 16 in 2,000 and 2,250):
+  // settings (n = 8 in 500 and 750, n = 16 in 2,000 and 2,250):
   // the faster kernel (float arithmetic, another order of sums) and the
   // learning rate must not cost convergence.
   for (int64_t repeat : {0, 1}) {

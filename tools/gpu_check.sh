@@ -12,7 +12,7 @@
 #                                  ctest, the CUDA tests and benchmarks, logs
 #                                  into DIR (e.g. "$OUT")
 #
-# Through the device tool (README, CUDA): run with carry [".gpu"] and the
+# Through the device tool (docs/development.md, CUDA): run with carry [".gpu"] and the
 # command `bash tools/gpu_check.sh run "$OUT"`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,7 +30,7 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& name, int64_t cuda_
     return absl::FailedPreconditionError(absl::StrCat(
         "--device=", name, ": ", cuda_devices,
         " CUDA devices are visible to this LibTorch (Debian's is CPU only: build with "
-        "CMake against a CUDA LibTorch, see README's CUDA section)"));
+        "CMake against a CUDA LibTorch, see docs/development.md)"));
   }
   return device;
 }

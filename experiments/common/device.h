@@ -1,6 +1,6 @@
 // The --device flag shared by experiment mains: "cpu" (default), "cuda" or
 // "cuda:N". Debian's LibTorch is CPU only; the CUDA kernels run in the
-// CMake build against a CUDA LibTorch (README, CUDA).
+// CMake build against a CUDA LibTorch (docs/development.md).
 #pragma once
 
 #include <torch/types.h>

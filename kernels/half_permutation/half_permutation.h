@@ -70,9 +70,9 @@ at::Tensor half_permutation_apply(const at::Tensor& rows,
 //   num_samples, temperature, seed + d) to [keys_d | values_d]: the keys
 //   travel with the values and each level takes its medians from the
 //   (mixed) keys the level before produced, as in equation (1).
-// returns L = log2 n tensors each (one allocation per level, so the
-//   allocator recycles them across calls; one block for all levels was
-//   mapped afresh on every call, 1.5x slower at n = 16,384):
+// returns L = log2 n tensors each (one allocation per level, so that the
+//   allocator recycles them across calls instead of mapping one large
+//   block afresh on every call):
 //   levels  [batch, n, 1 + f]: [keys | values] after each level,
 //   rows    [batch, n, S], weights [batch, n, S]: each level's
 //           half-permutation, as half_permutation returns it.

@@ -118,8 +118,8 @@ TEST(SampleTuples, LocalSamplesStayInShiftedBox) {
   EXPECT_EQ(local[0][1].min().item<int64_t>(), 6);
   EXPECT_EQ(local[0][1].max().item<int64_t>(), 9);
   // In the middle: round(4.6) = 5. An even width cannot be centred: 4 ->
-  // [3, 7), two cells below round(mean) and one above (README: this bias
-  // drifts the identity's tuples upwards); an odd width is centred: 5 ->
+  // [3, 7), two cells below round(mean) and one above (this bias
+  // drifts the identity's tuples upwards, docs/identity.md); an odd width is centred: 5 ->
   // [3, 8), two on each side.
   const at::Tensor mid = sample_tuples(at::full({1, 1, 1}, 4.6, kDouble), {10},
                                        0, 500, {4}, 7)

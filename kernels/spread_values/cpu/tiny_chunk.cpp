@@ -45,9 +45,7 @@ inline void MarkRepeats(const int32_t* x, const int32_t* y, int32_t n,
 // Rank <= 2 with 32-bit coordinates (every use in this library): repeats
 // found in vector loops over 32-bit copies of the coordinates, the distinct
 // points compacted without branches (which points repeat is data: a branch
-// would be mispredicted about once per point). ChunkGrid's one-cell pass
-// over the pairs, which this replaced, took 29 % of the identity layer's
-// chunk_size = 1 step.
+// would be mispredicted about once per point).
 template <typename T>
 void TinyChunk::BuildNarrow(const int64_t* points, int rank) {
   const int64_t n = n_;

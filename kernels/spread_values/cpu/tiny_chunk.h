@@ -2,10 +2,8 @@
 // layouts: the identity layer's 12 points per tuple, a glimpse pixel's 52),
 // with ChunkGrid's interface but no grid: every tuple of the chunk visits
 // all of its points (kOneRange; the kernel still applies the cut-off), and
-// building it is a pass over the point pairs into fixed arrays. It replaced
-// ChunkGrid's one-cell path for small chunks, which took 31 % of the
-// identity layer's chunk_size = 1 step (perf, n = 1,024) and, at 92-96
-// points per chunk, half of spread_values' forward + backward.
+// building it is a pass over the point pairs into fixed arrays: for small
+// chunks far cheaper than ChunkGrid's one-cell path (docs/benchmarks.md).
 #pragma once
 
 #include <cstdint>
