@@ -4,7 +4,7 @@
 //
 //   SortLayer sorter(SortLayerOptions().num_samples(2));
 //   SortOutput out = sorter->forward(keys, images);  // keys [b, n], images [b, n, 3, 28, 84]
-//   at::Tensor loss = SortLoss(out, sorted_images, {.intermediate = true});
+//   at::Tensor loss = SortLoss(out, sorted_images, {SortLossOptions::Kind::kBce, /*intermediate=*/true});
 //   sorter->eval();  out = sorter->forward(keys, images);  // exact sort + permutation
 //
 // Any n >= 1: inside, keys and values are padded to the next power of two N

@@ -9,7 +9,7 @@
 //   SortBatch batch = SampleSortBatch(train, /*batch=*/64, /*n=*/8, /*digits=*/3, rng);
 //   KeyNetwork keys(KeyNetworkOptions(/*digits=*/3));
 //   SortOutput out = sorter->forward(keys->forward(batch.images), batch.images);
-//   at::Tensor loss = SortLoss(out, batch.target, {.intermediate = true});
+//   at::Tensor loss = SortLoss(out, batch.target, {SortLossOptions::Kind::kBce, /*intermediate=*/true});
 #pragma once
 
 #include <ATen/ATen.h>

@@ -4,7 +4,7 @@
 //
 //   std::shared_ptr<SortModuleImpl> sorter = ...;  // SortLayer, NeuralSort, SoftSort
 //   SortOutput out = sorter->forward(keys, values);   // keys [batch, n]
-//   at::Tensor loss = SortLoss(out, target, {.intermediate = true});
+//   at::Tensor loss = SortLoss(out, target, {SortLossOptions::Kind::kBce, /*intermediate=*/true});
 //
 // Keys sort ascending: output[b, 0] carries the value of the smallest key.
 #pragma once

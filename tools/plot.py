@@ -165,7 +165,7 @@ def plot_decoder(out_dir):
         left.plot(steps, loss, linewidth=0.6)
         left.set_yscale("log")
         left.set_xlabel("step")
-        left.set_title("training loss (BCE summed over pixels)", fontsize=9)
+        left.set_title("training loss (KL divergence to the pixel masses)", fontsize=9)
         for column in ("iou", "pixel_accuracy"):
             s_list, v_list = read_eval_curve(path, column)
             right.plot(s_list, v_list, marker="o", label=column)
