@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -31,6 +32,12 @@ absl::StatusOr<at::Tensor> ReadIdx(const std::string& path,
   if (!in) {
     return absl::NotFoundError(
         absl::StrCat("IDX file '", path, "' does not exist; ", how_to_create));
+  }
+  // A directory opens on Linux, and its "size" would size the buffer.
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "IDX path '", path, "' is not a readable file (a directory?); ", how_to_create));
   }
   in.seekg(0, std::ios::end);
   std::vector<unsigned char> bytes(static_cast<size_t>(in.tellg()));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -45,6 +46,16 @@ TEST(ReadIdx, MissingFileNamesFileAndCommand) {
   EXPECT_NE(t.status().message().find("does-not-exist"), std::string::npos);
   EXPECT_NE(t.status().message().find("tools/install_deps.sh"),
             std::string::npos);
+}
+
+TEST(ReadIdx, ADirectoryIsAnErrorNotACrash) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/idx_dir";
+  std::filesystem::create_directories(dir);
+  auto r = ReadIdx(dir, "run make_data");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(),
+            "IDX path '" + dir + "' is not a readable file (a directory?); run make_data");
 }
 
 TEST(ReadIdx, TruncatedFileIsDataLoss) {

@@ -23,12 +23,22 @@ INDEXGRAD_HD double splat_cutoff_radius(double stddev, double tolerance) {
   return tolerance == 0 ? HUGE_VAL : splat_radius(stddev, tolerance);
 }
 
-// First and last pixel index in [0, size) within `radius` of `center`.
+// First and last pixel index in [0, size) within `radius` of `center`;
+// first > last when there is none. Clamped to the axis in double before the
+// cast to int64, so that a finite center of any size (beyond the int64
+// range, say 1e19) gives a valid, possibly empty, range.
 INDEXGRAD_HD void splat_range(double center, double radius, int64_t size,
                               int64_t* first, int64_t* last) {
   double lo = ceil(center - radius), hi = floor(center + radius);
-  *first = lo < 0 ? 0 : static_cast<int64_t>(lo);
-  *last = hi > size - 1 ? size - 1 : static_cast<int64_t>(hi);
+  if (lo < 0) lo = 0;
+  if (hi > static_cast<double>(size - 1)) hi = static_cast<double>(size - 1);
+  if (lo > hi) {
+    *first = 0;
+    *last = -1;
+    return;
+  }
+  *first = static_cast<int64_t>(lo);
+  *last = static_cast<int64_t>(hi);
 }
 
 // Pixels of the box that are also inside the disc (radius may be infinite).

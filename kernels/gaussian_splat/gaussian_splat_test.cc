@@ -59,6 +59,22 @@ TEST(GaussianSplat, SparseWithinToleranceAndCutOff) {
   EXPECT_DOUBLE_EQ(m[0][5][5].item<double>(), 1.0);
 }
 
+// Points far outside the image, up to and past the int64 range, with a
+// cut-off: nothing drawn (and no hang), the in-range point as alone.
+TEST(GaussianSplat, HugeCoordinatesDrawNothingAndReturn) {
+  const at::Tensor points =
+      at::tensor({1e19, 3.0, 3.0, -1e30, 1e300, 1e300, -9.3e18, 2.0, 4.0, 5.0}, kDouble)
+          .reshape({1, 5, 2});
+  const at::Tensor m = gaussian_splat(points, 1.0, 8, 8, 1e-6);
+  const at::Tensor alone = gaussian_splat(points.narrow(1, 4, 1), 1.0, 8, 8, 1e-6);
+  EXPECT_TRUE(at::equal(m, alone));
+  EXPECT_DOUBLE_EQ(m[0][4][5].item<double>(), 1.0);
+  // The backward's ranges too: zero gradient for the far points.
+  const at::Tensor p = points.clone().requires_grad_();
+  gaussian_splat(p, 1.0, 8, 8, 1e-6).sum().backward();
+  EXPECT_EQ(p.grad().narrow(1, 0, 4).abs().max().item<double>(), 0.0);
+}
+
 TEST(GaussianSplat, GradientsMatchFiniteDifferences) {
   at::manual_seed(2);
   const at::Tensor points = at::rand({2, 5, 2}, kDouble) * 9 - 0.5;
