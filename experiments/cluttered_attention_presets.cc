@@ -67,7 +67,7 @@ absl::Status ApplyDataAndSchedule(const AttentionFlagOverrides& o, AttentionPres
   if (p->batch < 1 || p->batch > p->train_size) {
     return FlagError("batch", absl::StrCat("in [1, train_size = ", p->train_size, "]"), p->batch);
   }
-  if (o.lr >= 0) p->lr = o.lr;
+  if (!(o.lr < 0)) p->lr = o.lr;  // NaN is not unset: refused below
   if (!(p->lr > 0) || !std::isfinite(p->lr)) return FlagError("lr", "> 0", p->lr);
   if (o.warmup_steps >= 0) p->warmup_steps = o.warmup_steps;
   if (o.lr_decay_epoch >= 0) p->lr_decay_epoch = o.lr_decay_epoch;
@@ -89,7 +89,7 @@ absl::Status ApplyModel(const AttentionFlagOverrides& o, AttentionPreset* p) {
   if (!(p->box_penalty >= 0) || !std::isfinite(p->box_penalty)) {
     return FlagError("box_penalty", "a finite number >= 0", p->box_penalty);
   }
-  if (o.source_width >= 0) p->source_width = o.source_width;
+  if (!(o.source_width < 0)) p->source_width = o.source_width;
   if (!(p->source_width > 0) || p->source_width > 4) {
     return FlagError("source_width", "in (0, 4]", p->source_width);
   }
@@ -97,7 +97,7 @@ absl::Status ApplyModel(const AttentionFlagOverrides& o, AttentionPreset* p) {
   if (p->source_hidden < 1) return FlagError("source_hidden", ">= 1", p->source_hidden);
   if (o.classifier_hidden >= 0) p->classifier_hidden = o.classifier_hidden;
   if (p->classifier_hidden < 1) return FlagError("classifier_hidden", ">= 1", p->classifier_hidden);
-  if (o.initial_variance >= 0) p->initial_variance = o.initial_variance;
+  if (!(o.initial_variance < 0)) p->initial_variance = o.initial_variance;
   if (p->initial_variance != 0 && !(p->initial_variance > 0.1)) {
     return FlagError("initial_variance", "0 (the paper's) or > 0.1 px^2", p->initial_variance);
   }

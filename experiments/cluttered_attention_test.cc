@@ -64,6 +64,18 @@ TEST(AttentionPreset, OverridesAreCheckedAndNamed) {
   bad = {};
   bad.box_penalty = NAN;
   EXPECT_EQ(message(bad), "--box_penalty must be a finite number >= 0, got nan");
+  // NaN is a value, not "unset": refused, never replaced by the preset's.
+  bad = {};
+  bad.lr = NAN;
+  EXPECT_EQ(message(bad), "--lr must be > 0, got nan");
+  bad.lr = 0;
+  EXPECT_EQ(message(bad), "--lr must be > 0, got 0");
+  bad = {};
+  bad.source_width = NAN;
+  EXPECT_EQ(message(bad), "--source_width must be in (0, 4], got nan");
+  bad = {};
+  bad.initial_variance = NAN;
+  EXPECT_EQ(message(bad), "--initial_variance must be 0 (the paper's) or > 0.1 px^2, got nan");
   bad = {};
   bad.ram_location_std = 0;
   EXPECT_EQ(message(bad), "--ram_location_std must be in (0, 2], got 0");

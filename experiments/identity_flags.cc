@@ -88,7 +88,8 @@ IdentityConfig IdentityConfigFromFlags(const IdentityPlan& plan, const std::stri
   if (absl::GetFlag(FLAGS_num_global) >= 0) c.num_global = absl::GetFlag(FLAGS_num_global);
   if (absl::GetFlag(FLAGS_region) >= 0) c.region = absl::GetFlag(FLAGS_region);
   if (absl::GetFlag(FLAGS_steps) >= 0) c.steps = absl::GetFlag(FLAGS_steps);
-  if (absl::GetFlag(FLAGS_lr) > 0) c.lr = absl::GetFlag(FLAGS_lr);
+  // Negative: the preset's; 0 and NaN are taken, and refused by the check.
+  if (!(absl::GetFlag(FLAGS_lr) < 0)) c.lr = absl::GetFlag(FLAGS_lr);
   c.seed = absl::GetFlag(FLAGS_seed);
   c.batch = absl::GetFlag(FLAGS_batch);
   c.eval_every = absl::GetFlag(FLAGS_eval_every);
