@@ -77,15 +77,17 @@ int64_t check_spread_values_args(const char* op, const at::Tensor& points,
               ": the number of tuples k = ", k,
               " must be a multiple of chunk_size = ", chunk);
   if (means.numel() > 0) {
-    // One read-back (a synchronisation on a GPU): [means have NaN, smallest
-    // variance, variances have NaN].
+    // One read-back (a synchronisation on a GPU): [means have NaN or
+    // infinity, smallest variance, variances have NaN]. An infinite mean
+    // has no neighbours to give its value to: refused, as sample_tuples
+    // refuses it.
     const at::Tensor stats =
-        at::stack({at::isnan(means).any().to(at::kDouble),
+        at::stack({at::isfinite(means).logical_not().any().to(at::kDouble),
                    sigmas.min().to(at::kDouble),
                    at::isnan(sigmas).any().to(at::kDouble)})
             .to(at::kCPU);
     const double* st = stats.data_ptr<double>();
-    TORCH_CHECK(st[0] == 0, op, ": means contain NaN");
+    TORCH_CHECK(st[0] == 0, op, ": means contain NaN or infinity");
     TORCH_CHECK(st[1] > 0, op,
                 ": sigmas (variances) must be positive and not NaN, got a "
                 "minimum of ",

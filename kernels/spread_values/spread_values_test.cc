@@ -614,7 +614,11 @@ TEST(SpreadValues, BadInputNamesTheArgument) {
   at::Tensor nan = p.means.clone();
   nan[0][2][0] = NAN;
   EXPECT_ERROR_CONTAINS(spread_values(p.points, nan, p.sigmas, p.values, 0, 0.0),
-                        "means contain NaN");
+                        "means contain NaN or infinity");
+  at::Tensor inf = p.means.clone();
+  inf[0][1][1] = -INFINITY;
+  EXPECT_ERROR_CONTAINS(spread_values(p.points, inf, p.sigmas, p.values, 0, 0.0),
+                        "spread_values: means contain NaN or infinity");
   EXPECT_ERROR_CONTAINS(
       spread_values(p.points, p.means, p.sigmas, p.values, 3, 0.0),
       "must be a multiple of chunk_size = 3");
