@@ -19,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "datasets/cluttered_mnist.h"
@@ -147,7 +148,9 @@ absl::Status Main(int argc, char** argv) {
       "Attention on cluttered MNIST: sparse-hyperlayer glimpses vs RAM vs a ConvNet "
       "(Bloem et al. 2018 section 3.2).");
   absl::ParseCommandLine(argc, argv);
-  ex::ApplyThreadsFlag();
+  if (absl::StatusOr<int> threads = ex::ApplyThreadsFlag(); !threads.ok()) {
+    return threads.status();
+  }
   absl::StatusOr<ex::AttentionPreset> preset = PresetFromFlags();
   if (!preset.ok()) return preset.status();
   const absl::StatusOr<torch::Device> device = ex::DeviceFromFlag();

@@ -16,6 +16,7 @@
 
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/common/csv.h"
@@ -34,7 +35,9 @@ absl::Status Main(int argc, char** argv) {
       "Learns the n x n identity with the sampled sparse layer and the "
       "REINFORCE baseline (Bloem et al. 2018, section 3.1).");
   absl::ParseCommandLine(argc, argv);
-  indexgrad::experiments::ApplyThreadsFlag();
+  if (absl::StatusOr<int> threads = indexgrad::experiments::ApplyThreadsFlag(); !threads.ok()) {
+    return threads.status();
+  }
   absl::StatusOr<ex::IdentityPlan> plan = ex::IdentityPlanFromFlags();
   if (!plan.ok()) return plan.status();
 

@@ -144,6 +144,9 @@ absl::StatusOr<IdentityPlan> IdentityPlanFromFlags() {
     return st;
   }
   if (absl::GetFlag(FLAGS_repeats) >= 0) plan.repeats = absl::GetFlag(FLAGS_repeats);
+  if (plan.repeats < 1) {
+    return FlagError("repeats", ">= 1 (negative: the preset's)", plan.repeats);
+  }
   for (const absl::Status& st :
        {OneOf("anneal_shape", absl::GetFlag(FLAGS_anneal_shape), "linear", "geometric"),
         OneOf("lr_schedule", absl::GetFlag(FLAGS_lr_schedule), "constant", "cosine")}) {

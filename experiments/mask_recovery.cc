@@ -16,6 +16,7 @@
 
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/common/csv.h"
@@ -34,7 +35,9 @@ absl::Status Main(int argc, char** argv) {
       "Recovers hidden masks through an MSE-only oracle with differentiable "
       "mask operators (Shekhar et al. 2023).");
   absl::ParseCommandLine(argc, argv);
-  ig::experiments::ApplyThreadsFlag();
+  if (absl::StatusOr<int> threads = ig::experiments::ApplyThreadsFlag(); !threads.ok()) {
+    return threads.status();
+  }
   auto setup = ig::experiments::MaskRecoverySetupFromFlags();
   if (!setup.ok()) return setup.status();
   auto summary_csv = ig::experiments::CsvWriter::Open(

@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "experiments/common/csv.h"
@@ -71,7 +72,9 @@ absl::Status Main(int argc, char** argv) {
       "Trains a sparse random-connection linear classifier on MNIST through "
       "indexgrad::sparse_contract.");
   absl::ParseCommandLine(argc, argv);
-  indexgrad::experiments::ApplyThreadsFlag();
+  if (absl::StatusOr<int> threads = indexgrad::experiments::ApplyThreadsFlag(); !threads.ok()) {
+    return threads.status();
+  }
   namespace ig = indexgrad;
   const int64_t connections = absl::GetFlag(FLAGS_connections);
   const int64_t steps = absl::GetFlag(FLAGS_steps);

@@ -19,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -91,7 +92,9 @@ absl::Status Main(int argc, char** argv) {
       "Learns to sort MNIST numbers through differentiable sorts (Bloem et al. "
       "2018 section 3.3; NeuralSort's benchmark).");
   absl::ParseCommandLine(argc, argv);
-  ex::ApplyThreadsFlag();
+  if (absl::StatusOr<int> threads = ex::ApplyThreadsFlag(); !threads.ok()) {
+    return threads.status();
+  }
   absl::StatusOr<ex::SortPreset> preset = PresetFromFlags();
   if (!preset.ok()) return preset.status();
   const absl::StatusOr<torch::Device> device = ex::DeviceFromFlag();

@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/common/csv.h"
@@ -28,7 +29,9 @@ absl::Status Main(int argc, char** argv) {
       "Trains the MLP mask operator's decoder (random points -> their masks) "
       "and saves it.");
   absl::ParseCommandLine(argc, argv);
-  indexgrad::experiments::ApplyThreadsFlag();
+  if (absl::StatusOr<int> threads = indexgrad::experiments::ApplyThreadsFlag(); !threads.ok()) {
+    return threads.status();
+  }
   const int64_t size = absl::GetFlag(FLAGS_size);
   const indexgrad::experiments::MaskDecoderTraining training =
       indexgrad::experiments::MaskDecoderTrainingFromFlags(size, size);

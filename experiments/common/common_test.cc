@@ -17,6 +17,14 @@
 #include "experiments/common/main.h"
 #include "experiments/common/progress.h"
 #include "experiments/common/summary.h"
+#include "experiments/common/threads.h"
+
+#include <ATen/Parallel.h>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+
+ABSL_DECLARE_FLAG(int32_t, threads);
 
 namespace indexgrad {
 namespace experiments {
@@ -91,6 +99,19 @@ TEST(RunMain, AnErrorStatusIsOneLineOnStderrAndExitStatusOne) {
   EXPECT_EQ(RunProbe("", "--fail 2>&1; echo \"exit $?\""),
             "main_probe: --fail was given\nexit 1\n");
   EXPECT_EQ(RunProbe("", "--ok; echo \"exit $?\""), "GOMP_SPINCOUNT=3000 --ok\nexit 0\n");
+}
+
+TEST(ApplyThreadsFlag, NegativeIsAnErrorNamingTheFlag) {
+  absl::SetFlag(&FLAGS_threads, -2);
+  const absl::StatusOr<int> bad = ApplyThreadsFlag();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "--threads must be >= 0 (0: all hardware threads), got -2");
+  absl::SetFlag(&FLAGS_threads, 1);
+  ASSERT_TRUE(ApplyThreadsFlag().ok());
+  EXPECT_EQ(*ApplyThreadsFlag(), 1);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  absl::SetFlag(&FLAGS_threads, 0);
+  EXPECT_GE(*ApplyThreadsFlag(), 1);  // all hardware threads
 }
 
 TEST(CsvWriter, WritesHeaderOnceAndAppendsOnResume) {
