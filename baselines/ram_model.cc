@@ -2,8 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <algorithm>
-#include <cmath>
+#include "kernels/common/schedules.h"
 
 namespace indexgrad {
 namespace baselines {
@@ -17,8 +16,7 @@ RamModel::RamModel(const RamOptions& options, const RamLossOptions& loss, double
       std_end_(std_end > 0 ? std_end : options.location_std()) {}
 
 void RamModel::SetProgress(int64_t step, int64_t total) {
-  const double t = total > 0 ? std::min(1.0, double(step) / double(total)) : 1.0;
-  net->options.location_std(std_start_ * std::pow(std_end_ / std_start_, t));
+  net->options.location_std(GeometricAnneal(std_start_, std_end_, /*fraction=*/1.0, step, total));
 }
 
 std::pair<at::Tensor, at::Tensor> RamModel::Loss(const at::Tensor& images, const at::Tensor&,

@@ -6,11 +6,10 @@
 #include <cmath>
 
 #include "diff_masks/pixel_masses.h"
+#include "kernels/common/schedules.h"
 
 namespace indexgrad {
 namespace diff_masks {
-
-using detail::AnnealGeometric;
 
 GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
     : options(options_) {
@@ -50,15 +49,13 @@ GaussianMaskOperatorImpl::GaussianMaskOperatorImpl(GaussianMaskOptions options_)
 void GaussianMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
   step_ = step;
   total_ = total;
-  stddev_ = AnnealGeometric(stddev_start_, options.stddev_end(), options.anneal_fraction(),
+  stddev_ = GeometricAnneal(stddev_start_, options.stddev_end(), options.anneal_fraction(),
                             step, total);
 }
 
 double GaussianMaskOperatorImpl::LearningRate(int64_t step, int64_t total, double lr) {
   if (!(options.lr_end() > 0) || lr <= options.lr_end()) return lr;
-  const double fraction = std::min(
-      1.0, static_cast<double>(step) / (options.anneal_fraction() * static_cast<double>(total)));
-  return lr * std::pow(options.lr_end() / lr, fraction);
+  return GeometricAnneal(lr, options.lr_end(), options.anneal_fraction(), step, total);
 }
 
 at::Tensor GaussianMaskOperatorImpl::PointStddevs() const {
@@ -96,8 +93,7 @@ void GaussianMaskOperatorImpl::AfterStep() {
 }
 
 std::vector<MaskOperator::Rows> GaussianMaskOperatorImpl::RestartedRows() {
-  if (rescued_now_.empty()) return {};
-  return {{points, at::tensor(rescued_now_, at::kLong).to(points.device())}};
+  return detail::RescuedRows(points, rescued_now_);
 }
 
 at::Tensor GaussianMaskOperatorImpl::Indices() {

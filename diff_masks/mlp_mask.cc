@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/common/schedules.h"
+
 namespace indexgrad {
 namespace diff_masks {
-
-using detail::AnnealGeometric;
 
 MlpMaskOperatorImpl::MlpMaskOperatorImpl(MlpMaskOptions options_, MaskDecoder decoder_)
     : options(options_) {
@@ -79,7 +79,7 @@ at::Tensor MlpMaskOperatorImpl::Mask() {
 void MlpMaskOperatorImpl::SetProgress(int64_t step, int64_t total) {
   step_ = step;
   total_ = total;
-  stddev_ = AnnealGeometric(stddev_start_, stddev_end_, options.anneal_fraction(), step, total);
+  stddev_ = GeometricAnneal(stddev_start_, stddev_end_, options.anneal_fraction(), step, total);
 }
 
 void MlpMaskOperatorImpl::AfterStep() {
@@ -94,8 +94,7 @@ void MlpMaskOperatorImpl::AfterStep() {
 }
 
 std::vector<MaskOperator::Rows> MlpMaskOperatorImpl::RestartedRows() {
-  if (rescued_now_.empty()) return {};
-  return {{points, at::tensor(rescued_now_, at::kLong).to(points.device())}};
+  return detail::RescuedRows(points, rescued_now_);
 }
 
 void MlpMaskOperatorImpl::train(bool on) {

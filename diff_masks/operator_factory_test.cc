@@ -37,6 +37,20 @@ OperatorSettings NonDefaultSettings() {
   return s;
 }
 
+// NonDefaultSettings' anneal, rescue and Adam epsilon, read back from the
+// options of an operator of points (GaussianMaskOptions, MlpMaskOptions).
+template <typename PointOptions>
+void ExpectSharedPointSettings(const PointOptions& o) {
+  EXPECT_EQ(o.stddev_start(), 1.75);
+  EXPECT_EQ(o.stddev_end(), 0.3);
+  EXPECT_EQ(o.anneal_fraction(), 0.6);
+  EXPECT_EQ(o.rescue_every(), 10);
+  EXPECT_EQ(o.rescue_steps(), 40);
+  EXPECT_EQ(o.rescue_stddev(), 1.25);
+  EXPECT_EQ(o.rescue_peak(), 0.35);
+  EXPECT_EQ(o.adam_eps(), 1e-12);
+}
+
 // The message of a failed Make, checked to be an InvalidArgument status.
 std::string ErrorOf(const absl::StatusOr<std::shared_ptr<MaskOperator>>& made) {
   EXPECT_FALSE(made.ok());
@@ -54,15 +68,8 @@ TEST(MaskOperatorFactory, GaussianGetsEverySetting) {
   EXPECT_EQ(o.height(), 6);
   EXPECT_EQ(o.width(), 9);
   EXPECT_EQ(o.k(), 4);
-  EXPECT_EQ(o.stddev_start(), 1.75);
-  EXPECT_EQ(o.stddev_end(), 0.3);
-  EXPECT_EQ(o.anneal_fraction(), 0.6);
-  EXPECT_EQ(o.rescue_every(), 10);
-  EXPECT_EQ(o.rescue_steps(), 40);
-  EXPECT_EQ(o.rescue_stddev(), 1.25);
-  EXPECT_EQ(o.rescue_peak(), 0.35);
+  ExpectSharedPointSettings(o);
   EXPECT_EQ(o.lr_end(), 2e-3);
-  EXPECT_EQ(o.adam_eps(), 1e-12);
   EXPECT_EQ(g->AdamEpsilon(), 1e-12);
   EXPECT_EQ(g->points.sizes(), (at::IntArrayRef{4, 2}));
   // Half of anneal_fraction of the steps: the geometric mean of the ends.
@@ -138,14 +145,7 @@ TEST(MaskOperatorFactory, MlpGetsItsSettingsAndTheDecoder) {
   EXPECT_EQ(o.height(), 8);
   EXPECT_EQ(o.width(), 8);
   EXPECT_EQ(o.k(), 3);
-  EXPECT_EQ(o.stddev_start(), 1.75);
-  EXPECT_EQ(o.stddev_end(), 0.3);
-  EXPECT_EQ(o.anneal_fraction(), 0.6);
-  EXPECT_EQ(o.rescue_every(), 10);
-  EXPECT_EQ(o.rescue_steps(), 40);
-  EXPECT_EQ(o.rescue_stddev(), 1.25);
-  EXPECT_EQ(o.rescue_peak(), 0.35);
-  EXPECT_EQ(o.adam_eps(), 1e-12);
+  ExpectSharedPointSettings(o);
   EXPECT_EQ(m->stddev(), 1.75);
   EXPECT_EQ(m->decoder.get(), s.decoder.get());  // the same decoder, not a copy
   // Settings the decoder cannot render are the operator's error.

@@ -3,19 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/common/schedules.h"
+
 namespace indexgrad {
 namespace diff_masks {
 
 namespace detail {
-
-// start -> end geometrically over the first `fraction` of `total` steps.
-double AnnealGeometric(double start, double end, double fraction, int64_t step,
-                       int64_t total) {
-  const double a = total > 0
-      ? std::min(1.0, static_cast<double>(step) / (fraction * static_cast<double>(total)))
-      : 1.0;
-  return start * std::pow(end / start, a);
-}
 
 void PointRescue::Check(const char* op, int64_t every, double stddev, int64_t steps,
                         double peak) {
@@ -45,7 +38,7 @@ at::Tensor PointRescue::Stddevs(const at::Tensor& rescued_at, double global,
   double* o = out.data_ptr<double>();
   for (int64_t i = 0; i < k; ++i) {
     if (at_step[i] < 0 || step < at_step[i]) continue;
-    o[i] = std::max(o[i], AnnealGeometric(stddev_, end_, 1.0, step - at_step[i], steps_));
+    o[i] = std::max(o[i], GeometricAnneal(stddev_, end_, 1.0, step - at_step[i], steps_));
   }
   return out;
 }
@@ -78,6 +71,12 @@ std::vector<int64_t> PointRescue::Mark(at::Tensor& rescued_at, const at::Tensor&
   }
   rescued_at.copy_(rescued);
   return now;
+}
+
+std::vector<MaskOperator::Rows> RescuedRows(const at::Tensor& points,
+                                            const std::vector<int64_t>& rescued) {
+  if (rescued.empty()) return {};
+  return {{points, at::tensor(rescued, at::kLong).to(points.device())}};
 }
 
 }  // namespace detail

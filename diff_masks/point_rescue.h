@@ -1,5 +1,6 @@
-// What the Gaussian and MLP operators share: the geometric anneal of their
-// stddev and the rescue of stuck points (documented at GaussianMaskOptions).
+// What the Gaussian and MLP operators share: the rescue of stuck points
+// (documented at GaussianMaskOptions). Their stddev's anneal is
+// GeometricAnneal (kernels/common/schedules.h).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -7,12 +8,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "diff_masks/mask_operator.h"
+
 namespace indexgrad {
 namespace diff_masks {
 
 namespace detail {
-// start -> end geometrically over the first `fraction` of `total` steps.
-double AnnealGeometric(double start, double end, double fraction, int64_t step, int64_t total);
 
 // The rescue of stuck points shared by the Gaussian and MLP operators
 // (documented at GaussianMaskOptions): its schedule, each point's stddev,
@@ -46,6 +47,11 @@ class PointRescue {
   int64_t steps_ = 1;
   double peak_ = 0, end_ = 1;
 };
+
+// The rows of `points` [k, 2] that a rescue just marked (Mark's result), as
+// MaskOperator::RestartedRows gives them: none when `rescued` is empty.
+std::vector<MaskOperator::Rows> RescuedRows(const at::Tensor& points,
+                                            const std::vector<int64_t>& rescued);
 }  // namespace detail
 
 }  // namespace diff_masks

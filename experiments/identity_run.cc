@@ -13,6 +13,7 @@
 #include "experiments/common/flags.h"
 #include "experiments/common/summary.h"
 #include "experiments/common/train_loop.h"
+#include "kernels/common/schedules.h"
 #include "sparse_hyper/identity_task.h"
 #include "sparse_hyper/sparse_layer.h"
 
@@ -127,7 +128,7 @@ absl::StatusOr<TrainResult> TrainSparse(const IdentityConfig& c, int64_t seed,
       [&](int64_t step) {
         layer->options.min_sigma(VarianceFloor(c, step));
         if (c.cosine) {
-          SetLearningRate(adam, CosineLearningRate(c.lr, step, c.steps));
+          SetLearningRate(adam, CosineDecay(c.lr, step, c.steps));
         }
         const at::Tensor x = at::randn({c.batch, n}, at::device(c.device));
         const at::Tensor loss = (layer->forward(x) - x).pow(2).mean();

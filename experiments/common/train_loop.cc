@@ -263,10 +263,6 @@ void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
-double CosineLearningRate(double lr, int64_t step, int64_t steps) {
-  return CosineDecay(lr, step, steps);
-}
-
 std::vector<at::Tensor> BestModel::State() const {
   std::vector<at::Tensor> all = model_.parameters();
   for (const at::Tensor& b : model_.buffers()) all.push_back(b);

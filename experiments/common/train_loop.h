@@ -103,8 +103,5 @@ class BestModel {
 // train_step).
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
 
-// A cosine schedule: lr at step 0, falling to 0 at `steps`.
-double CosineLearningRate(double lr, int64_t step, int64_t steps);
-
 }  // namespace experiments
 }  // namespace indexgrad

@@ -2,6 +2,7 @@
 #include "experiments/common/train_loop.h"
 
 #include "experiments/common/csv.h"
+#include "kernels/common/schedules.h"
 
 #include <gtest/gtest.h>
 #include <torch/nn/modules/linear.h>
@@ -79,11 +80,19 @@ TEST(SetLearningRate, EveryParameterGroup) {
   for (auto& group : adam.param_groups()) EXPECT_EQ(group.options().get_lr(), 0.25);
 }
 
-TEST(CosineLearningRate, FromLrToZero) {
-  EXPECT_DOUBLE_EQ(CosineLearningRate(0.2, 0, 100), 0.2);
-  EXPECT_NEAR(CosineLearningRate(0.2, 50, 100), 0.1, 1e-15);
-  EXPECT_NEAR(CosineLearningRate(0.2, 25, 100), 0.1 * (1 + std::sqrt(0.5)), 1e-15);
-  EXPECT_NEAR(CosineLearningRate(0.2, 100, 100), 0.0, 1e-15);
+TEST(CosineDecay, FromLrToZero) {
+  EXPECT_DOUBLE_EQ(CosineDecay(0.2, 0, 100), 0.2);
+  EXPECT_NEAR(CosineDecay(0.2, 50, 100), 0.1, 1e-15);
+  EXPECT_NEAR(CosineDecay(0.2, 25, 100), 0.1 * (1 + std::sqrt(0.5)), 1e-15);
+  EXPECT_NEAR(CosineDecay(0.2, 100, 100), 0.0, 1e-15);
+}
+
+TEST(GeometricAnneal, StartToEndOverTheFractionThenEnd) {
+  EXPECT_DOUBLE_EQ(GeometricAnneal(4.0, 0.25, 0.5, 0, 100), 4.0);
+  EXPECT_NEAR(GeometricAnneal(4.0, 0.25, 0.5, 25, 100), 1.0, 1e-15);  // half-way: sqrt(4 * 0.25)
+  EXPECT_NEAR(GeometricAnneal(4.0, 0.25, 0.5, 50, 100), 0.25, 1e-15);
+  EXPECT_NEAR(GeometricAnneal(4.0, 0.25, 0.5, 90, 100), 0.25, 1e-15);
+  EXPECT_NEAR(GeometricAnneal(4.0, 0.25, 0.5, 3, 0), 0.25, 1e-15);  // no steps: the end
 }
 
 TEST(RunTrainLoop, ResumesFromCheckpoint) {
