@@ -69,7 +69,6 @@ BENCHMARK_CAPTURE(BM_IdentityLayer, dense, 0.0, 0, false)
 // issue's target: paper normalisation under 1 s there). Whole-row chunks
 // take the CUDA spread_values' cell grid.
 void BM_IdentityLayerCuda(benchmark::State& state, double tolerance, int64_t chunk_size) {
-  if (cuda_bench::Skip(state)) return;
   const int64_t n = state.range(0);
   sparse_hyper::SparseLayer layer = IdentityLayer(n, tolerance, chunk_size);
   layer->to(torch::kCUDA);

@@ -100,7 +100,6 @@ BENCHMARK_CAPTURE(BM_Splat, dense_formula, true)
 // size x size mask, stddev 1 px, forward + backward (the CUDA issue's
 // target: 1024 x 1024 with 10^5 points under 1 ms).
 void BM_SplatCuda(benchmark::State& state) {
-  if (cuda_bench::Skip(state)) return;
   const int64_t size = state.range(0), k = state.range(1);
   at::manual_seed(0);
   const at::Tensor points = (at::rand({1, k, 2}) * (size - 1)).cuda().requires_grad_();

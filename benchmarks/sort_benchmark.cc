@@ -91,7 +91,6 @@ BENCHMARK(BM_TorchSort)->Apply(UpTo65536);
 
 // The quicksort (a = 2) on a GPU, skipped without one.
 void BM_QuickSortCuda(benchmark::State& state) {
-  if (cuda_bench::Skip(state)) return;
   const int64_t n = state.range(0);
   at::manual_seed(0);
   sparse_hyper::SortLayer sorter(sparse_hyper::SortLayerOptions().num_samples(2));

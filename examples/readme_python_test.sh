@@ -4,10 +4,7 @@
 # the built ops library (argv[1]), in place of bazel-bin/kernels/.
 set -euo pipefail
 lib="$1"
-snippet="$(awk '/<!-- python quick start -->/ {on = 1; next}
-               on && /^```python/ {inside = 1; next}
-               inside && /^```/ {exit}
-               inside {print}' README.md)"
+snippet="$(examples/readme_block.sh '<!-- python quick start -->' python)"
 [[ -n "$snippet" ]] || { echo "README.md has no python quick start block" >&2; exit 1; }
 grep -q 'bazel-bin/kernels/libindexgrad.so' <<<"$snippet" ||
   { echo "the snippet no longer loads bazel-bin/kernels/libindexgrad.so" >&2; exit 1; }

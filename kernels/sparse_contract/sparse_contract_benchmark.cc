@@ -146,7 +146,6 @@ BENCHMARK_CAPTURE(BM_SparseContractOneMatrix, copied_per_row, true)
 
 // The same on a GPU (skipped without one): bytes moved against the card's.
 void BM_SparseContractCuda(benchmark::State& state, bool backward) {
-  if (cuda_bench::Skip(state)) return;
   const Problem p = make_problem(state.range(0));
   const at::Tensor indices = p.indices.cuda();
   const at::Tensor values = p.values.cuda().requires_grad_(backward);

@@ -34,8 +34,7 @@ inline double MaxRssMb() {
 //     benchmark::RegisterBenchmark("BM_FooCuda", BM_FooCuda)->Range(16, 1024);
 //   });
 //
-// Inside: Skip() at the top of the benchmark, Sync() at the end of every
-// iteration (kernels are asynchronous), Bandwidth() after the loop: bytes
+// Inside: Sync() at the end of every iteration (kernels are asynchronous), Bandwidth() after the loop: bytes
 // per second as a fraction of the card's memory bandwidth, from env
 // INDEXGRAD_PEAK_GBPS (tools/gpu_check.sh sets it: H100 SXM 3350, H200 4800).
 namespace cuda_bench {
@@ -50,11 +49,6 @@ struct RegisterIfCuda {
 inline void RegisterWhereADeviceExists() {
   if (!torch::cuda::is_available()) return;
   for (void (*register_cases)() : Registrations()) register_cases();
-}
-inline bool Skip(benchmark::State& state) {
-  if (torch::cuda::is_available()) return false;
-  state.SkipWithError("no CUDA device");
-  return true;
 }
 inline void Sync() { torch::cuda::synchronize(); }
 inline void Bandwidth(benchmark::State& state, double bytes_per_iteration) {
